@@ -61,7 +61,7 @@ const (
 	CapPath   = "path"   // path_resolve(ptr, len, out, cap) -> i32; path_stat(ptr, len) -> i64
 	CapGroups = "groups" // group_lookup(ptr, len, out, cap) -> i32
 	CapKV     = "kv"     // kv_get(kptr, klen, out, cap) -> i32; kv_set(kptr, klen, vptr, vlen) -> i32
-	CapConfig = "config" // config_read(out, cap) -> i32
+	CapConfig = "config" // config_read(out, cap) -> i32; config_version() -> i64
 )
 
 // Host function names, as imported from HostModule.
@@ -74,6 +74,7 @@ const (
 	FnKVGet       = "kv_get"
 	FnKVSet       = "kv_set"
 	FnConfigRead  = "config_read"
+	FnConfigVer   = "config_version"
 )
 
 // CapabilityFunctions maps each capability to the host functions it grants.
@@ -90,7 +91,7 @@ func CapabilityFunctions(capability string) []string {
 	case CapKV:
 		return []string{FnKVGet, FnKVSet}
 	case CapConfig:
-		return []string{FnConfigRead}
+		return []string{FnConfigRead, FnConfigVer}
 	}
 	return nil
 }

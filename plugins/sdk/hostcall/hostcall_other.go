@@ -27,3 +27,6 @@ func KVSet(key string, val []byte) error { return ErrUnavailable }
 
 // Config reports ErrUnavailable outside wasm.
 func Config() ([]byte, error) { return nil, ErrUnavailable }
+
+// ConfigVersion is always 0 outside wasm.
+func ConfigVersion() int64 { return 0 }

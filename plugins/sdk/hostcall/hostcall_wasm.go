@@ -31,6 +31,9 @@ func hostKVSet(kptr unsafe.Pointer, kn int32, vptr unsafe.Pointer, vn int32) int
 //go:wasmimport nanoclaw config_read
 func hostConfigRead(out unsafe.Pointer, outCap int32) int32
 
+//go:wasmimport nanoclaw config_version
+func hostConfigVersion() int64
+
 func strPtr(s string) (unsafe.Pointer, int32) {
 	return unsafe.Pointer(unsafe.StringData(s)), int32(len(s))
 }
@@ -114,3 +117,7 @@ func KVSet(key string, val []byte) error {
 func Config() ([]byte, error) {
 	return fetch(hostConfigRead, 4096)
 }
+
+// ConfigVersion changes whenever the host reloads the plugin's configuration document, so a
+// plugin can keep its parsed configuration until then. Capability: config.
+func ConfigVersion() int64 { return hostConfigVersion() }

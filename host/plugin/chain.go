@@ -1,0 +1,193 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+)
+
+// chain is an immutable, ordered snapshot of one kind's plugins. Registry swaps whole
+// chains, so a decision always runs against one consistent set.
+type chain struct {
+	plugins []*Plugin
+}
+
+// buffers recycles the request/verdict byte slices of decisions, so a decision allocates no
+// buffers once the pool is warm.
+type buffers struct{ pool sync.Pool }
+
+type decisionBufs struct{ req, out []byte }
+
+func (b *buffers) get() *decisionBufs {
+	if v, ok := b.pool.Get().(*decisionBufs); ok {
+		return v
+	}
+	return &decisionBufs{req: make([]byte, 0, 1024), out: make([]byte, 0, 1024)}
+}
+
+func (b *buffers) put(d *decisionBufs) {
+	if cap(d.req) <= 256<<10 && cap(d.out) <= 256<<10 {
+		b.pool.Put(d)
+	}
+}
+
+// maxRetiredRetries bounds how often a decision restarts because a reload swapped a plugin
+// out from under it; each retry sees a newer snapshot, so this is never reached in practice.
+const maxRetiredRetries = 8
+
+// MountDecision is the mount chain's answer and which plugin made it.
+type MountDecision struct {
+	protocol.MountVerdict
+	DecidedBy string // the plugin that denied, or "" when every plugin allowed
+}
+
+// IPCDecision is the IPC chain's answer and which plugin made it.
+type IPCDecision struct {
+	protocol.IPCVerdict
+	DecidedBy string
+}
+
+// RouteDecision is the route chain's answer and which plugin made it.
+type RouteDecision struct {
+	protocol.RouteVerdict
+	DecidedBy string // "" when no plugin decided
+}
+
+// DecideMount runs the mount chain: every plugin must allow; the first deny, fault or
+// malformed verdict wins. With no mount plugin loaded the answer is deny.
+func (r *Registry) DecideMount(ctx context.Context, req *protocol.MountRequest) MountDecision {
+	b := r.bufs.get()
+	defer r.bufs.put(b)
+	b.req = req.AppendJSON(b.req[:0])
+	for range maxRetiredRetries {
+		d, retry := r.mountOnce(ctx, b)
+		if !retry {
+			return d
+		}
+	}
+	return MountDecision{MountVerdict: deniedMount("plugins were reloaded repeatedly during the decision"), DecidedBy: "host"}
+}
+
+func deniedMount(reason string) protocol.MountVerdict {
+	return protocol.MountVerdict{Allow: false, ReadOnly: true, Reason: reason}
+}
+
+func (r *Registry) mountOnce(ctx context.Context, b *decisionBufs) (MountDecision, bool) {
+	c := r.chain(protocol.KindMount)
+	if len(c.plugins) == 0 {
+		return MountDecision{MountVerdict: deniedMount("no mount policy plugin is loaded"), DecidedBy: "host"}, false
+	}
+	var agreed protocol.MountVerdict
+	for i, p := range c.plugins {
+		var err error
+		b.out, err = p.Call(ctx, b.req, b.out[:0])
+		if errors.Is(err, errRetired) {
+			return MountDecision{}, true
+		}
+		if err != nil {
+			return MountDecision{MountVerdict: deniedMount(err.Error()), DecidedBy: p.Name()}, false
+		}
+		var v protocol.MountVerdict
+		if err := v.UnmarshalJSON(b.out); err != nil {
+			p.fault(FaultMalformed, err)
+			return MountDecision{MountVerdict: deniedMount("plugin " + p.Name() + ": " + err.Error()), DecidedBy: p.Name()}, false
+		}
+		if !v.Allow {
+			v.ReadOnly = true
+			v.HostPath = ""
+			return MountDecision{MountVerdict: v, DecidedBy: p.Name()}, false
+		}
+		if i == 0 {
+			agreed = v
+			continue
+		}
+		if v.HostPath != agreed.HostPath || v.ContainerPath != agreed.ContainerPath {
+			return MountDecision{MountVerdict: deniedMount("mount plugins disagree on the paths to bind"), DecidedBy: p.Name()}, false
+		}
+		agreed.ReadOnly = agreed.ReadOnly || v.ReadOnly
+	}
+	return MountDecision{MountVerdict: agreed}, false
+}
+
+// DecideIPC runs the IPC chain: every plugin must allow; the first deny or fault wins. With
+// no IPC plugin loaded the answer is deny.
+func (r *Registry) DecideIPC(ctx context.Context, req *protocol.IPCRequest) IPCDecision {
+	b := r.bufs.get()
+	defer r.bufs.put(b)
+	b.req = req.AppendJSON(b.req[:0])
+	for range maxRetiredRetries {
+		d, retry := r.ipcOnce(ctx, b)
+		if !retry {
+			return d
+		}
+	}
+	return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugins were reloaded repeatedly during the decision"}, DecidedBy: "host"}
+}
+
+func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, bool) {
+	c := r.chain(protocol.KindIPC)
+	if len(c.plugins) == 0 {
+		return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "no ipc policy plugin is loaded"}, DecidedBy: "host"}, false
+	}
+	var last protocol.IPCVerdict
+	for _, p := range c.plugins {
+		var err error
+		b.out, err = p.Call(ctx, b.req, b.out[:0])
+		if errors.Is(err, errRetired) {
+			return IPCDecision{}, true
+		}
+		if err != nil {
+			return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: err.Error()}, DecidedBy: p.Name()}, false
+		}
+		var v protocol.IPCVerdict
+		if err := v.UnmarshalJSON(b.out); err != nil {
+			p.fault(FaultMalformed, err)
+			return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugin " + p.Name() + ": " + err.Error()}, DecidedBy: p.Name()}, false
+		}
+		if !v.Allow {
+			return IPCDecision{IPCVerdict: v, DecidedBy: p.Name()}, false
+		}
+		last = v
+	}
+	return IPCDecision{IPCVerdict: last}, false
+}
+
+// DecideRoute runs the route chain in order; the first plugin that decides wins. A fault or
+// malformed verdict counts as no decision and the next plugin is asked.
+func (r *Registry) DecideRoute(ctx context.Context, req *protocol.RouteRequest) RouteDecision {
+	b := r.bufs.get()
+	defer r.bufs.put(b)
+	b.req = req.AppendJSON(b.req[:0])
+	for range maxRetiredRetries {
+		d, retry := r.routeOnce(ctx, b)
+		if !retry {
+			return d
+		}
+	}
+	return RouteDecision{}
+}
+
+func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {
+	c := r.chain(protocol.KindRoute)
+	for _, p := range c.plugins {
+		var err error
+		b.out, err = p.Call(ctx, b.req, b.out[:0])
+		if errors.Is(err, errRetired) {
+			return RouteDecision{}, true
+		}
+		if err != nil {
+			continue
+		}
+		var v protocol.RouteVerdict
+		if err := v.UnmarshalJSON(b.out); err != nil {
+			p.fault(FaultMalformed, err)
+			continue
+		}
+		if v.Action != protocol.ActionNone {
+			return RouteDecision{RouteVerdict: v, DecidedBy: p.Name()}, false
+		}
+	}
+	return RouteDecision{}, false
+}

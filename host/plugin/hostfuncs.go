@@ -1,0 +1,250 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+)
+
+// Size caps on what a guest may hand a host function.
+const (
+	maxLogBytes  = 4 << 10
+	maxPathBytes = 4 << 10
+	maxKeyBytes  = 1 << 10
+)
+
+// hostEnv is what the host functions of one plugin close over. Per-call state (a scratch
+// buffer) comes from the instance through the call context, so concurrent instances never
+// share a buffer.
+type hostEnv struct {
+	plugin string
+	config string // the manifest's config document name
+	svc    Services
+	kv     *kvStore
+	logs   *guestLog
+}
+
+type i32 = api.ValueType
+
+var (
+	tI32 = api.ValueTypeI32
+	tI64 = api.ValueTypeI64
+)
+
+// instantiateHostModule builds the "nanoclaw" module with exactly the functions of the
+// granted capabilities. A guest importing anything else has already been refused.
+func (e *hostEnv) instantiateHostModule(ctx context.Context, rt wazero.Runtime, caps []string) error {
+	if len(caps) == 0 {
+		return nil
+	}
+	b := rt.NewHostModuleBuilder(abi.HostModule)
+	add := func(name string, fn api.GoModuleFunc, params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(fn, params, results).Export(name)
+	}
+	for _, c := range caps {
+		switch c {
+		case abi.CapLog:
+			add(abi.FnLog, e.log, []i32{tI32, tI32, tI32}, nil)
+		case abi.CapClock:
+			add(abi.FnNow, e.now, nil, []i32{tI64})
+		case abi.CapPath:
+			add(abi.FnPathResolve, e.pathResolve, []i32{tI32, tI32, tI32, tI32}, []i32{tI32})
+			add(abi.FnPathStat, e.pathStat, []i32{tI32, tI32}, []i32{tI64})
+		case abi.CapGroups:
+			add(abi.FnGroupLookup, e.groupLookup, []i32{tI32, tI32, tI32, tI32}, []i32{tI32})
+		case abi.CapKV:
+			add(abi.FnKVGet, e.kvGet, []i32{tI32, tI32, tI32, tI32}, []i32{tI32})
+			add(abi.FnKVSet, e.kvSet, []i32{tI32, tI32, tI32, tI32}, []i32{tI32})
+		case abi.CapConfig:
+			add(abi.FnConfigRead, e.configRead, []i32{tI32, tI32}, []i32{tI32})
+			add(abi.FnConfigVer, e.configVersion, nil, []i32{tI64})
+		}
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// scratchFor returns the calling instance's scratch buffer, or a fresh one for calls made
+// while the instance is still initialising (no call context yet).
+func scratchFor(ctx context.Context) []byte {
+	if c, ok := ctx.(*callCtx); ok {
+		return c.scratch[:0]
+	}
+	return nil
+}
+
+func keepScratch(ctx context.Context, b []byte) {
+	if c, ok := ctx.(*callCtx); ok && cap(b) > cap(c.scratch) && cap(b) <= 64<<10 {
+		c.scratch = b[:0]
+	}
+}
+
+// readGuest returns a view of guest memory, or false when the range is outside it or over
+// max. Only the low 32 bits of an i32 stack slot are the value: the rest is not cleared.
+func readGuest(mem api.Memory, ptr, n uint64, max int) ([]byte, bool) {
+	if uint32(n) > uint32(max) {
+		return nil, false
+	}
+	return mem.Read(uint32(ptr), uint32(n))
+}
+
+// writeIfFits copies data to guest memory when it fits in outCap and always reports the real
+// length (the http-wasm convention), so the guest can retry with a larger buffer.
+func writeIfFits(mem api.Memory, out, outCap uint64, data []byte) uint64 {
+	if uint64(uint32(out))+uint64(uint32(outCap)) > uint64(mem.Size()) {
+		return code(abi.ErrBadPointer)
+	}
+	if len(data) > int(uint32(outCap)) {
+		return uint64(len(data))
+	}
+	if !mem.Write(uint32(out), data) {
+		return code(abi.ErrBadPointer)
+	}
+	return uint64(len(data))
+}
+
+func code(c int32) uint64 { return uint64(uint32(c)) }
+
+func (e *hostEnv) log(ctx context.Context, mod api.Module, stack []uint64) {
+	level := int32(stack[0])
+	msg, ok := readGuest(mod.Memory(), stack[1], stack[2], maxLogBytes)
+	if !ok {
+		msg = []byte("<log message outside guest memory or over 4 KiB>")
+	}
+	e.logs.message(level, msg)
+}
+
+func (e *hostEnv) now(ctx context.Context, mod api.Module, stack []uint64) {
+	stack[0] = uint64(e.svc.Clock().UnixNano())
+}
+
+func pathErr(err error) uint64 {
+	if errors.Is(err, fs.ErrNotExist) {
+		return code(abi.ErrNotFound)
+	}
+	return code(abi.ErrIO)
+}
+
+func (e *hostEnv) pathResolve(ctx context.Context, mod api.Module, stack []uint64) {
+	p, ok := readGuest(mod.Memory(), stack[0], stack[1], maxPathBytes)
+	if !ok {
+		stack[0] = code(abi.ErrBadPointer)
+		return
+	}
+	real, err := e.svc.Paths.Resolve(string(p))
+	if err != nil {
+		stack[0] = pathErr(err)
+		return
+	}
+	buf := append(scratchFor(ctx), real...)
+	stack[0] = writeIfFits(mod.Memory(), stack[2], stack[3], buf)
+	keepScratch(ctx, buf)
+}
+
+func (e *hostEnv) pathStat(ctx context.Context, mod api.Module, stack []uint64) {
+	p, ok := readGuest(mod.Memory(), stack[0], stack[1], maxPathBytes)
+	if !ok {
+		stack[0] = code(abi.ErrBadPointer)
+		return
+	}
+	info, err := e.svc.Paths.Stat(string(p))
+	if err != nil {
+		ioErr := int64(abi.ErrIO) // i64 result: sign-extended
+		stack[0] = uint64(ioErr)
+		return
+	}
+	stack[0] = uint64(info.encode())
+}
+
+func (e *hostEnv) groupLookup(ctx context.Context, mod api.Module, stack []uint64) {
+	key, ok := readGuest(mod.Memory(), stack[0], stack[1], maxKeyBytes)
+	if !ok {
+		stack[0] = code(abi.ErrBadPointer)
+		return
+	}
+	if e.svc.Groups == nil {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	g, found := e.svc.Groups.LookupGroup(key)
+	if !found {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	buf := g.AppendJSON(scratchFor(ctx))
+	stack[0] = writeIfFits(mod.Memory(), stack[2], stack[3], buf)
+	keepScratch(ctx, buf)
+}
+
+func (e *hostEnv) kvGet(ctx context.Context, mod api.Module, stack []uint64) {
+	key, ok := readGuest(mod.Memory(), stack[0], stack[1], maxKeyBytes)
+	if !ok {
+		stack[0] = code(abi.ErrBadPointer)
+		return
+	}
+	val, found := e.kv.get(key)
+	if !found {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	stack[0] = writeIfFits(mod.Memory(), stack[2], stack[3], val)
+}
+
+func (e *hostEnv) kvSet(ctx context.Context, mod api.Module, stack []uint64) {
+	key, ok := readGuest(mod.Memory(), stack[0], stack[1], maxKeyBytes)
+	if !ok {
+		stack[0] = code(abi.ErrBadPointer)
+		return
+	}
+	val, ok := readGuest(mod.Memory(), stack[2], stack[3], MaxKVValueBytes)
+	if !ok {
+		stack[0] = code(abi.ErrTooLarge)
+		return
+	}
+	stack[0] = code(e.kv.set(key, val))
+}
+
+func (e *hostEnv) configRead(ctx context.Context, mod api.Module, stack []uint64) {
+	if e.svc.Config == nil || e.config == "" {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	doc, _, ok := e.svc.Config.ConfigDoc(e.config)
+	if !ok {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	stack[0] = writeIfFits(mod.Memory(), stack[0], stack[1], doc)
+}
+
+func (e *hostEnv) configVersion(ctx context.Context, mod api.Module, stack []uint64) {
+	var v int64
+	if e.svc.Config != nil && e.config != "" {
+		_, v, _ = e.svc.Config.ConfigDoc(e.config)
+	}
+	stack[0] = uint64(v)
+}
+
+// Services are the host's answers to capabilities. Nil members answer "not found".
+type Services struct {
+	Paths  PathFacts
+	Groups GroupDirectory
+	Config ConfigSource
+	Clock  func() time.Time
+}
+
+func (s Services) withDefaults() Services {
+	if s.Paths == nil {
+		s.Paths = OSPaths{}
+	}
+	if s.Clock == nil {
+		s.Clock = time.Now
+	}
+	return s
+}

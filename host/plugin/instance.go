@@ -1,0 +1,217 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+)
+
+// callCtx is the context every call into one instance runs under. It is made once per
+// instance and reused, so a call allocates no context; it becomes done when the instance's
+// deadline timer fires, which makes wazero stop the guest at its next loop back-edge or call.
+// An instance whose timer fired is thrown away, so the channel never needs re-arming.
+type callCtx struct {
+	done    chan struct{}
+	fired   atomic.Bool
+	scratch []byte // host functions' per-instance buffer
+}
+
+func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *callCtx) Done() <-chan struct{}       { return c.done }
+func (c *callCtx) Value(any) any               { return nil }
+func (c *callCtx) Err() error {
+	if c.fired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// instance is one warm, initialised module with its handles looked up once.
+type instance struct {
+	mod    api.Module
+	mem    api.Memory
+	call   api.Function
+	stack  []uint64
+	bufPtr uint32
+	bufCap uint32
+	ctx    callCtx
+	timer  *time.Timer
+}
+
+// FaultKind classifies what went wrong inside a plugin.
+type FaultKind string
+
+// Fault kinds. Every one ends in deny (security kinds) or no decision (route).
+const (
+	FaultTrap      FaultKind = "trap"      // the guest trapped or exited
+	FaultTimeout   FaultKind = "timeout"   // the per-call deadline passed
+	FaultMemory    FaultKind = "memory"    // the guest ran out of its memory cap
+	FaultMalformed FaultKind = "malformed" // a reply outside the ABI: bad status, bad length, bad verdict
+	FaultError     FaultKind = "error"     // the guest reported an error (status 1)
+	FaultTooLarge  FaultKind = "too-large" // the verdict is over the size cap
+	FaultBusy      FaultKind = "busy"      // no instance became free in time
+	FaultTripped   FaultKind = "tripped"   // the circuit breaker is open
+	FaultRequest   FaultKind = "request"   // the request is over the size cap (not the plugin's fault)
+)
+
+// Fault is a failed plugin call.
+type Fault struct {
+	Plugin string
+	Kind   FaultKind
+	Err    error
+}
+
+func (f *Fault) Error() string {
+	return fmt.Sprintf("plugin %s: %s: %v", f.Plugin, f.Kind, f.Err)
+}
+
+func (f *Fault) Unwrap() error { return f.Err }
+
+// discards reports whether the instance must be thrown away after this fault: after a trap,
+// a timeout or an out-of-memory the guest's state is unsound even if it still answers.
+func (k FaultKind) discards() bool {
+	return k == FaultTrap || k == FaultTimeout || k == FaultMemory || k == FaultMalformed
+}
+
+// counts reports whether the fault is the plugin's doing and counts toward its breaker.
+func (k FaultKind) counts() bool {
+	return k != FaultRequest && k != FaultBusy && k != FaultTripped
+}
+
+var errInitTimeout = errors.New("instantiation and _initialize exceeded their time limit")
+
+// instantiateTimeout bounds a new instance's _initialize, which runs guest code too.
+const instantiateTimeout = 10 * time.Second
+
+// newInstance instantiates and checks one instance of p's module.
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, instantiateTimeout)
+	defer cancel()
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
+		WithStderr(&lineWriter{g: p.logs, level: abi.LevelWarn})
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("instantiate: %w", errInitTimeout)
+		}
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	in, err := p.checkInstance(ctx, mod)
+	if err != nil {
+		_ = mod.Close(context.Background())
+		return nil, err
+	}
+	return in, nil
+}
+
+func (p *Plugin) checkInstance(ctx context.Context, mod api.Module) (*instance, error) {
+	get := func(name string) (uint64, error) {
+		res, err := mod.ExportedFunction(name).Call(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("call %s: %w", name, err)
+		}
+		return res[0], nil
+	}
+	ver, err := get(abi.ExportVersion)
+	if err != nil {
+		return nil, err
+	}
+	if int32(ver) != abi.Version {
+		return nil, fmt.Errorf("%s reports ABI version %d, this host speaks %d", abi.ExportVersion, int32(ver), abi.Version)
+	}
+	ptr, err := get(abi.ExportBuffer)
+	if err != nil {
+		return nil, err
+	}
+	size, err := get(abi.ExportBufferCap)
+	if err != nil {
+		return nil, err
+	}
+	mem := mod.Memory()
+	if mem == nil {
+		return nil, errors.New("module has no memory")
+	}
+	bufPtr, bufCap := uint32(ptr), uint32(size)
+	if bufCap < 1024 || uint64(bufPtr)+uint64(bufCap) > uint64(mem.Size()) {
+		return nil, fmt.Errorf("mailbox [%d, +%d) must be at least 1 KiB and inside memory (%d bytes)", bufPtr, bufCap, mem.Size())
+	}
+	in := &instance{
+		mod:    mod,
+		mem:    mem,
+		call:   mod.ExportedFunction(abi.ExportCall),
+		stack:  make([]uint64, 2),
+		bufPtr: bufPtr,
+		bufCap: bufCap,
+		ctx:    callCtx{done: make(chan struct{}), scratch: make([]byte, 0, 512)},
+	}
+	in.timer = time.AfterFunc(time.Hour, func() {
+		in.ctx.fired.Store(true)
+		close(in.ctx.done)
+	})
+	in.timer.Stop()
+	return in, nil
+}
+
+// invoke makes one call. It copies the request into the mailbox, runs policy_call under the
+// deadline and appends the verdict to out. It allocates nothing of its own.
+func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duration, maxVerdict int, memLimit uint32) ([]byte, FaultKind, error) {
+	if len(req) > int(in.bufCap) {
+		return out, FaultRequest, fmt.Errorf("request of %d bytes exceeds the plugin's %d-byte mailbox", len(req), in.bufCap)
+	}
+	if !in.mem.Write(in.bufPtr, req) {
+		return out, FaultMalformed, errors.New("mailbox no longer inside memory")
+	}
+	in.stack[0], in.stack[1] = uint64(hook), uint64(len(req))
+	in.timer.Reset(deadline)
+	err := in.call.CallWithStack(&in.ctx, in.stack)
+	if !in.timer.Stop() || in.ctx.fired.Load() {
+		return out, FaultTimeout, fmt.Errorf("call exceeded its %v deadline", deadline)
+	}
+	if err != nil {
+		if in.mem.Size() >= memLimit/4*3 || strings.Contains(err.Error(), "mallocgc") {
+			return out, FaultMemory, fmt.Errorf("guest exhausted its %d MiB memory cap: %w", memLimit>>20, err)
+		}
+		return out, FaultTrap, err
+	}
+	status, n := abi.Status(in.stack[0]>>32), uint32(in.stack[0])
+	switch status {
+	case abi.StatusOK:
+	case abi.StatusError:
+		msg, ok := in.mem.Read(in.bufPtr, min(n, in.bufCap, 1024))
+		if !ok || n > in.bufCap {
+			return out, FaultMalformed, fmt.Errorf("error reply length %d outside the mailbox", n)
+		}
+		return out, FaultError, fmt.Errorf("plugin reported: %s", msg)
+	case abi.StatusTooLarge:
+		return out, FaultTooLarge, fmt.Errorf("verdict of %d bytes does not fit the mailbox", n)
+	default:
+		return out, FaultMalformed, fmt.Errorf("unknown status %d", status)
+	}
+	if n > in.bufCap {
+		return out, FaultMalformed, fmt.Errorf("verdict length %d outside the %d-byte mailbox", n, in.bufCap)
+	}
+	if int(n) > maxVerdict {
+		return out, FaultTooLarge, fmt.Errorf("verdict of %d bytes exceeds the %d-byte cap", n, maxVerdict)
+	}
+	v, ok := in.mem.Read(in.bufPtr, n)
+	if !ok {
+		return out, FaultMalformed, errors.New("verdict outside memory")
+	}
+	return append(out, v...), "", nil
+}
+
+func (in *instance) close() {
+	in.timer.Stop()
+	_ = in.mod.Close(context.Background())
+}

@@ -1,0 +1,321 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+)
+
+// Loader compiles, checks and instantiates plugins. It owns what generations share: the
+// compilation cache, the operator's grants, the host services and each plugin's key-value
+// state (kept across reloads of the same plugin name).
+type Loader struct {
+	cache    wazero.CompilationCache
+	grants   Grants
+	services Services
+	log      hclog.Logger
+
+	mu sync.Mutex
+	kv map[string]*kvStore
+}
+
+// LoaderConfig configures a Loader.
+type LoaderConfig struct {
+	// CacheDir holds compiled native code across restarts. It is created with mode 0700 and
+	// must be owned by this user: wazero does not re-validate cached code. Empty means an
+	// in-memory cache only.
+	CacheDir string
+	Grants   Grants // nil means DefaultGrants
+	Services Services
+	Logger   hclog.Logger
+}
+
+// NewLoader prepares a Loader.
+func NewLoader(cfg LoaderConfig) (*Loader, error) {
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}}
+	if l.grants == nil {
+		l.grants = DefaultGrants()
+	}
+	if l.log == nil {
+		l.log = hclog.NewNullLogger()
+	}
+	if cfg.CacheDir == "" {
+		l.cache = wazero.NewCompilationCache()
+		return l, nil
+	}
+	if err := securePrivateDir(cfg.CacheDir); err != nil {
+		return nil, fmt.Errorf("plugin compilation cache: %w", err)
+	}
+	c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("plugin compilation cache %s: %w", cfg.CacheDir, err)
+	}
+	l.cache = c
+	return l, nil
+}
+
+// securePrivateDir creates dir with mode 0700, or tightens an existing one, and refuses a
+// directory owned by another user: whoever can write there can run native code in the host.
+func securePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s is owned by uid %d, not by this user (%d)", dir, st.Uid, os.Getuid())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		return os.Chmod(dir, 0o700)
+	}
+	return nil
+}
+
+// Close releases the compilation cache.
+func (l *Loader) Close(ctx context.Context) error { return l.cache.Close(ctx) }
+
+// ManifestPath is the manifest beside a .wasm file: foo.wasm → foo.json.
+func ManifestPath(wasmPath string) string {
+	return strings.TrimSuffix(wasmPath, filepath.Ext(wasmPath)) + ".json"
+}
+
+// LoadFile loads the plugin at wasmPath with the manifest beside it.
+func (l *Loader) LoadFile(ctx context.Context, wasmPath string) (*Plugin, error) {
+	m, err := ReadManifest(ManifestPath(wasmPath))
+	if err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return nil, fmt.Errorf("read plugin: %w", err)
+	}
+	p, err := l.Load(ctx, m, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", wasmPath, err)
+	}
+	p.Path = wasmPath
+	return p, nil
+}
+
+// Load compiles wasm under manifest m, checks its imports and exports, fills its pool and
+// runs the self-check. Nothing is published: the caller decides when it starts serving.
+func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin, err error) {
+	granted, err := l.grants.granted(m)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(wasm)
+	log := l.log.Named(m.Name)
+	p = &Plugin{
+		Manifest: m,
+		Hash:     hex.EncodeToString(sum[:]),
+		Granted:  granted,
+		LoadedAt: time.Now(),
+		logs:     newGuestLog(log.Named("guest")),
+		log:      log,
+		memLimit: uint32(m.Limits.MemoryMiB) << 20,
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(l.cache).
+		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16).
+		WithCloseOnContextDone(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	p.rt = rt
+	defer func() {
+		if err != nil {
+			_ = rt.Close(context.Background())
+		}
+	}()
+	p.compiled, err = p.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	if err := checkImports(p.compiled, m, granted); err != nil {
+		return nil, err
+	}
+	if err := checkExports(p.compiled); err != nil {
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+		return nil, fmt.Errorf("wasi: %w", err)
+	}
+	env := &hostEnv{plugin: m.Name, config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
+	if err := env.instantiateHostModule(ctx, p.rt, granted); err != nil {
+		return nil, fmt.Errorf("host functions: %w", err)
+	}
+	p.pool = newPool(poolSize(m.Limits), p.newInstance, func(err error) {
+		p.fault(FaultTrap, fmt.Errorf("replacement instance: %w", err))
+	})
+	if err := p.pool.fill(ctx, poolSize(m.Limits)); err != nil {
+		p.pool.close()
+		return nil, err
+	}
+	if err := selfCheck(ctx, p); err != nil {
+		p.pool.close()
+		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	return p, nil
+}
+
+func (l *Loader) kvFor(name string) *kvStore {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.kv[name]
+	if s == nil {
+		s = &kvStore{}
+		l.kv[name] = s
+	}
+	return s
+}
+
+// ErrImport marks a module that imports something its manifest and grants do not allow.
+var ErrImport = errors.New("forbidden import")
+
+// checkImports allows WASI and the host functions of the granted capabilities, nothing else,
+// and names the first offending import.
+func checkImports(cm wazero.CompiledModule, m *Manifest, granted []string) error {
+	allowed := map[string]string{}
+	for _, c := range abi.Capabilities() {
+		for _, fn := range abi.CapabilityFunctions(c) {
+			allowed[fn] = c
+		}
+	}
+	for _, def := range cm.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		switch mod {
+		case abi.WASIModule:
+			continue
+		case abi.HostModule:
+			c, known := allowed[name]
+			if !known {
+				return fmt.Errorf("%w: %s.%s is not a host function this host provides", ErrImport, mod, name)
+			}
+			if !slices.Contains(granted, c) {
+				if !slices.Contains(m.Capabilities, c) {
+					return fmt.Errorf("%w: %s.%s needs capability %q, which the manifest does not ask for", ErrImport, mod, name, c)
+				}
+				return fmt.Errorf("%w: %s.%s needs capability %q, which is not granted to %s plugins", ErrImport, mod, name, c, m.Kind)
+			}
+		default:
+			return fmt.Errorf("%w: %s.%s is not a capability this host provides", ErrImport, mod, name)
+		}
+	}
+	for _, def := range cm.ImportedMemories() {
+		mod, name, _ := def.Import()
+		return fmt.Errorf("%w: memory %s.%s (a plugin must define its own memory)", ErrImport, mod, name)
+	}
+	return nil
+}
+
+// ErrExport marks a module that lacks an ABI export or has one with the wrong signature.
+var ErrExport = errors.New("bad export")
+
+func checkExports(cm wazero.CompiledModule) error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	want := []struct {
+		name            string
+		params, results []api.ValueType
+	}{
+		{abi.ExportVersion, nil, []api.ValueType{i32}},
+		{abi.ExportBuffer, nil, []api.ValueType{i32}},
+		{abi.ExportBufferCap, nil, []api.ValueType{i32}},
+		{abi.ExportCall, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+	}
+	fns := cm.ExportedFunctions()
+	for _, w := range want {
+		def, ok := fns[w.name]
+		if !ok {
+			return fmt.Errorf("%w: missing %s", ErrExport, w.name)
+		}
+		if !slices.Equal(def.ParamTypes(), w.params) || !slices.Equal(def.ResultTypes(), w.results) {
+			return fmt.Errorf("%w: %s has signature %s, want %s", ErrExport, w.name,
+				sig(def.ParamTypes(), def.ResultTypes()), sig(w.params, w.results))
+		}
+	}
+	if def, ok := fns[abi.ExportInitialize]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
+		return fmt.Errorf("%w: %s must take and return nothing", ErrExport, abi.ExportInitialize)
+	}
+	if _, ok := cm.ExportedMemories()[abi.ExportMemory]; !ok {
+		return fmt.Errorf("%w: missing memory export %q", ErrExport, abi.ExportMemory)
+	}
+	return nil
+}
+
+func sig(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(s, ",") + ")"
+	}
+	return name(params) + "->" + name(results)
+}
+
+// selfCheck asks a fresh plugin one decision of its kind and insists on a well-formed
+// verdict, so a module that loads but cannot answer never starts serving.
+func selfCheck(ctx context.Context, p *Plugin) error {
+	var req []byte
+	switch p.Kind() {
+	case protocol.KindMount:
+		r := protocol.MountRequest{Group: "selfcheck", HostPath: "/nonexistent/nanoclaw-selfcheck", ContainerPath: "selfcheck", ReadOnly: true}
+		req = r.AppendJSON(nil)
+	case protocol.KindIPC:
+		r := protocol.IPCRequest{Group: "selfcheck", Dir: "tasks", Request: []byte(`{"type":"list_tasks"}`)}
+		req = r.AppendJSON(nil)
+	case protocol.KindRoute:
+		r := protocol.RouteRequest{Message: protocol.Message{ID: "selfcheck", ChatJID: "selfcheck@local", Content: "selfcheck"}, AssistantName: "Andy"}
+		req = r.AppendJSON(nil)
+	}
+	out, err := p.Call(ctx, req, nil)
+	if err != nil {
+		return err
+	}
+	if err := decodeVerdict(p.Kind(), out); err != nil {
+		return fmt.Errorf("verdict %q: %w", truncate(out, 200), err)
+	}
+	return nil
+}
+
+func decodeVerdict(k protocol.Kind, out []byte) error {
+	switch k {
+	case protocol.KindMount:
+		var v protocol.MountVerdict
+		return v.UnmarshalJSON(out)
+	case protocol.KindIPC:
+		var v protocol.IPCVerdict
+		return v.UnmarshalJSON(out)
+	default:
+		var v protocol.RouteVerdict
+		return v.UnmarshalJSON(out)
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

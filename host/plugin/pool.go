@@ -1,0 +1,121 @@
+package plugin
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pool keeps a plugin's warm instances. Taking and returning one is a channel operation; an
+// instance that faulted is closed and a replacement is instantiated in the background, never
+// on the request path.
+type pool struct {
+	ch      chan *instance
+	newInst func(context.Context) (*instance, error)
+	onError func(error) // a replacement failed to instantiate
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // replacement goroutines
+	stop   chan struct{}
+}
+
+// acquireTimeout bounds how long a call waits for a free instance.
+const acquireTimeout = 2 * time.Second
+
+func newPool(size int, newInst func(context.Context) (*instance, error), onError func(error)) *pool {
+	return &pool{ch: make(chan *instance, size), newInst: newInst, onError: onError, stop: make(chan struct{})}
+}
+
+// fill instantiates n instances up front, failing if any cannot be made.
+func (p *pool) fill(ctx context.Context, n int) error {
+	for range n {
+		in, err := p.newInst(ctx)
+		if err != nil {
+			return err
+		}
+		p.ch <- in
+	}
+	return nil
+}
+
+// get takes a free instance, waiting at most acquireTimeout or until ctx is done.
+func (p *pool) get(ctx context.Context) (*instance, bool) {
+	select {
+	case in := <-p.ch:
+		return in, true
+	default:
+	}
+	t := time.NewTimer(acquireTimeout)
+	defer t.Stop()
+	select {
+	case in := <-p.ch:
+		return in, true
+	case <-ctx.Done():
+	case <-t.C:
+	case <-p.stop:
+	}
+	return nil, false
+}
+
+func (p *pool) put(in *instance) { p.ch <- in }
+
+// replace closes a faulted instance and starts making its successor.
+func (p *pool) replace(in *instance) {
+	go in.close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.wg.Add(1)
+	go p.refill()
+}
+
+func (p *pool) refill() {
+	defer p.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		in, err := p.newInst(context.Background())
+		if err == nil {
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if closed {
+				in.close()
+				return
+			}
+			p.ch <- in
+			return
+		}
+		p.onError(err)
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// close stops replacements and closes every instance that is in the pool. Callers must make
+// sure no call is in flight (the plugin's write lock does).
+func (p *pool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	close(p.stop)
+	p.mu.Unlock()
+	p.wg.Wait()
+	for {
+		select {
+		case in := <-p.ch:
+			in.close()
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package plugin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+)
+
+// Registry is the set of plugins serving now: one current generation per plugin file and one
+// ordered chain per kind. Decisions read a chain snapshot without locks; loads and reloads
+// are serialised and swap whole chains atomically.
+type Registry struct {
+	loader *Loader
+	log    hclog.Logger
+	bufs   buffers
+
+	mu      sync.Mutex         // serialises changes to plugins
+	plugins map[string]*Plugin // by file stem ("mountguard" for mountguard.wasm)
+	chains  [4]atomic.Pointer[chain]
+	retire  sync.WaitGroup
+}
+
+// NewRegistry makes an empty registry: every security kind denies until a plugin loads.
+func NewRegistry(loader *Loader, log hclog.Logger) *Registry {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	r := &Registry{loader: loader, log: log, plugins: map[string]*Plugin{}}
+	for _, k := range protocol.Kinds() {
+		r.chains[k.Hook()].Store(&chain{})
+	}
+	return r
+}
+
+func (r *Registry) chain(k protocol.Kind) *chain { return r.chains[k.Hook()].Load() }
+
+// Stem is the key of a plugin file: its base name without extension.
+func Stem(path string) string {
+	base := filepath.Base(path)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// LoadDir loads every *.wasm in dir. A plugin that fails to load is logged and skipped; the
+// returned error joins every failure so callers can report them.
+func (r *Registry) LoadDir(ctx context.Context, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("plugin directory: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".wasm" {
+			continue
+		}
+		if err := r.LoadFile(ctx, filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadFile loads (or reloads) the plugin at wasmPath aside, and swaps it in only when it
+// compiled, passed the import and export checks and its self-check. On failure the previous
+// generation, if any, keeps serving.
+func (r *Registry) LoadFile(ctx context.Context, wasmPath string) error {
+	stem := Stem(wasmPath)
+	p, err := r.loader.LoadFile(ctx, wasmPath)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.plugins[stem]
+	if err != nil {
+		if old != nil {
+			r.log.Error("plugin reload failed; the previous version keeps serving", "plugin", stem, "serving_hash", short(old.Hash), "error", err)
+		} else {
+			r.log.Error("plugin failed to load", "plugin", stem, "error", err)
+		}
+		return err
+	}
+	if old != nil && old.Hash == p.Hash && reflect.DeepEqual(old.Manifest, p.Manifest) && !old.tripped.Load() {
+		// Nothing changed (an editor touched the file): keep the warm generation.
+		r.retireLater(p)
+		return nil
+	}
+	r.plugins[stem] = p
+	r.rebuild()
+	if old != nil {
+		r.retireLater(old)
+		r.log.Info("plugin reloaded", "plugin", p.Name(), "kind", p.Kind(), "hash", short(p.Hash), "previous", short(old.Hash))
+	} else {
+		r.log.Info("plugin loaded", "plugin", p.Name(), "kind", p.Kind(), "hash", short(p.Hash), "capabilities", p.Granted)
+	}
+	return nil
+}
+
+// Remove handles a plugin file that disappeared. A route plugin leaves its chain. A security
+// plugin stays: deleting a file must never weaken policy silently, so the last good version
+// keeps serving until the host restarts without it.
+func (r *Registry) Remove(stem string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.plugins[stem]
+	if p == nil {
+		return
+	}
+	if p.Kind().Security() {
+		r.log.Warn("plugin file removed; the last good version keeps serving so its kind is never left without policy (restart to drop it)",
+			"plugin", p.Name(), "kind", p.Kind())
+		return
+	}
+	delete(r.plugins, stem)
+	r.rebuild()
+	r.retireLater(p)
+	r.log.Info("plugin unloaded", "plugin", p.Name(), "kind", p.Kind())
+}
+
+// rebuild publishes new chains from r.plugins; r.mu must be held.
+func (r *Registry) rebuild() {
+	for _, k := range protocol.Kinds() {
+		var ps []*Plugin
+		for _, p := range r.plugins {
+			if p.Kind() == k {
+				ps = append(ps, p)
+			}
+		}
+		slices.SortFunc(ps, func(a, b *Plugin) int {
+			return cmp.Or(cmp.Compare(a.Manifest.Order, b.Manifest.Order), cmp.Compare(a.Name(), b.Name()))
+		})
+		r.chains[k.Hook()].Store(&chain{plugins: ps})
+	}
+}
+
+func (r *Registry) retireLater(p *Plugin) {
+	r.retire.Add(1)
+	go func() {
+		defer r.retire.Done()
+		p.retire(context.Background())
+	}()
+}
+
+// Close retires every plugin and waits for them.
+func (r *Registry) Close(ctx context.Context) {
+	r.mu.Lock()
+	for stem, p := range r.plugins {
+		delete(r.plugins, stem)
+		r.retireLater(p)
+	}
+	r.rebuild()
+	r.mu.Unlock()
+	r.retire.Wait()
+}
+
+// Info describes a loaded plugin for `nanoclaw plugin list` and status pages.
+type Info struct {
+	Name         string        `json:"name"`
+	File         string        `json:"file"`
+	Kind         protocol.Kind `json:"kind"`
+	Order        int           `json:"order"`
+	Hash         string        `json:"hash"`
+	Capabilities []string      `json:"capabilities"`
+	Calls        uint64        `json:"calls"`
+	Faults       uint64        `json:"faults"`
+	Tripped      bool          `json:"tripped"`
+	LastFault    string        `json:"lastFault,omitempty"`
+	LoadedAt     string        `json:"loadedAt"`
+}
+
+// List describes every loaded plugin in chain order.
+func (r *Registry) List() []Info {
+	var out []Info
+	for _, k := range protocol.Kinds() {
+		for _, p := range r.chain(k).plugins {
+			s := p.Stats()
+			out = append(out, Info{
+				Name: p.Name(), File: p.Path, Kind: p.Kind(), Order: p.Manifest.Order, Hash: p.Hash,
+				Capabilities: p.Granted, Calls: s.Calls, Faults: s.Faults, Tripped: s.Tripped,
+				LastFault: s.LastFault, LoadedAt: p.LoadedAt.UTC().Format("2006-01-02T15:04:05Z"),
+			})
+		}
+	}
+	return out
+}
+
+// Plugin returns the current generation loaded from the file with this stem.
+func (r *Registry) Plugin(stem string) *Plugin {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plugins[stem]
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+

@@ -1,0 +1,123 @@
+// Command probe is the test guest of the plugin host: one module for every kind whose
+// behaviour is picked by the request, so tests can make it allow, loop, hog memory, panic,
+// exit, print, or answer out of bounds.
+package main
+
+import (
+	"os"
+	"strings"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+	"github.com/nanoclaw/nanoclaw-go/plugins/sdk"
+	"github.com/nanoclaw/nanoclaw-go/plugins/sdk/hostcall"
+	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
+)
+
+// version is set with -ldflags "-X main.version=..." to build distinguishable generations.
+var version = "v1"
+
+var sink [][]byte
+
+func mode(in []byte) string {
+	v, err := wire.Parse(in)
+	if err != nil {
+		return ""
+	}
+	for _, k := range []string{"mode", "group"} {
+		if s, ok := v.Field(k).Str(); ok && s != "" {
+			return s
+		}
+	}
+	if s, ok := v.Field("message").Field("content").Str(); ok {
+		return s
+	}
+	return ""
+}
+
+func handle(in, out []byte) ([]byte, error) {
+	m := mode(in)
+	arg := ""
+	if i := strings.IndexByte(m, ':'); i >= 0 {
+		m, arg = m[:i], m[i+1:]
+	}
+	reason := version
+	switch m {
+	case "loop":
+		for {
+			if len(sink) < 0 {
+				break
+			}
+		}
+	case "hog":
+		for {
+			sink = append(sink, make([]byte, 8<<20))
+		}
+	case "panic":
+		panic("probe panics on purpose")
+	case "exit":
+		os.Exit(3)
+	case "big":
+		return append(out, make([]byte, sdk.BufferSize+1)...), nil
+	case "oversize":
+		w := wire.NewWriter(out)
+		w.Bool("allow", true)
+		w.String("reason", strings.Repeat("x", 20<<10))
+		return w.End(), nil
+	case "garbage":
+		return append(out, "not json"...), nil
+	case "deny":
+		w := wire.NewWriter(out)
+		w.Bool("allow", false)
+		w.String("action", "ignore")
+		w.String("reason", "probe denies "+version)
+		return w.End(), nil
+	case "print":
+		println("probe prints to stderr")
+		os.Stdout.WriteString("probe prints to stdout\n")
+		hostcall.Log(abi.LevelInfo, "probe logs through the host")
+	case "kv":
+		b, _ := hostcall.KVGet("counter")
+		b = append(b, 'x')
+		if err := hostcall.KVSet("counter", b); err != nil {
+			return out, err
+		}
+		reason = string(b)
+	case "now":
+		reason = hostcall.Now().UTC().Format("2006")
+	case "lookup":
+		g, err := hostcall.LookupGroup(arg)
+		if err != nil {
+			return out, err
+		}
+		reason = string(g)
+	case "resolve":
+		p, err := hostcall.ResolvePath(arg)
+		if err != nil {
+			return out, err
+		}
+		reason = p
+	case "config":
+		c, err := hostcall.Config()
+		if err != nil {
+			return out, err
+		}
+		reason = string(c)
+	}
+	w := wire.NewWriter(out)
+	w.Bool("allow", true)
+	w.Bool("readonly", true)
+	w.String("hostPath", "/probe")
+	w.String("containerPath", "/workspace/extra/probe")
+	w.String("action", "deliver")
+	w.String("group", "main")
+	w.String("reason", reason)
+	return w.End(), nil
+}
+
+func init() {
+	sdk.HandleRaw(abi.HookMount, handle)
+	sdk.HandleRaw(abi.HookIPC, handle)
+	sdk.HandleRaw(abi.HookRoute, handle)
+}
+
+func main() {}

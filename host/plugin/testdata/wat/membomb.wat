@@ -1,0 +1,11 @@
+;; membomb: grows memory 4 MiB at a time until refused, then traps like an out-of-memory Go guest.
+(module
+  
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "{\"allow\":true,\"readonly\":true,\"hostPath\":\"/x\",\"containerPath\":\"/workspace/extra/x\",\"action\":\"store\",\"reason\":\"wat\"}")
+  (func (export "policy_abi_version") (result i32) (i32.const 1))
+  (func (export "policy_buf") (result i32) (i32.const 4096))
+  (func (export "policy_buf_cap") (result i32) (i32.const 65536))
+  (func (export "policy_call") (param $hook i32) (param $len i32) (result i64)
+    (block $done (loop $l (br_if $done (i32.eq (memory.grow (i32.const 64)) (i32.const -1))) (br $l))) (unreachable))
+  )

@@ -1,0 +1,10 @@
+;; nocall: lacks the policy_call export.
+(module
+  
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "{\"allow\":true,\"readonly\":true,\"hostPath\":\"/x\",\"containerPath\":\"/workspace/extra/x\",\"action\":\"store\",\"reason\":\"wat\"}")
+  (func (export "policy_abi_version") (result i32) (i32.const 1))
+  (func (export "policy_buf") (result i32) (i32.const 4096))
+  (func (export "policy_buf_cap") (result i32) (i32.const 65536))
+  (func $unused (result i64) (i64.const 0))
+  )
