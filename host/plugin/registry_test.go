@@ -1,0 +1,223 @@
+package plugin
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+)
+
+func probeBuild(t testing.TB, version, forced string) string {
+	flags := "-X main.version=" + version
+	if forced != "" {
+		flags += " -X main.forced=" + forced
+	}
+	return plugintest.BuildGo(t, "./testdata/guests/probe", flags)
+}
+
+func probeManifest(name string, kind protocol.Kind, order int) map[string]any {
+	return map[string]any{
+		"name": name, "kind": kind, "abi": abi.Version, "order": order,
+		"capabilities": []string{abi.CapLog, abi.CapClock, abi.CapGroups, abi.CapKV, abi.CapConfig, abi.CapPath},
+		"limits":       map[string]any{"deadlineMs": 200, "instances": 2},
+	}
+}
+
+func newTestRegistry(t *testing.T) (*Registry, string, *logSink) {
+	l, logs := newTestLoader(t, Services{})
+	l.grants = Grants{protocol.KindMount: abi.Capabilities(), protocol.KindIPC: abi.Capabilities(), protocol.KindRoute: abi.Capabilities()}
+	log, _ := testLogger()
+	_ = log
+	r := NewRegistry(l, l.log)
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r, t.TempDir(), logs
+}
+
+func TestEmptyChainsFailClosed(t *testing.T) {
+	r, _, _ := newTestRegistry(t)
+	ctx := context.Background()
+	if d := r.DecideMount(ctx, &protocol.MountRequest{HostPath: "/tmp"}); d.Allow || !strings.Contains(d.Reason, "no mount policy") {
+		t.Errorf("mount with no plugin: %+v", d)
+	}
+	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "main", IsMain: true}); d.Allow || !strings.Contains(d.Reason, "no ipc policy") {
+		t.Errorf("ipc with no plugin: %+v", d)
+	}
+	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionNone {
+		t.Errorf("route with no plugin: %+v", d)
+	}
+}
+
+func TestChains(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	ctx := context.Background()
+	install := func(stem string, kind protocol.Kind, order int, forced string) {
+		plugintest.Install(t, dir, stem, probeBuild(t, stem, forced), probeManifest(stem, kind, order))
+		if err := r.LoadFile(ctx, filepath.Join(dir, stem+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install("mount-a", protocol.KindMount, 10, "")
+	install("mount-b", protocol.KindMount, 20, "")
+	if d := r.DecideMount(ctx, &protocol.MountRequest{Group: "ok"}); !d.Allow || d.HostPath != "/probe" {
+		t.Fatalf("two allowing mount plugins: %+v", d)
+	}
+	install("mount-c", protocol.KindMount, 30, "deny")
+	if d := r.DecideMount(ctx, &protocol.MountRequest{Group: "ok"}); d.Allow || d.DecidedBy != "mount-c" || d.HostPath != "" {
+		t.Fatalf("a denying plugin must win: %+v", d)
+	}
+	// A plugin that faults would fail its self-check, so the faulting one follows the request.
+	install("ipc-a", protocol.KindIPC, 10, "ok")
+	install("ipc-b", protocol.KindIPC, 20, "")
+	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "panic"}); d.Allow || d.DecidedBy != "ipc-b" || !strings.Contains(d.Reason, "panic") {
+		t.Fatalf("a faulting ipc plugin must deny: %+v", d)
+	}
+	install("route-late", protocol.KindRoute, 1000, "ok")
+	install("route-broken", protocol.KindRoute, 5, "")
+	install("route-early", protocol.KindRoute, 10, "deny")
+	if d := r.DecideRoute(ctx, &protocol.RouteRequest{Message: protocol.Message{Content: "garbage"}}); d.Action != protocol.ActionIgnore || d.DecidedBy != "route-early" {
+		t.Fatalf("route: the first deciding plugin wins, a broken one is skipped: %+v", d)
+	}
+	var names []string
+	for _, in := range r.List() {
+		names = append(names, in.Name)
+	}
+	if got := strings.Join(names, ","); got != "mount-a,mount-b,mount-c,ipc-a,ipc-b,route-broken,route-early,route-late" {
+		t.Fatalf("list order = %s", got)
+	}
+}
+
+func TestWatchReload(t *testing.T) {
+	r, dir, logs := newTestRegistry(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	plugintest.Install(t, dir, "guard", probeBuild(t, "v1", ""), probeManifest("guard", protocol.KindIPC, 100))
+	if err := r.LoadDir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan Event, 16)
+	watching := make(chan error, 1)
+	go func() { watching <- r.Watch(ctx, dir, func(e Event) { events <- e }) }()
+	next := func() Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(60 * time.Second):
+			t.Fatal("no reload event")
+		}
+		return Event{}
+	}
+	serving := func(want string) {
+		t.Helper()
+		d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"})
+		if !d.Allow || d.Reason != want {
+			t.Fatalf("serving %+v, want reason %q", d, want)
+		}
+	}
+	serving("v1")
+	// The watcher is registered once a write produces an event; retry the first write until it does.
+	plugintest.Install(t, dir, "guard", probeBuild(t, "v2", ""), probeManifest("guard", protocol.KindIPC, 100))
+	if e := next(); e.Err != nil || e.Stem != "guard" {
+		t.Fatalf("reload event %+v", e)
+	}
+	serving("v2")
+
+	if err := plugintest.WriteAtomic(filepath.Join(dir, "guard.wasm"), []byte("garbage, not wasm")); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Err == nil {
+		t.Fatal("garbage bytes loaded")
+	}
+	serving("v2")
+	logs.waitFor(t, "previous version keeps serving")
+
+	plugintest.Install(t, dir, "guard", probeBuild(t, "v3", ""), probeManifest("guard", protocol.KindIPC, 100))
+	next()
+	serving("v3")
+	if err := plugintest.WriteAtomic(filepath.Join(dir, "guard.json"), []byte(`{"name":"guard","kind":"ipc","abi":1,"limits":{"memoryMB":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Err == nil || !strings.Contains(e.Err.Error(), "memoryMB") {
+		t.Fatalf("bad manifest: %+v", e)
+	}
+	serving("v3")
+
+	if err := os.Remove(filepath.Join(dir, "guard.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); !e.Removed {
+		t.Fatalf("remove event %+v", e)
+	}
+	serving("v3") // a security plugin is never dropped by deleting its file
+	logs.waitFor(t, "last good version keeps serving")
+
+	plugintest.Install(t, dir, "router", probeBuild(t, "r1", ""), probeManifest("router", protocol.KindRoute, 100))
+	next()
+	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionDeliver {
+		t.Fatalf("route plugin not loaded: %+v", d)
+	}
+	_ = os.Remove(filepath.Join(dir, "router.wasm"))
+	next()
+	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionNone {
+		t.Fatalf("a removed route plugin must leave its chain: %+v", d)
+	}
+	cancel()
+	if err := <-watching; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadUnderLoad swaps generations while goroutines decide without pause: no decision
+// may fail because of a swap.
+func TestReloadUnderLoad(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	ctx := context.Background()
+	builds := []string{probeBuild(t, "v1", ""), probeBuild(t, "v2", "")}
+	plugintest.Install(t, dir, "guard", builds[0], probeManifest("guard", protocol.KindIPC, 100))
+	if err := r.LoadFile(ctx, filepath.Join(dir, "guard.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, failures atomic.Int64
+	var firstFailure atomic.Value
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"})
+				calls.Add(1)
+				if !d.Allow {
+					failures.Add(1)
+					firstFailure.CompareAndSwap(nil, d.Reason)
+				}
+			}
+		}()
+	}
+	for i := range 6 {
+		plugintest.Install(t, dir, "guard", builds[(i+1)%2], probeManifest("guard", protocol.KindIPC, 100))
+		if err := r.LoadFile(ctx, filepath.Join(dir, "guard.wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d decisions failed during reloads; first: %v", failures.Load(), calls.Load(), firstFailure.Load())
+	}
+	t.Logf("%d decisions across 6 reloads, 0 failures", calls.Load())
+}
