@@ -89,7 +89,9 @@ func testManifest(name string, kind protocol.Kind, caps ...string) *Manifest {
 	return m
 }
 
-func probeWasm(t testing.TB) []byte { return readWasm(t, plugintest.BuildGo(t, "./testdata/guests/probe", "")) }
+func probeWasm(t testing.TB) []byte {
+	return readWasm(t, plugintest.BuildGo(t, "./testdata/guests/probe", ""))
+}
 
 func watWasm(t testing.TB, name string) []byte {
 	return readWasm(t, plugintest.BuildWAT(t, filepath.Join("testdata", "wat", name+".wat")))

@@ -141,4 +141,3 @@ func poolSize(l Limits) int {
 	}
 	return min(runtime.GOMAXPROCS(0), MaxInstances)
 }
-

@@ -205,4 +205,3 @@ func short(hash string) string {
 	}
 	return hash
 }
-

@@ -158,7 +158,6 @@ func WriteAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-
 // CacheDir is a compilation cache directory shared by test runs on this machine, so a
 // module is compiled to native code once rather than once per test process (compiling a Go
 // guest takes seconds, more under -race). wazero keys entries by module hash and version.
