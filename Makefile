@@ -1,0 +1,59 @@
+# NanoClaw in Go. `make run` starts the host, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+FUZZTIME ?= 60s
+BENCHCOUNT ?= 6
+
+# Default plugins: every plugins/<name>/ with a manifest.json is built to plugins/<name>.wasm
+# with its manifest copied beside it, which is where the host loads (and watches) plugins.
+PLUGIN_SRCS := $(patsubst %/manifest.json,%,$(wildcard plugins/*/manifest.json))
+PLUGIN_WASM := $(foreach p,$(PLUGIN_SRCS),plugins/$(notdir $(p)).wasm)
+
+.PHONY: build plugins binaries test bench fuzz run clean
+
+build: plugins binaries
+
+binaries:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/nanoclaw ./cmd/nanoclaw
+
+plugins: $(PLUGIN_WASM)
+
+# Go's build cache makes this cheap when nothing changed, so the rule always runs.
+plugins/%.wasm: FORCE
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*
+	cp plugins/$*/manifest.json plugins/$*.json
+
+FORCE:
+
+# Every test, under the race detector. The full log is kept in bin/test.log; the last line
+# counts the tests so a run that executed none is visible.
+test:
+	@mkdir -p bin
+	@status=0; $(GO) test -race -count=1 -v ./... > bin/test.log 2>&1 || status=$$?; \
+	grep -E '^(ok|FAIL|\?) ' bin/test.log; \
+	grep -E -A30 '^\s*--- FAIL' bin/test.log | head -300; \
+	grep -E '^(panic:|fatal error:)' -A40 bin/test.log | head -80; \
+	echo "summary: $$(grep -cE '^\s*--- PASS' bin/test.log) passed, $$(grep -cE '^\s*--- FAIL' bin/test.log) failed, $$(grep -cE '^\s*--- SKIP' bin/test.log) skipped"; \
+	exit $$status
+
+# Benchmarks in benchstat's input format: bin/bench.txt. Compare runs with
+# `benchstat old.txt bin/bench.txt` (go install golang.org/x/perf/cmd/benchstat@latest).
+bench:
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bin/bench.txt
+
+# Long fuzzing: every Fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; grep -rlE '^func Fuzz' --include='*_test.go' . | while read -r f; do \
+		pkg=./$$(dirname $${f#./}); \
+		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | cut -d' ' -f2); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+run: build
+	./bin/nanoclaw run
+
+clean:
+	rm -rf bin plugins/*.wasm

@@ -1,0 +1,60 @@
+// Command nanoclaw is the personal assistant host and its tools: `nanoclaw run` starts the
+// host; the other subcommands inspect and manage it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: nanoclaw <command> [arguments]
+
+commands:
+  run                   start the host (plugins, watchers, control socket)
+  plugin list           loaded plugins: kind, hash, capabilities, calls, faults
+  plugin check FILE     validate a plugin module and its manifest without a host
+
+Run "nanoclaw <command> -h" for a command's flags.
+`
+
+// env is what a command may read from the process, so tests can supply their own.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	workdir        string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nanoclaw:", err)
+		os.Exit(2)
+	}
+	os.Exit(dispatch(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, workdir: wd}))
+}
+
+// dispatch runs one command and returns its exit status: 0 success, 1 a negative answer
+// (invalid plugin, denied), 2 usage or internal error.
+func dispatch(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], e)
+	case "plugin":
+		return cmdPlugin(ctx, args[1:], e)
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "nanoclaw: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,50 @@
+// Package config holds the host's settings: where things live on disk and, as later parts of
+// the host need them, the validated values of NanoClaw's environment variables.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Paths are the directories and files the host uses, all derived from the project root.
+type Paths struct {
+	Root          string // the project checkout (NanoClaw: process.cwd())
+	Data          string // runtime state, git-ignored
+	Plugins       string // watched plugin directory: *.wasm + *.json
+	PluginCache   string // wazero's compiled-code cache: mode 0700, never mounted anywhere
+	ControlSocket string // the running host's control socket, mode 0600
+	ConfigDir     string // ~/.config/nanoclaw: allowlists, outside the project, never mounted
+	PluginGrants  string // optional operator file widening or narrowing capability grants
+}
+
+// PathsFromEnv derives Paths from root, honouring NANOCLAW_PLUGINS_DIR,
+// NANOCLAW_CONFIG_DIR and NANOCLAW_PLUGIN_GRANTS.
+func PathsFromEnv(root string, getenv func(string) string) (Paths, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return Paths{}, fmt.Errorf("project root: %w", err)
+	}
+	p := Paths{Root: abs, Data: filepath.Join(abs, "data"), Plugins: filepath.Join(abs, "plugins")}
+	p.PluginCache = filepath.Join(p.Data, "plugin-cache")
+	p.ControlSocket = filepath.Join(p.Data, "nanoclaw.sock")
+	if d := getenv("NANOCLAW_PLUGINS_DIR"); d != "" {
+		if p.Plugins, err = filepath.Abs(d); err != nil {
+			return Paths{}, fmt.Errorf("NANOCLAW_PLUGINS_DIR: %w", err)
+		}
+	}
+	p.ConfigDir = getenv("NANOCLAW_CONFIG_DIR")
+	if p.ConfigDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Paths{}, fmt.Errorf("home directory (set NANOCLAW_CONFIG_DIR instead): %w", err)
+		}
+		p.ConfigDir = filepath.Join(home, ".config", "nanoclaw")
+	}
+	p.PluginGrants = getenv("NANOCLAW_PLUGIN_GRANTS")
+	if p.PluginGrants == "" {
+		p.PluginGrants = filepath.Join(p.ConfigDir, "plugin-grants.json")
+	}
+	return p, nil
+}
