@@ -97,81 +97,87 @@ func TestChains(t *testing.T) {
 func TestWatchReload(t *testing.T) {
 	r, dir, logs := newTestRegistry(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	plugintest.Install(t, dir, "guard", probeBuild(t, "v1", ""), probeManifest("guard", protocol.KindIPC, 100))
 	if err := r.LoadDir(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	events := make(chan Event, 16)
+	events := make(chan Event, 64)
 	watching := make(chan error, 1)
 	go func() { watching <- r.Watch(ctx, dir, func(e Event) { events <- e }) }()
-	next := func() Event {
+	t.Cleanup(func() { // before the registry and loader close
+		cancel()
+		<-watching
+	})
+	// Installing writes two files, which may arrive as one reload or two; wait for the
+	// event that brings the expected state rather than for a count of events.
+	until := func(what string, ok func(Event) bool) Event {
 		t.Helper()
-		select {
-		case e := <-events:
-			return e
-		case <-time.After(60 * time.Second):
-			t.Fatal("no reload event")
+		timeout := time.After(60 * time.Second)
+		for {
+			select {
+			case e := <-events:
+				if ok(e) {
+					return e
+				}
+			case <-timeout:
+				t.Fatalf("no reload event brought %s", what)
+			}
 		}
-		return Event{}
 	}
-	serving := func(want string) {
-		t.Helper()
+	servingNow := func() string {
 		d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"})
-		if !d.Allow || d.Reason != want {
-			t.Fatalf("serving %+v, want reason %q", d, want)
+		if !d.Allow {
+			return "deny: " + d.Reason
 		}
+		return d.Reason
 	}
-	serving("v1")
-	// The watcher is registered once a write produces an event; retry the first write until it does.
+	serving := func(want string) func(Event) bool {
+		return func(Event) bool { return servingNow() == want }
+	}
+	if got := servingNow(); got != "v1" {
+		t.Fatalf("serving %q", got)
+	}
 	plugintest.Install(t, dir, "guard", probeBuild(t, "v2", ""), probeManifest("guard", protocol.KindIPC, 100))
-	if e := next(); e.Err != nil || e.Stem != "guard" {
-		t.Fatalf("reload event %+v", e)
-	}
-	serving("v2")
+	until("v2", serving("v2"))
 
 	if err := plugintest.WriteAtomic(filepath.Join(dir, "guard.wasm"), []byte("garbage, not wasm")); err != nil {
 		t.Fatal(err)
 	}
-	if e := next(); e.Err == nil {
-		t.Fatal("garbage bytes loaded")
+	until("a refused garbage module", func(e Event) bool { return e.Err != nil })
+	if got := servingNow(); got != "v2" {
+		t.Fatalf("after garbage: serving %q, want v2", got)
 	}
-	serving("v2")
 	logs.waitFor(t, "previous version keeps serving")
 
 	plugintest.Install(t, dir, "guard", probeBuild(t, "v3", ""), probeManifest("guard", protocol.KindIPC, 100))
-	next()
-	serving("v3")
+	until("v3", serving("v3"))
 	if err := plugintest.WriteAtomic(filepath.Join(dir, "guard.json"), []byte(`{"name":"guard","kind":"ipc","abi":1,"limits":{"memoryMB":1}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if e := next(); e.Err == nil || !strings.Contains(e.Err.Error(), "memoryMB") {
-		t.Fatalf("bad manifest: %+v", e)
+	e := until("a refused manifest", func(e Event) bool { return e.Err != nil })
+	if !strings.Contains(e.Err.Error(), "memoryMB") {
+		t.Fatalf("bad manifest error %v does not name the field", e.Err)
 	}
-	serving("v3")
+	if got := servingNow(); got != "v3" {
+		t.Fatalf("after a bad manifest: serving %q, want v3", got)
+	}
 
 	if err := os.Remove(filepath.Join(dir, "guard.wasm")); err != nil {
 		t.Fatal(err)
 	}
-	if e := next(); !e.Removed {
-		t.Fatalf("remove event %+v", e)
+	until("a removal", func(e Event) bool { return e.Removed })
+	if got := servingNow(); got != "v3" { // a security plugin is never dropped by deleting its file
+		t.Fatalf("after removal: serving %q, want v3", got)
 	}
-	serving("v3") // a security plugin is never dropped by deleting its file
 	logs.waitFor(t, "last good version keeps serving")
 
+	route := func() string { return r.DecideRoute(ctx, &protocol.RouteRequest{}).Action }
 	plugintest.Install(t, dir, "router", probeBuild(t, "r1", ""), probeManifest("router", protocol.KindRoute, 100))
-	next()
-	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionDeliver {
-		t.Fatalf("route plugin not loaded: %+v", d)
-	}
+	until("the route plugin", func(Event) bool { return route() == protocol.ActionDeliver })
 	_ = os.Remove(filepath.Join(dir, "router.wasm"))
-	next()
-	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionNone {
-		t.Fatalf("a removed route plugin must leave its chain: %+v", d)
-	}
-	cancel()
-	if err := <-watching; err != nil {
-		t.Fatal(err)
+	until("the route plugin's removal", func(e Event) bool { return e.Removed && e.Stem == "router" })
+	if got := route(); got != protocol.ActionNone {
+		t.Fatalf("a removed route plugin must leave its chain; route = %q", got)
 	}
 }
 
