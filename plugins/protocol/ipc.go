@@ -33,30 +33,42 @@ func (r *IPCRequest) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a request. Request aliases data.
+// UnmarshalJSON decodes a request, copying what it keeps.
 func (r *IPCRequest) UnmarshalJSON(data []byte) error {
-	v, err := parseObject(data, "ipc request")
-	if err != nil {
+	dc := newDecoder(data, false)
+	r.decode(&dc)
+	if err := finish(&dc, "ipc request"); err != nil {
 		return err
 	}
+	r.Request = append([]byte(nil), r.Request...)
+	return nil
+}
+
+// DecodeAliased decodes a request whose strings and Request alias data.
+func (r *IPCRequest) DecodeAliased(data []byte) error {
+	dc := newDecoder(data, true)
+	r.decode(&dc)
+	return finish(&dc, "ipc request")
+}
+
+func (r *IPCRequest) decode(dc *wire.Decoder) {
 	*r = IPCRequest{}
-	f := fields{what: "ipc request"}
-	v.EachField(func(k []byte, val wire.Value) bool {
+	fields(dc, func(k []byte) {
 		switch string(k) {
 		case "group":
-			f.str(val, "group", &r.Group)
+			r.Group = dc.String()
 		case "isMain":
-			f.boolean(val, "isMain", &r.IsMain)
+			r.IsMain = dc.Bool()
 		case "dir":
-			f.str(val, "dir", &r.Dir)
+			r.Dir = dc.String()
 		case "taskGroup":
-			f.str(val, "taskGroup", &r.TaskGroup)
+			r.TaskGroup = dc.String()
 		case "request":
-			r.Request = val.Raw
+			r.Request = dc.Skip()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	return f.err
 }
 
 // AppendJSON appends the verdict's JSON encoding to dst.
@@ -69,28 +81,26 @@ func (v *IPCVerdict) AppendJSON(dst []byte) []byte {
 
 // UnmarshalJSON decodes a verdict; "allow" must be present.
 func (v *IPCVerdict) UnmarshalJSON(data []byte) error {
-	obj, err := parseObject(data, "ipc verdict")
-	if err != nil {
-		return err
-	}
+	var seen bool
+	dc := newDecoder(data, false)
 	*v = IPCVerdict{}
-	f := fields{what: "ipc verdict"}
-	seenAllow := false
-	obj.EachField(func(k []byte, val wire.Value) bool {
+	fields(&dc, func(k []byte) {
 		switch string(k) {
 		case "allow":
-			seenAllow = true
-			f.boolean(val, "allow", &v.Allow)
+			seen = true
+			v.Allow = dc.Bool()
 		case "reason":
-			f.str(val, "reason", &v.Reason)
+			v.Reason = dc.String()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	if f.err == nil && !seenAllow {
-		f.err = malformed("ipc verdict: missing \"allow\"")
+	err := finish(&dc, "ipc verdict")
+	if err == nil && !seen {
+		err = malformed("ipc verdict: missing \"allow\"")
 	}
-	if f.err != nil {
+	if err != nil {
 		*v = IPCVerdict{}
 	}
-	return f.err
+	return err
 }

@@ -36,28 +36,36 @@ func (r *MountRequest) AppendJSON(dst []byte) []byte {
 
 // UnmarshalJSON decodes a request; a missing readonly means true, as in NanoClaw.
 func (r *MountRequest) UnmarshalJSON(data []byte) error {
-	v, err := parseObject(data, "mount request")
-	if err != nil {
-		return err
-	}
+	dc := newDecoder(data, false)
+	r.decode(&dc)
+	return finish(&dc, "mount request")
+}
+
+// DecodeAliased decodes a request whose strings alias data.
+func (r *MountRequest) DecodeAliased(data []byte) error {
+	dc := newDecoder(data, true)
+	r.decode(&dc)
+	return finish(&dc, "mount request")
+}
+
+func (r *MountRequest) decode(dc *wire.Decoder) {
 	*r = MountRequest{ReadOnly: true}
-	f := fields{what: "mount request"}
-	v.EachField(func(k []byte, val wire.Value) bool {
+	fields(dc, func(k []byte) {
 		switch string(k) {
 		case "group":
-			f.str(val, "group", &r.Group)
+			r.Group = dc.String()
 		case "isMain":
-			f.boolean(val, "isMain", &r.IsMain)
+			r.IsMain = dc.Bool()
 		case "hostPath":
-			f.str(val, "hostPath", &r.HostPath)
+			r.HostPath = dc.String()
 		case "containerPath":
-			f.str(val, "containerPath", &r.ContainerPath)
+			r.ContainerPath = dc.String()
 		case "readonly":
-			f.boolean(val, "readonly", &r.ReadOnly)
+			optBool(dc, &r.ReadOnly)
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	return f.err
 }
 
 // AppendJSON appends the verdict's JSON encoding to dst.
@@ -71,40 +79,48 @@ func (v *MountVerdict) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a verdict. "allow" must be present: a verdict that does not say
-// allow explicitly is malformed, and malformed means deny.
+// UnmarshalJSON decodes a verdict. "allow" must be present, and an allow must carry both
+// paths: a verdict that does not say allow explicitly is malformed, and malformed means deny.
 func (v *MountVerdict) UnmarshalJSON(data []byte) error {
-	obj, err := parseObject(data, "mount verdict")
-	if err != nil {
-		return err
-	}
+	var seen bool
+	dc := newDecoder(data, false)
 	*v = MountVerdict{ReadOnly: true}
-	f := fields{what: "mount verdict"}
-	seenAllow := false
-	obj.EachField(func(k []byte, val wire.Value) bool {
+	fields(&dc, func(k []byte) {
 		switch string(k) {
 		case "allow":
-			seenAllow = true
-			f.boolean(val, "allow", &v.Allow)
+			seen = true
+			v.Allow = dc.Bool()
 		case "readonly":
-			f.boolean(val, "readonly", &v.ReadOnly)
+			optBool(&dc, &v.ReadOnly)
 		case "hostPath":
-			f.str(val, "hostPath", &v.HostPath)
+			v.HostPath = dc.String()
 		case "containerPath":
-			f.str(val, "containerPath", &v.ContainerPath)
+			v.ContainerPath = dc.String()
 		case "reason":
-			f.str(val, "reason", &v.Reason)
+			v.Reason = dc.String()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	if f.err == nil && !seenAllow {
-		f.err = malformed("mount verdict: missing \"allow\"")
+	err := finish(&dc, "mount verdict")
+	switch {
+	case err != nil:
+	case !seen:
+		err = malformed("mount verdict: missing \"allow\"")
+	case v.Allow && (v.HostPath == "" || v.ContainerPath == ""):
+		err = malformed("mount verdict: an allow must carry hostPath and containerPath")
 	}
-	if f.err == nil && v.Allow && (v.HostPath == "" || v.ContainerPath == "") {
-		f.err = malformed("mount verdict: an allow must carry hostPath and containerPath")
-	}
-	if f.err != nil {
+	if err != nil {
 		*v = MountVerdict{ReadOnly: true}
 	}
-	return f.err
+	return err
+}
+
+// optBool reads a boolean into dst, keeping dst's default when the value is null.
+func optBool(dc *wire.Decoder, dst *bool) {
+	if dc.Peek() == wire.Null {
+		dc.Skip()
+		return
+	}
+	*dst = dc.Bool()
 }

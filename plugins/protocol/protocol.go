@@ -2,6 +2,10 @@
 // through the ABI mailbox, with their JSON encoding. The host and every Go guest import this
 // one package, so the two ends of a decision cannot drift apart; plugins/ABI.md documents the
 // same shapes for guests in other languages.
+//
+// Every type has UnmarshalJSON, which copies what it keeps (the usual contract), and
+// DecodeAliased, whose strings alias the input: the SDK uses it on the mailbox so decoding a
+// request allocates nothing.
 package protocol
 
 import (
@@ -52,68 +56,34 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// parseObject parses data and insists on a JSON object.
-func parseObject(data []byte, what string) (wire.Value, error) {
-	v, err := wire.Parse(data)
-	if err != nil {
-		return v, fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
-	}
-	if v.Kind != wire.Object {
-		return v, malformed("%s: want a JSON object, got %s", what, v.Kind)
-	}
-	return v, nil
+// newDecoder starts decoding data; alias selects strings that alias data over copies.
+func newDecoder(data []byte, alias bool) wire.Decoder {
+	dc := wire.NewDecoder(data)
+	dc.Copy = !alias
+	return dc
 }
 
-// fields reads an object's members into typed destinations; a member of the wrong type is an
-// error naming it, an unknown member is ignored (forward compatibility within one ABI version).
-type fields struct {
-	what string
-	err  error
+// finish checks the end of the document and names what was being decoded in an error.
+// (Each type calls its own decode method directly: passing the decoder through an interface
+// would move it to the heap, one allocation per decision inside the guest.)
+func finish(dc *wire.Decoder, what string) error {
+	if err := dc.End(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
+	}
+	return nil
 }
 
-func (f *fields) str(v wire.Value, name string, dst *string) {
-	if f.err != nil || v.Kind == wire.Invalid || v.Kind == wire.Null {
+// fields runs fn for every member of the object at dc's position. The key stays a byte slice
+// so that switching on it (switch string(key)) does not allocate.
+func fields(dc *wire.Decoder, fn func(key []byte)) {
+	if !dc.Object() {
 		return
 	}
-	s, ok := v.Str()
-	if !ok {
-		f.err = malformed("%s: %q must be a string, got %s", f.what, name, v.Kind)
-		return
+	for {
+		k, ok := dc.NextField()
+		if !ok {
+			return
+		}
+		fn(k)
 	}
-	*dst = s
-}
-
-func (f *fields) boolean(v wire.Value, name string, dst *bool) {
-	if f.err != nil || v.Kind == wire.Invalid || v.Kind == wire.Null {
-		return
-	}
-	b, ok := v.Bool()
-	if !ok {
-		f.err = malformed("%s: %q must be a boolean, got %s", f.what, name, v.Kind)
-		return
-	}
-	*dst = b
-}
-
-func (f *fields) integer(v wire.Value, name string, dst *int64) {
-	if f.err != nil || v.Kind == wire.Invalid || v.Kind == wire.Null {
-		return
-	}
-	n, ok := v.Int()
-	if !ok {
-		f.err = malformed("%s: %q must be an integer, got %s", f.what, name, v.Kind)
-		return
-	}
-	*dst = n
-}
-
-func (f *fields) object(v wire.Value, name string, dst *[]byte) {
-	if f.err != nil || v.Kind == wire.Invalid || v.Kind == wire.Null {
-		return
-	}
-	if v.Kind != wire.Object {
-		f.err = malformed("%s: %q must be an object, got %s", f.what, name, v.Kind)
-		return
-	}
-	*dst = v.Raw
 }

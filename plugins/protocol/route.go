@@ -59,36 +59,40 @@ func (g *Group) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a group.
+// UnmarshalJSON decodes a group, copying its strings.
 func (g *Group) UnmarshalJSON(data []byte) error {
-	v, err := parseObject(data, "group")
-	if err != nil {
-		return err
-	}
-	return g.decode(v)
+	dc := newDecoder(data, false)
+	g.decode(&dc)
+	return finish(&dc, "group")
 }
 
-func (g *Group) decode(v wire.Value) error {
+// DecodeAliased decodes a group whose strings alias data.
+func (g *Group) DecodeAliased(data []byte) error {
+	dc := newDecoder(data, true)
+	g.decode(&dc)
+	return finish(&dc, "group")
+}
+
+func (g *Group) decode(dc *wire.Decoder) {
 	*g = Group{}
-	f := fields{what: "group"}
-	v.EachField(func(k []byte, val wire.Value) bool {
+	fields(dc, func(k []byte) {
 		switch string(k) {
 		case "jid":
-			f.str(val, "jid", &g.JID)
+			g.JID = dc.String()
 		case "folder":
-			f.str(val, "folder", &g.Folder)
+			g.Folder = dc.String()
 		case "name":
-			f.str(val, "name", &g.Name)
+			g.Name = dc.String()
 		case "trigger":
-			f.str(val, "trigger", &g.Trigger)
+			g.Trigger = dc.String()
 		case "requiresTrigger":
-			f.boolean(val, "requiresTrigger", &g.RequiresTrigger)
+			g.RequiresTrigger = dc.Bool()
 		case "isMain":
-			f.boolean(val, "isMain", &g.IsMain)
+			g.IsMain = dc.Bool()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	return f.err
 }
 
 // AppendJSON appends the request's JSON encoding to dst.
@@ -118,64 +122,65 @@ func (m *Message) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a request.
-func (r *RouteRequest) UnmarshalJSON(data []byte) error {
-	v, err := parseObject(data, "route request")
-	if err != nil {
-		return err
-	}
-	*r = RouteRequest{}
-	f := fields{what: "route request"}
-	v.EachField(func(k []byte, val wire.Value) bool {
-		switch string(k) {
-		case "message":
-			if val.Kind != wire.Object {
-				f.err = malformed("route request: \"message\" must be an object, got %s", val.Kind)
-				break
-			}
-			f.err = r.Message.decode(val)
-		case "group":
-			switch val.Kind {
-			case wire.Null:
-			case wire.Object:
-				r.Group = new(Group)
-				f.err = r.Group.decode(val)
-			default:
-				f.err = malformed("route request: \"group\" must be an object or null, got %s", val.Kind)
-			}
-		case "assistantName":
-			f.str(val, "assistantName", &r.AssistantName)
-		}
-		return f.err == nil
-	})
-	return f.err
-}
-
-func (m *Message) decode(v wire.Value) error {
+func (m *Message) decode(dc *wire.Decoder) {
 	*m = Message{}
-	f := fields{what: "message"}
-	v.EachField(func(k []byte, val wire.Value) bool {
+	fields(dc, func(k []byte) {
 		switch string(k) {
 		case "id":
-			f.str(val, "id", &m.ID)
+			m.ID = dc.String()
 		case "chatJid":
-			f.str(val, "chatJid", &m.ChatJID)
+			m.ChatJID = dc.String()
 		case "sender":
-			f.str(val, "sender", &m.Sender)
+			m.Sender = dc.String()
 		case "senderName":
-			f.str(val, "senderName", &m.SenderName)
+			m.SenderName = dc.String()
 		case "content":
-			f.str(val, "content", &m.Content)
+			m.Content = dc.String()
 		case "timestamp":
-			f.str(val, "timestamp", &m.Timestamp)
+			m.Timestamp = dc.String()
 		case "isFromMe":
-			f.boolean(val, "isFromMe", &m.IsFromMe)
+			m.IsFromMe = dc.Bool()
 		case "isBotMessage":
-			f.boolean(val, "isBotMessage", &m.IsBotMessage)
+			m.IsBotMessage = dc.Bool()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	return f.err
+}
+
+// UnmarshalJSON decodes a request, copying its strings.
+func (r *RouteRequest) UnmarshalJSON(data []byte) error {
+	dc := newDecoder(data, false)
+	r.decode(&dc)
+	return finish(&dc, "route request")
+}
+
+// DecodeAliased decodes a request whose strings alias data.
+func (r *RouteRequest) DecodeAliased(data []byte) error {
+	dc := newDecoder(data, true)
+	r.decode(&dc)
+	return finish(&dc, "route request")
+}
+
+func (r *RouteRequest) decode(dc *wire.Decoder) {
+	*r = RouteRequest{}
+	fields(dc, func(k []byte) {
+		switch string(k) {
+		case "message":
+			r.Message.decode(dc)
+		case "group":
+			if dc.Peek() == wire.Null {
+				dc.Skip()
+				return
+			}
+			r.Group = new(Group)
+			r.Group.decode(dc)
+		case "assistantName":
+			r.AssistantName = dc.String()
+		default:
+			dc.Skip()
+		}
+	})
 }
 
 // AppendJSON appends the verdict's JSON encoding to dst.
@@ -190,36 +195,34 @@ func (v *RouteVerdict) AppendJSON(dst []byte) []byte {
 // UnmarshalJSON decodes a verdict. An unknown action, or deliver without a group, is
 // malformed, which the host treats as no decision.
 func (v *RouteVerdict) UnmarshalJSON(data []byte) error {
-	obj, err := parseObject(data, "route verdict")
-	if err != nil {
-		return err
-	}
+	dc := newDecoder(data, false)
 	*v = RouteVerdict{}
-	f := fields{what: "route verdict"}
-	obj.EachField(func(k []byte, val wire.Value) bool {
+	fields(&dc, func(k []byte) {
 		switch string(k) {
 		case "action":
-			f.str(val, "action", &v.Action)
+			v.Action = dc.String()
 		case "group":
-			f.str(val, "group", &v.Group)
+			v.Group = dc.String()
 		case "reason":
-			f.str(val, "reason", &v.Reason)
+			v.Reason = dc.String()
+		default:
+			dc.Skip()
 		}
-		return f.err == nil
 	})
-	if f.err == nil {
+	err := finish(&dc, "route verdict")
+	if err == nil {
 		switch v.Action {
 		case ActionNone, ActionIgnore, ActionStore:
 		case ActionDeliver:
 			if v.Group == "" {
-				f.err = malformed("route verdict: deliver needs a group")
+				err = malformed("route verdict: deliver needs a group")
 			}
 		default:
-			f.err = malformed("route verdict: unknown action %q", v.Action)
+			err = malformed("route verdict: unknown action %q", v.Action)
 		}
 	}
-	if f.err != nil {
+	if err != nil {
 		*v = RouteVerdict{}
 	}
-	return f.err
+	return err
 }

@@ -36,11 +36,12 @@ func HandleRaw(hook abi.Hook, fn RawFunc) {
 	handlers[hook] = fn
 }
 
-// HandleMount registers the mount decision.
+// HandleMount registers the mount decision. The request's strings alias the mailbox: they
+// are valid during the call only, so copy one (strings.Clone) to keep it.
 func HandleMount(fn func(*protocol.MountRequest) protocol.MountVerdict) {
 	HandleRaw(abi.HookMount, func(in, out []byte) ([]byte, error) {
 		var req protocol.MountRequest
-		if err := req.UnmarshalJSON(in); err != nil {
+		if err := req.DecodeAliased(in); err != nil {
 			return out, err
 		}
 		v := fn(&req)
@@ -52,7 +53,7 @@ func HandleMount(fn func(*protocol.MountRequest) protocol.MountVerdict) {
 func HandleIPC(fn func(*protocol.IPCRequest) protocol.IPCVerdict) {
 	HandleRaw(abi.HookIPC, func(in, out []byte) ([]byte, error) {
 		var req protocol.IPCRequest
-		if err := req.UnmarshalJSON(in); err != nil {
+		if err := req.DecodeAliased(in); err != nil {
 			return out, err
 		}
 		v := fn(&req)
@@ -64,7 +65,7 @@ func HandleIPC(fn func(*protocol.IPCRequest) protocol.IPCVerdict) {
 func HandleRoute(fn func(*protocol.RouteRequest) protocol.RouteVerdict) {
 	HandleRaw(abi.HookRoute, func(in, out []byte) ([]byte, error) {
 		var req protocol.RouteRequest
-		if err := req.UnmarshalJSON(in); err != nil {
+		if err := req.DecodeAliased(in); err != nil {
 			return out, err
 		}
 		v := fn(&req)

@@ -338,6 +338,10 @@ func scanArray(d []byte, i, depth int) (int, error) {
 func scanString(d []byte, i int) (int, error) {
 	i++
 	for i < len(d) {
+		if i+8 <= len(d) && plain8(d, i) {
+			i += 8
+			continue
+		}
 		c := d[i]
 		switch {
 		case c == '"':

@@ -15,7 +15,7 @@ func lookup(jid string) (string, bool, bool) {
 		return "", false, false
 	}
 	var g protocol.Group
-	if g.UnmarshalJSON(b) != nil {
+	if g.DecodeAliased(b) != nil {
 		return "", false, false
 	}
 	return g.Folder, g.RequiresTrigger, true
