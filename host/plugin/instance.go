@@ -11,28 +11,21 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/interrupt"
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 )
 
-// callCtx is the context every call into one instance runs under. It is made once per
-// instance and reused, so a call allocates no context; it becomes done when the instance's
-// deadline timer fires, which makes wazero stop the guest at its next loop back-edge or call.
-// An instance whose timer fired is thrown away, so the channel never needs re-arming.
+// callCtx is the context every call into one instance runs under: made once per instance
+// and reused, so a call allocates no context. Host functions find the instance's scratch
+// buffer through it.
 type callCtx struct {
-	done    chan struct{}
-	fired   atomic.Bool
-	scratch []byte // host functions' per-instance buffer
+	scratch []byte
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c *callCtx) Done() <-chan struct{}       { return c.done }
+func (c *callCtx) Done() <-chan struct{}       { return nil }
+func (c *callCtx) Err() error                  { return nil }
 func (c *callCtx) Value(any) any               { return nil }
-func (c *callCtx) Err() error {
-	if c.fired.Load() {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
 
 // instance is one warm, initialised module with its handles looked up once.
 type instance struct {
@@ -43,7 +36,11 @@ type instance struct {
 	bufPtr uint32
 	bufCap uint32
 	ctx    callCtx
-	timer  *time.Timer
+	// timer raises the module's interrupt global when a call overruns its deadline; the
+	// guest traps at its next loop header (see internal/interrupt). An instance whose timer
+	// fired is thrown away, so the global never needs lowering again.
+	timer *time.Timer
+	fired atomic.Bool
 }
 
 // FaultKind classifies what went wrong inside a plugin.
@@ -86,28 +83,24 @@ func (k FaultKind) counts() bool {
 	return k != FaultRequest && k != FaultBusy && k != FaultTripped
 }
 
-var errInitTimeout = errors.New("instantiation and _initialize exceeded their time limit")
+var errInitTimeout = errors.New("guest code exceeded its time limit while starting")
 
 // instantiateTimeout bounds a new instance's _initialize, which runs guest code too.
 const instantiateTimeout = 10 * time.Second
 
-// newInstance instantiates and checks one instance of p's module.
+// newInstance instantiates and checks one instance of p's module. Its _initialize and the
+// ABI probes run guest code, so they run under the interrupt timer too.
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
-	ctx, cancel := context.WithTimeout(ctx, instantiateTimeout)
-	defer cancel()
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.ExportInitialize).
+		WithStartFunctions().
 		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
 		WithStderr(&lineWriter{g: p.logs, level: abi.LevelWarn})
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("instantiate: %w", errInitTimeout)
-		}
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	in, err := p.checkInstance(ctx, mod)
+	in, err := p.checkInstance(mod)
 	if err != nil {
 		_ = mod.Close(context.Background())
 		return nil, err
@@ -115,56 +108,66 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-func (p *Plugin) checkInstance(ctx context.Context, mod api.Module) (*instance, error) {
-	get := func(name string) (uint64, error) {
-		res, err := mod.ExportedFunction(name).Call(ctx)
+func (p *Plugin) checkInstance(mod api.Module) (*instance, error) {
+	flag, ok := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	if !ok {
+		return nil, errors.New("interrupt global missing")
+	}
+	in := &instance{mod: mod, mem: mod.Memory(), stack: make([]uint64, 2), ctx: callCtx{scratch: make([]byte, 0, 512)}}
+	in.timer = time.AfterFunc(time.Hour, func() {
+		in.fired.Store(true)
+		flag.Set(1)
+	})
+	in.timer.Stop()
+	guarded := func(name string, limit time.Duration) (uint64, error) {
+		fn := mod.ExportedFunction(name)
+		in.timer.Reset(limit)
+		res, err := fn.Call(&in.ctx)
+		if !in.timer.Stop() || in.fired.Load() {
+			return 0, fmt.Errorf("%s: %w", name, errInitTimeout)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("call %s: %w", name, err)
 		}
+		if len(res) == 0 {
+			return 0, nil
+		}
 		return res[0], nil
 	}
-	ver, err := get(abi.ExportVersion)
+	if mod.ExportedFunction(abi.ExportInitialize) != nil {
+		if _, err := guarded(abi.ExportInitialize, instantiateTimeout); err != nil {
+			return nil, err
+		}
+	}
+	probe := p.Manifest.Limits.Deadline()
+	ver, err := guarded(abi.ExportVersion, probe)
 	if err != nil {
 		return nil, err
 	}
 	if int32(ver) != abi.Version {
 		return nil, fmt.Errorf("%s reports ABI version %d, this host speaks %d", abi.ExportVersion, int32(ver), abi.Version)
 	}
-	ptr, err := get(abi.ExportBuffer)
+	ptr, err := guarded(abi.ExportBuffer, probe)
 	if err != nil {
 		return nil, err
 	}
-	size, err := get(abi.ExportBufferCap)
+	size, err := guarded(abi.ExportBufferCap, probe)
 	if err != nil {
 		return nil, err
 	}
-	mem := mod.Memory()
-	if mem == nil {
+	if in.mem == nil {
 		return nil, errors.New("module has no memory")
 	}
-	bufPtr, bufCap := uint32(ptr), uint32(size)
-	if bufCap < 1024 || uint64(bufPtr)+uint64(bufCap) > uint64(mem.Size()) {
-		return nil, fmt.Errorf("mailbox [%d, +%d) must be at least 1 KiB and inside memory (%d bytes)", bufPtr, bufCap, mem.Size())
+	in.bufPtr, in.bufCap = uint32(ptr), uint32(size)
+	if in.bufCap < 1024 || uint64(in.bufPtr)+uint64(in.bufCap) > uint64(in.mem.Size()) {
+		return nil, fmt.Errorf("mailbox [%d, +%d) must be at least 1 KiB and inside memory (%d bytes)", in.bufPtr, in.bufCap, in.mem.Size())
 	}
-	in := &instance{
-		mod:    mod,
-		mem:    mem,
-		call:   mod.ExportedFunction(abi.ExportCall),
-		stack:  make([]uint64, 2),
-		bufPtr: bufPtr,
-		bufCap: bufCap,
-		ctx:    callCtx{done: make(chan struct{}), scratch: make([]byte, 0, 512)},
-	}
-	in.timer = time.AfterFunc(time.Hour, func() {
-		in.ctx.fired.Store(true)
-		close(in.ctx.done)
-	})
-	in.timer.Stop()
+	in.call = mod.ExportedFunction(abi.ExportCall)
 	return in, nil
 }
 
 // invoke makes one call. It copies the request into the mailbox, runs policy_call under the
-// deadline and appends the verdict to out. It allocates nothing of its own.
+// deadline and appends the verdict to out. It allocates nothing.
 func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duration, maxVerdict int, memLimit uint32) ([]byte, FaultKind, error) {
 	if len(req) > int(in.bufCap) {
 		return out, FaultRequest, fmt.Errorf("request of %d bytes exceeds the plugin's %d-byte mailbox", len(req), in.bufCap)
@@ -175,7 +178,7 @@ func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duratio
 	in.stack[0], in.stack[1] = uint64(hook), uint64(len(req))
 	in.timer.Reset(deadline)
 	err := in.call.CallWithStack(&in.ctx, in.stack)
-	if !in.timer.Stop() || in.ctx.fired.Load() {
+	if !in.timer.Stop() || in.fired.Load() {
 		return out, FaultTimeout, fmt.Errorf("call exceeded its %v deadline", deadline)
 	}
 	if err != nil {

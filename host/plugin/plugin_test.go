@@ -44,8 +44,8 @@ func TestLoadRefused(t *testing.T) {
 	}
 	t.Run("not wasm", func(t *testing.T) {
 		_, err := l.Load(context.Background(), testManifest("junk", protocol.KindMount), []byte("\x00asm garbage"))
-		if err == nil || !strings.Contains(err.Error(), "compile") {
-			t.Fatalf("load error = %v, want a compile error", err)
+		if err == nil || !strings.Contains(err.Error(), "not a WebAssembly") {
+			t.Fatalf("load error = %v, want it refused as not WebAssembly", err)
 		}
 	})
 }
