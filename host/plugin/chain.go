@@ -90,15 +90,17 @@ func (r *Registry) mountOnce(ctx context.Context, b *decisionBufs) (MountDecisio
 			return MountDecision{MountVerdict: deniedMount(err.Error()), DecidedBy: p.Name()}, false
 		}
 		var v protocol.MountVerdict
-		if err := v.UnmarshalJSON(b.out); err != nil {
+		if err := v.DecodeAliased(b.out); err != nil {
 			p.fault(FaultMalformed, err)
 			return MountDecision{MountVerdict: deniedMount("plugin " + p.Name() + ": " + err.Error()), DecidedBy: p.Name()}, false
 		}
+		v.Reason = r.strs.get(v.Reason)
 		if !v.Allow {
 			v.ReadOnly = true
-			v.HostPath = ""
+			v.HostPath, v.ContainerPath = "", ""
 			return MountDecision{MountVerdict: v, DecidedBy: p.Name()}, false
 		}
+		v.HostPath, v.ContainerPath = r.strs.get(v.HostPath), r.strs.get(v.ContainerPath)
 		if i == 0 {
 			agreed = v
 			continue
@@ -142,10 +144,11 @@ func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, b
 			return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: err.Error()}, DecidedBy: p.Name()}, false
 		}
 		var v protocol.IPCVerdict
-		if err := v.UnmarshalJSON(b.out); err != nil {
+		if err := v.DecodeAliased(b.out); err != nil {
 			p.fault(FaultMalformed, err)
 			return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugin " + p.Name() + ": " + err.Error()}, DecidedBy: p.Name()}, false
 		}
+		v.Reason = r.strs.get(v.Reason)
 		if !v.Allow {
 			return IPCDecision{IPCVerdict: v, DecidedBy: p.Name()}, false
 		}
@@ -181,11 +184,12 @@ func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecisio
 			continue
 		}
 		var v protocol.RouteVerdict
-		if err := v.UnmarshalJSON(b.out); err != nil {
+		if err := v.DecodeAliased(b.out); err != nil {
 			p.fault(FaultMalformed, err)
 			continue
 		}
 		if v.Action != protocol.ActionNone {
+			v.Action, v.Group, v.Reason = action(v.Action), r.strs.get(v.Group), r.strs.get(v.Reason)
 			return RouteDecision{RouteVerdict: v, DecidedBy: p.Name()}, false
 		}
 	}

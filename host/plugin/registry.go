@@ -25,6 +25,7 @@ type Registry struct {
 	loader *Loader
 	log    hclog.Logger
 	bufs   buffers
+	strs   interner // verdict strings, so decisions do not allocate them
 
 	mu      sync.Mutex         // serialises changes to plugins
 	plugins map[string]*Plugin // by file stem ("mountguard" for mountguard.wasm)

@@ -80,9 +80,14 @@ func (v *IPCVerdict) AppendJSON(dst []byte) []byte {
 }
 
 // UnmarshalJSON decodes a verdict; "allow" must be present.
-func (v *IPCVerdict) UnmarshalJSON(data []byte) error {
+func (v *IPCVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
+
+// DecodeAliased decodes a verdict whose strings alias data.
+func (v *IPCVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict(data, true) }
+
+func (v *IPCVerdict) decodeVerdict(data []byte, alias bool) error {
 	var seen bool
-	dc := newDecoder(data, false)
+	dc := newDecoder(data, alias)
 	*v = IPCVerdict{}
 	fields(&dc, func(k []byte) {
 		switch string(k) {

@@ -81,9 +81,14 @@ func (v *MountVerdict) AppendJSON(dst []byte) []byte {
 
 // UnmarshalJSON decodes a verdict. "allow" must be present, and an allow must carry both
 // paths: a verdict that does not say allow explicitly is malformed, and malformed means deny.
-func (v *MountVerdict) UnmarshalJSON(data []byte) error {
+func (v *MountVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
+
+// DecodeAliased decodes a verdict whose strings alias data.
+func (v *MountVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict(data, true) }
+
+func (v *MountVerdict) decodeVerdict(data []byte, alias bool) error {
 	var seen bool
-	dc := newDecoder(data, false)
+	dc := newDecoder(data, alias)
 	*v = MountVerdict{ReadOnly: true}
 	fields(&dc, func(k []byte) {
 		switch string(k) {

@@ -194,8 +194,13 @@ func (v *RouteVerdict) AppendJSON(dst []byte) []byte {
 
 // UnmarshalJSON decodes a verdict. An unknown action, or deliver without a group, is
 // malformed, which the host treats as no decision.
-func (v *RouteVerdict) UnmarshalJSON(data []byte) error {
-	dc := newDecoder(data, false)
+func (v *RouteVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
+
+// DecodeAliased decodes a verdict whose strings alias data.
+func (v *RouteVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict(data, true) }
+
+func (v *RouteVerdict) decodeVerdict(data []byte, alias bool) error {
+	dc := newDecoder(data, alias)
 	*v = RouteVerdict{}
 	fields(&dc, func(k []byte) {
 		switch string(k) {
