@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
+	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
 )
 
 // cmdRun starts the host and serves until SIGINT or SIGTERM.
@@ -45,7 +47,8 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
 		return fmt.Errorf("plugin directory: %w", err)
 	}
-	reg, closeReg, err := openRegistry(ctx, paths, log)
+	docs := policyDocs(paths, e.getenv, log)
+	reg, closeReg, err := openRegistry(ctx, paths, docs, nil, log)
 	if err != nil {
 		return err
 	}
@@ -58,21 +61,36 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	if err := ctl.Listen(); err != nil {
 		return err
 	}
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- ctl.Serve(ctx) }()
 	go func() { errs <- reg.Watch(ctx, paths.Plugins, nil) }()
+	go func() { errs <- docs.Watch(ctx, nil) }()
 	log.Info("host running", "plugins", len(reg.List()), "plugin_dir", paths.Plugins, "control", paths.ControlSocket)
 	<-ctx.Done()
 	log.Info("shutting down")
 	var all []error
-	for range 2 {
+	for range 3 {
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)
 }
 
+// policyDocs serves the operator's policy files (allowlists) to plugins. Every document
+// also names the paths no mount may ever reach.
+func policyDocs(paths config.Paths, getenv func(string) string, log hclog.Logger) *policyconfig.Docs {
+	return policyconfig.New(policyconfig.Options{
+		ConfigDir: paths.ConfigDir,
+		Protected: []string{paths.ConfigDir, filepath.Join(paths.Root, "store"), paths.PluginCache},
+		Files: map[string]string{
+			"mount-allowlist":  getenv("NANOCLAW_MOUNT_ALLOWLIST"),
+			"sender-allowlist": getenv("NANOCLAW_SENDER_ALLOWLIST"),
+		},
+		Logger: log.Named("policyconfig"),
+	})
+}
+
 // openRegistry builds the plugin loader and registry the host and the CLI share.
-func openRegistry(ctx context.Context, paths config.Paths, log hclog.Logger) (*plugin.Registry, func(), error) {
+func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSource, groups plugin.GroupDirectory, log hclog.Logger) (*plugin.Registry, func(), error) {
 	grants, err := plugin.ReadGrants(paths.PluginGrants)
 	if err != nil {
 		return nil, nil, err
@@ -80,6 +98,7 @@ func openRegistry(ctx context.Context, paths config.Paths, log hclog.Logger) (*p
 	loader, err := plugin.NewLoader(plugin.LoaderConfig{
 		CacheDir: paths.PluginCache,
 		Grants:   grants,
+		Services: plugin.Services{Config: docs, Groups: groups},
 		Logger:   log.Named("plugin"),
 	})
 	if err != nil {
