@@ -17,6 +17,8 @@ commands:
   run                   start the host (plugins, watchers, control socket)
   plugin list           loaded plugins: kind, hash, capabilities, calls, faults
   plugin check FILE     validate a plugin module and its manifest without a host
+  policy mount|ipc|route
+                        explain a policy decision (JSON; exit 0 allow, 1 deny)
 
 Run "nanoclaw <command> -h" for a command's flags.
 `
@@ -51,6 +53,8 @@ func dispatch(ctx context.Context, args []string, e env) int {
 		return cmdRun(ctx, args[1:], e)
 	case "plugin":
 		return cmdPlugin(ctx, args[1:], e)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0

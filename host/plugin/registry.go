@@ -105,6 +105,23 @@ func (r *Registry) LoadFile(ctx context.Context, wasmPath string) error {
 	return nil
 }
 
+// LoadBytes loads a module under a manifest given by the caller (the policy CLI uses it
+// for a module without a manifest) and publishes it under stem.
+func (r *Registry) LoadBytes(ctx context.Context, stem string, m *Manifest, wasm []byte) error {
+	p, err := r.loader.Load(ctx, m, wasm)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.plugins[stem]; old != nil {
+		r.retireLater(old)
+	}
+	r.plugins[stem] = p
+	r.rebuild()
+	return nil
+}
+
 // Remove handles a plugin file that disappeared. A route plugin leaves its chain. A security
 // plugin stays: deleting a file must never weaken policy silently, so the last good version
 // keeps serving until the host restarts without it.
