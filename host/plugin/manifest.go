@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,13 +83,13 @@ var ErrManifest = errors.New("invalid plugin manifest")
 // ParseManifest decodes and validates a manifest, applying defaults. Unknown fields are an
 // error: a misspelt limit must not silently fall back to a default.
 func ParseManifest(data []byte) (*Manifest, error) {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return nil, fmt.Errorf("%w: data after the JSON object", ErrManifest)
 	}
 	if err := m.validate(); err != nil {
@@ -136,7 +137,7 @@ func (m *Manifest) validate() error {
 	switch {
 	case l.MemoryMiB < 0 || l.MemoryMiB > MaxMemoryMiB:
 		return bad("limits.memoryMiB %d outside 1..%d", l.MemoryMiB, MaxMemoryMiB)
-	case l.DeadlineMs < 0 || time.Duration(l.DeadlineMs)*time.Millisecond > MaxDeadline:
+	case l.DeadlineMs < 0 || int64(l.DeadlineMs) > MaxDeadline.Milliseconds():
 		return bad("limits.deadlineMs %d outside 1..%d", l.DeadlineMs, MaxDeadline.Milliseconds())
 	case l.MaxRequestBytes < 0 || l.MaxVerdictBytes < 0:
 		return bad("limits on request and verdict size must be positive")

@@ -30,6 +30,8 @@ type RouteRequest struct {
 	Message       Message
 	Group         *Group
 	AssistantName string
+
+	group Group // storage Group points to after decoding, so decoding allocates nothing
 }
 
 // Route actions.
@@ -173,7 +175,7 @@ func (r *RouteRequest) decode(dc *wire.Decoder) {
 				dc.Skip()
 				return
 			}
-			r.Group = new(Group)
+			r.Group = &r.group
 			r.Group.decode(dc)
 		case "assistantName":
 			r.AssistantName = dc.String()

@@ -139,16 +139,13 @@ func (v Value) Field(key string) Value {
 }
 
 func keyEqual(raw []byte, key string) bool {
-	if string(raw) == key {
-		return true
-	}
 	for _, c := range raw {
 		if c == '\\' {
 			var buf [128]byte
 			return string(unescape(buf[:0], raw)) == key
 		}
 	}
-	return false
+	return string(raw) == key
 }
 
 // Bool reports the value of a boolean; ok is false for any other kind.
@@ -164,27 +161,32 @@ func (v Value) Int() (int64, bool) {
 	if v.Kind != Number {
 		return 0, false
 	}
-	var n int64
+	// Accumulate the magnitude as a uint64 so that -9223372036854775808 fits.
+	var n uint64
 	neg := false
 	r := v.Raw
 	if r[0] == '-' {
 		neg = true
 		r = r[1:]
 	}
+	limit := uint64(1<<63 - 1)
+	if neg {
+		limit = 1 << 63
+	}
 	for _, c := range r {
 		if c < '0' || c > '9' {
 			return 0, false // fraction or exponent
 		}
-		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
+		d := uint64(c - '0')
+		if n > (limit-d)/10 {
 			return 0, false
 		}
 		n = n*10 + d
 	}
 	if neg {
-		n = -n
+		return int64(-n), true
 	}
-	return n, true
+	return int64(n), true
 }
 
 // Float reports any number as a float64.

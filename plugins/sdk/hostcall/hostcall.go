@@ -7,13 +7,16 @@ package hostcall
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 )
 
 // Errors the host functions report.
 var (
-	ErrNotFound    = errors.New("not found")
+	// ErrNotFound wraps fs.ErrNotExist, so policy code can test for a missing path the same
+	// way natively and in wasm.
+	ErrNotFound    = fmt.Errorf("not found: %w", fs.ErrNotExist)
 	ErrBadPointer  = errors.New("host rejected a guest pointer")
 	ErrTooLarge    = errors.New("value over the host's size cap")
 	ErrIO          = errors.New("host could not get the fact")
