@@ -43,14 +43,24 @@ bench:
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bin/bench.txt
 
-# Long fuzzing: every Fuzz target for FUZZTIME each.
+# Long fuzzing: every Fuzz target for FUZZTIME each. With PLUGIN=path/to/any.wasm KIND=mount
+# (or ipc, route) it fuzzes that build, source not needed, against its kind's invariants.
+FUZZ_TARGET_mount := FuzzMount
+FUZZ_TARGET_ipc := FuzzIPC
+FUZZ_TARGET_route := FuzzRoute
 fuzz:
-	@set -e; grep -rlE '^func Fuzz' --include='*_test.go' . | while read -r f; do \
+ifdef PLUGIN
+	@test -n "$(FUZZ_TARGET_$(KIND))" || { echo "KIND must be mount, ipc or route"; exit 2; }
+	NANOCLAW_FUZZ_PLUGIN=$(abspath $(PLUGIN)) NANOCLAW_FUZZ_KIND=$(KIND) \
+		$(GO) test -run '^$$' -fuzz '^$(FUZZ_TARGET_$(KIND))$$' -fuzztime $(FUZZTIME) ./host/plugin/invariants
+else
+	@set -e; grep -rlE '^func Fuzz' --include='*_test.go' . | sort | while read -r f; do \
 		pkg=./$$(dirname $${f#./}); \
 		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | cut -d' ' -f2); do \
 			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+endif
 
 run: build
 	./bin/nanoclaw run

@@ -215,7 +215,7 @@ func BenchmarkReload(b *testing.B) {
 				if e.Err != nil {
 					b.Fatal(e.Err)
 				}
-				if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"}); d.Reason == want {
+				if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok", Request: []byte(`{}`)}); d.Reason == want {
 					break
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
 
 // chain is an immutable, ordered snapshot of one kind's plugins. Registry swaps whole
@@ -116,6 +117,16 @@ func (r *Registry) mountOnce(ctx context.Context, b *decisionBufs) (MountDecisio
 // DecideIPC runs the IPC chain: every plugin must allow; the first deny or fault wins. With
 // no IPC plugin loaded the answer is deny.
 func (r *Registry) DecideIPC(ctx context.Context, req *protocol.IPCRequest) IPCDecision {
+	// The request is embedded raw in the envelope: it must be a strict JSON object (valid
+	// UTF-8 included) or the envelope itself would be malformed. Refusing it here means an
+	// agent's garbage never reaches the plugins (nor counts toward their breakers).
+	if v, err := wire.Parse(req.Request); err != nil || v.Kind != wire.Object {
+		reason := "request is not a JSON object"
+		if err != nil {
+			reason = "request is not valid JSON: " + err.Error()
+		}
+		return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: reason}, DecidedBy: "host"}
+	}
 	b := r.bufs.get()
 	defer r.bufs.put(b)
 	b.req = req.AppendJSON(b.req[:0])

@@ -10,8 +10,10 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/interrupt"
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/mmapmem"
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 )
 
@@ -94,9 +96,11 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
+		WithSysNanotime().WithSysNanosleep().
 		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
 		WithStderr(&lineWriter{g: p.logs, level: abi.LevelWarn})
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	// Linear memory is a mapping reserved at the cap, so growth never copies (mmapmem).
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mmapmem.Allocator{}), p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}

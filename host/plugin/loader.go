@@ -28,6 +28,7 @@ import (
 // compilation cache, the operator's grants, the host services and each plugin's key-value
 // state (kept across reloads of the same plugin name).
 type Loader struct {
+	probe    time.Duration
 	cache    wazero.CompilationCache
 	grants   Grants
 	services Services
@@ -46,11 +47,16 @@ type LoaderConfig struct {
 	Grants   Grants // nil means DefaultGrants
 	Services Services
 	Logger   hclog.Logger
+	// BreakerProbe is how often a tripped plugin retries its self-check (default 30 s).
+	BreakerProbe time.Duration
 }
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
-	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}}
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe}
+	if l.probe <= 0 {
+		l.probe = DefaultBreakerProbe
+	}
 	if l.grants == nil {
 		l.grants = DefaultGrants()
 	}
@@ -137,6 +143,8 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 		logs:     newGuestLog(log.Named("guest")),
 		log:      log,
 		memLimit: uint32(m.Limits.MemoryMiB) << 20,
+
+		breakerProbe: l.probe,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
@@ -282,7 +290,9 @@ func sig(params, results []api.ValueType) string {
 
 // selfCheck asks a fresh plugin one decision of its kind and insists on a well-formed
 // verdict, so a module that loads but cannot answer never starts serving.
-func selfCheck(ctx context.Context, p *Plugin) error {
+func selfCheck(ctx context.Context, p *Plugin) error { return selfCheckCall(ctx, p, p.Call) }
+
+func selfCheckCall(ctx context.Context, p *Plugin, call func(ctx context.Context, req, out []byte) ([]byte, error)) error {
 	var req []byte
 	switch p.Kind() {
 	case protocol.KindMount:
@@ -295,7 +305,7 @@ func selfCheck(ctx context.Context, p *Plugin) error {
 		r := protocol.RouteRequest{Message: protocol.Message{ID: "selfcheck", ChatJID: "selfcheck@local", Content: "selfcheck"}, AssistantName: "Andy"}
 		req = r.AppendJSON(nil)
 	}
-	out, err := p.Call(ctx, req, nil)
+	out, err := call(ctx, req, nil)
 	if err != nil {
 		return err
 	}

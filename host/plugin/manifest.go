@@ -44,7 +44,7 @@ type Limits struct {
 const (
 	DefaultMemoryMiB       = 32
 	MaxMemoryMiB           = 256
-	DefaultDeadline        = 50 * time.Millisecond
+	DefaultDeadline        = 250 * time.Millisecond
 	MaxDeadline            = 5 * time.Second
 	DefaultMaxRequestBytes = 64 << 10
 	DefaultMaxVerdictBytes = 16 << 10

@@ -25,7 +25,7 @@ func withField(member string) string {
 // TestParseManifest checks defaults and that every kind of mistake is refused with an error
 // naming it: a manifest the host misreads would run a plugin with limits nobody chose.
 func TestParseManifest(t *testing.T) {
-	defaults := Limits{MemoryMiB: 32, DeadlineMs: 50, MaxRequestBytes: 65536, MaxVerdictBytes: 16384}
+	defaults := Limits{MemoryMiB: 32, DeadlineMs: 250, MaxRequestBytes: 65536, MaxVerdictBytes: 16384}
 	cases := []struct {
 		name string
 		doc  string
@@ -36,7 +36,7 @@ func TestParseManifest(t *testing.T) {
 			&Manifest{Name: "quiethours", Kind: protocol.KindRoute, ABI: 1, Limits: defaults, Order: 100}, ""},
 		{"ABI.md example", `{
 			"name": "quiethours", "kind": "route", "abi": 1, "capabilities": ["log", "clock"],
-			"limits": {"memoryMiB": 32, "deadlineMs": 50, "maxRequestBytes": 65536, "maxVerdictBytes": 16384, "instances": 0},
+			"limits": {"memoryMiB": 32, "deadlineMs": 250, "maxRequestBytes": 65536, "maxVerdictBytes": 16384, "instances": 0},
 			"order": 100, "config": "mount-allowlist", "description": "free text"}`,
 			&Manifest{Name: "quiethours", Kind: protocol.KindRoute, ABI: 1, Capabilities: []string{"log", "clock"},
 				Limits: defaults, Order: 100, Config: "mount-allowlist", Description: "free text"}, ""},

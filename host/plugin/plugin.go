@@ -15,8 +15,15 @@ import (
 )
 
 // BreakerThreshold is how many consecutive faults trip a plugin. A tripped plugin answers
-// every call with a fault (deny, or no decision for route) until it is reloaded.
+// every call with a fault (deny, or no decision for route) until it is reloaded, or until
+// its self-check passes again: every LoaderConfig.BreakerProbe the host retries the
+// self-check. A plugin broken for every input stays tripped; one tripped by a burst of hostile
+// inputs (an agent writing requests that crash it) recovers, so a sandboxed agent cannot
+// switch off IPC for every group by crashing the policy five times.
 const BreakerThreshold = 5
+
+// DefaultBreakerProbe is how often a tripped plugin's self-check is retried by default.
+const DefaultBreakerProbe = 30 * time.Second
 
 // Plugin is one loaded generation of a plugin: a compiled module in its own runtime and a
 // warm pool of instances. It is safe for concurrent calls. A hot reload builds a new Plugin
@@ -34,6 +41,8 @@ type Plugin struct {
 	logs     *guestLog
 	log      hclog.Logger
 	memLimit uint32
+	// breakerProbe is how often a tripped plugin retries its self-check.
+	breakerProbe time.Duration
 
 	// mu is held shared by every call and exclusively by retire, so retiring waits for the
 	// calls in flight and no call starts on a closed generation.
@@ -70,6 +79,11 @@ func (p *Plugin) Call(ctx context.Context, req, out []byte) ([]byte, error) {
 	if p.tripped.Load() {
 		return out, p.fault(FaultTripped, errors.New("circuit breaker open after repeated faults; fix or reload the plugin"))
 	}
+	return p.call(ctx, req, out)
+}
+
+// call runs one call on a pooled instance; the caller holds p.mu for reading.
+func (p *Plugin) call(ctx context.Context, req, out []byte) ([]byte, error) {
 	in, ok := p.pool.get(ctx)
 	if !ok {
 		return out, p.fault(FaultBusy, errors.New("no instance became free in time"))
@@ -94,13 +108,43 @@ func (p *Plugin) fault(kind FaultKind, err error) *Fault {
 		p.faults.Add(1)
 		p.lastFault.Store(f)
 		if n := p.consecutive.Add(1); n >= BreakerThreshold && p.tripped.CompareAndSwap(false, true) {
-			p.log.Error("plugin tripped: its kind fails closed until it is fixed or reloaded", "consecutive_faults", n, "last", f.Error())
+			p.log.Error("plugin tripped: its kind fails closed until the plugin is fixed or reloaded", "consecutive_faults", n, "last", f.Error())
+			go p.probe()
 		}
 	}
 	if kind != FaultTripped {
 		p.log.Warn("plugin call failed", "fault", string(kind), "error", err)
 	}
 	return f
+}
+
+// probe retries the self-check of a tripped plugin until it passes or the plugin retires.
+func (p *Plugin) probe() {
+	t := time.NewTicker(p.breakerProbe)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.pool.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.RLock()
+		retired := p.retired
+		var err error
+		if !retired {
+			err = selfCheckCall(context.Background(), p, p.call)
+		}
+		p.mu.RUnlock()
+		if retired {
+			return
+		}
+		if err == nil {
+			p.consecutive.Store(0)
+			p.tripped.Store(false)
+			p.log.Info("plugin recovered: its self-check passes again")
+			return
+		}
+	}
 }
 
 // Stats is a snapshot of a plugin's counters.

@@ -280,3 +280,21 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Fatalf("concurrent call failed: %v", err)
 	}
 }
+
+// TestBreakerRecovers: a plugin tripped by a burst of faulting inputs recovers once its
+// self-check passes again; one that fails its self-check too stays tripped.
+func TestBreakerRecovers(t *testing.T) {
+	l, logs := newTestLoader(t, Services{})
+	l.probe = 10 * time.Millisecond
+	p := loadProbe(t, l, protocol.KindIPC)
+	for range BreakerThreshold {
+		call(t, p, `{"mode":"panic"}`)
+	}
+	if !p.Stats().Tripped {
+		t.Fatal("breaker did not trip")
+	}
+	logs.waitFor(t, "plugin recovered")
+	if out, f := call(t, p, `{"mode":"ok"}`); f != nil || !strings.Contains(out, `"allow":true`) {
+		t.Fatalf("after recovery: %s %v", out, f)
+	}
+}

@@ -47,7 +47,7 @@ func TestEmptyChainsFailClosed(t *testing.T) {
 	if d := r.DecideMount(ctx, &protocol.MountRequest{HostPath: "/tmp"}); d.Allow || !strings.Contains(d.Reason, "no mount policy") {
 		t.Errorf("mount with no plugin: %+v", d)
 	}
-	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "main", IsMain: true}); d.Allow || !strings.Contains(d.Reason, "no ipc policy") {
+	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "main", IsMain: true, Request: []byte(`{}`)}); d.Allow || !strings.Contains(d.Reason, "no ipc policy") {
 		t.Errorf("ipc with no plugin: %+v", d)
 	}
 	if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.Action != protocol.ActionNone {
@@ -76,7 +76,7 @@ func TestChains(t *testing.T) {
 	// A plugin that faults would fail its self-check, so the faulting one follows the request.
 	install("ipc-a", protocol.KindIPC, 10, "ok")
 	install("ipc-b", protocol.KindIPC, 20, "")
-	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "panic"}); d.Allow || d.DecidedBy != "ipc-b" || !strings.Contains(d.Reason, "panic") {
+	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "panic", Request: []byte(`{}`)}); d.Allow || d.DecidedBy != "ipc-b" || !strings.Contains(d.Reason, "panic") {
 		t.Fatalf("a faulting ipc plugin must deny: %+v", d)
 	}
 	install("route-late", protocol.KindRoute, 1000, "ok")
@@ -125,7 +125,7 @@ func TestWatchReload(t *testing.T) {
 		}
 	}
 	servingNow := func() string {
-		d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"})
+		d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok", Request: []byte(`{}`)})
 		if !d.Allow {
 			return "deny: " + d.Reason
 		}
@@ -205,7 +205,7 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok"})
+				d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok", Request: []byte(`{}`)})
 				calls.Add(1)
 				if !d.Allow {
 					failures.Add(1)

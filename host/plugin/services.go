@@ -28,8 +28,9 @@ type PathInfo struct {
 	Perm                          fs.FileMode
 }
 
-// GroupDirectory answers the groups capability. The key is a chat JID or a group folder;
-// implementations must not retain it.
+// GroupDirectory answers the groups capability. The key is a chat JID, never a folder: an
+// agent names chats by JID, and a lookup that also accepted folders would let a request
+// naming "family" pass for family's chat. Implementations must not retain the key.
 type GroupDirectory interface {
 	LookupGroup(key []byte) (protocol.Group, bool)
 }
@@ -119,7 +120,7 @@ type StaticGroups []protocol.Group
 // LookupGroup implements GroupDirectory.
 func (s StaticGroups) LookupGroup(key []byte) (protocol.Group, bool) {
 	for _, g := range s {
-		if g.JID == string(key) || g.Folder == string(key) {
+		if g.JID == string(key) {
 			return g, true
 		}
 	}

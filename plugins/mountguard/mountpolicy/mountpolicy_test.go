@@ -57,10 +57,10 @@ func fixture(t *testing.T) *osFacts {
 		}
 	}
 	links := map[string]string{
-		"projects/escape":            filepath.Join(home, "outside"),      // leaf escape
-		"projects/mid":               filepath.Join(home, "outside"),      // middle escape
-		"projects/keys":              filepath.Join(home, ".ssh"),         // into a blocked dir
-		"linkroot":                   filepath.Join(home, "projects"),     // a root that is a symlink
+		"projects/escape":            filepath.Join(home, "outside"),       // leaf escape
+		"projects/mid":               filepath.Join(home, "outside"),       // middle escape
+		"projects/keys":              filepath.Join(home, ".ssh"),          // into a blocked dir
+		"linkroot":                   filepath.Join(home, "projects"),      // a root that is a symlink
 		"projects/loop":              filepath.Join(home, "projects/loop"), // a symlink loop
 		"projects/cfg":               filepath.Join(home, ".config/nanoclaw"),
 		"projects/harmless-id_rsa-x": filepath.Join(home, "docs"),
@@ -172,7 +172,9 @@ func TestAllowlistStates(t *testing.T) {
 		allow  bool
 		reason string
 	}{
-		{"valid", func() { f.setAllowlist(`{"allowedRoots":[{"path":"~/projects"}],"blockedPatterns":[],"nonMainReadOnly":false}`) }, true, ""},
+		{"valid", func() {
+			f.setAllowlist(`{"allowedRoots":[{"path":"~/projects"}],"blockedPatterns":[],"nonMainReadOnly":false}`)
+		}, true, ""},
 		{"no config at all", func() { f.ok = false; f.version++ }, false, "no mount allowlist"},
 		{"missing file", func() { f.ok = true; f.doc.Exists = false; f.doc.Content = nil; f.version++ }, false, "no mount allowlist at"},
 		{"unreadable file", func() { f.doc.Exists = false; f.doc.Error = "permission denied"; f.version++ }, false, "cannot be read"},
@@ -185,9 +187,13 @@ func TestAllowlistStates(t *testing.T) {
 		{"roots not an array", func() { f.setAllowlist(`{"allowedRoots":"~/projects","blockedPatterns":[],"nonMainReadOnly":true}`) }, false, "allowedRoots"},
 		{"nonMainReadOnly not boolean", func() { f.setAllowlist(`{"allowedRoots":[],"blockedPatterns":[],"nonMainReadOnly":"yes"}`) }, false, "nonMainReadOnly"},
 		{"pattern not a string", func() { f.setAllowlist(`{"allowedRoots":[],"blockedPatterns":[1],"nonMainReadOnly":true}`) }, false, "blockedPatterns"},
-		{"root without path", func() { f.setAllowlist(`{"allowedRoots":[{"allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":true}`) }, false, "path"},
+		{"root without path", func() {
+			f.setAllowlist(`{"allowedRoots":[{"allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":true}`)
+		}, false, "path"},
 		{"empty roots", func() { f.setAllowlist(`{"allowedRoots":[],"blockedPatterns":[],"nonMainReadOnly":true}`) }, false, "allowed: none"},
-		{"fixed again", func() { f.setAllowlist(`{"allowedRoots":[{"path":"~/projects"}],"blockedPatterns":[],"nonMainReadOnly":true}`) }, true, ""},
+		{"fixed again", func() {
+			f.setAllowlist(`{"allowedRoots":[{"path":"~/projects"}],"blockedPatterns":[],"nonMainReadOnly":true}`)
+		}, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

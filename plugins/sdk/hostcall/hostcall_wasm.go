@@ -86,7 +86,7 @@ func StatPath(p string) (PathInfo, error) {
 	return decodeStat(hostPathStat(ptr, n))
 }
 
-// LookupGroup returns the registered group whose JID or folder is key, as JSON
+// LookupGroup returns the registered group of chat JID key, as JSON
 // (protocol.Group). Capability: groups.
 func LookupGroup(key string) ([]byte, error) {
 	ptr, n := strPtr(key)
