@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
+)
+
+// TestCommands runs the CLI as a user would, against plugins built from this repository.
+func TestCommands(t *testing.T) {
+	root, err := plugintest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	plugins := filepath.Join(work, "plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mountguard", "ipcauthz", "router"} {
+		wasm := plugintest.BuildGo(t, filepath.Join(root, "plugins", name), "")
+		m, err := os.ReadFile(filepath.Join(root, "plugins", name, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(plugins, name+".wasm"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(plugins, name+".json"), m, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(work, "config")
+	allowed := filepath.Join(work, "projects", "app")
+	if err := os.MkdirAll(allowed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	allowlist := write("allowlist.json", `{"allowedRoots":[{"path":"`+filepath.Join(work, "projects")+`","allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":true}`)
+	groups := write("groups.json", `[{"jid":"main@s.whatsapp.net","folder":"main","isMain":true},{"jid":"family@g.us","folder":"family","trigger":"@Andy"}]`)
+	toOther := write("req.json", `{"type":"message","chatJid":"main@s.whatsapp.net","text":"hi"}`)
+	msg := write("msg.json", `{"id":"1","chatJid":"family@g.us","sender":"x","content":"@andy hi"}`)
+	notWasm := write("junk.wasm", "not wasm")
+	write("junk.json", `{"name":"junk","kind":"route","abi":1}`)
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"no command", nil, 2, ""},
+		{"unknown command", []string{"fly"}, 2, ""},
+		{"check a valid plugin", []string{"plugin", "check", filepath.Join(plugins, "router.wasm")}, 0, "valid: router"},
+		{"check garbage", []string{"plugin", "check", notWasm}, 1, "invalid"},
+		{"list offline", []string{"plugin", "list"}, 0, "mountguard"},
+		{"mount allowed, non-main forced read-only", []string{"policy", "mount", "--group", "family", "--host-path", allowed, "--rw", "--allowlist", allowlist}, 0, `"readonly":true`},
+		{"mount denied", []string{"policy", "mount", "--group", "main", "--main", "--host-path", "/etc", "--allowlist", allowlist}, 1, `"allow":false`},
+		{"mount without an allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed}, 1, "no mount allowlist"},
+		{"ipc denied across groups", []string{"policy", "ipc", "--group", "family", "--request", toOther, "--groups", groups}, 1, "own chat"},
+		{"ipc allowed for main", []string{"policy", "ipc", "--group", "main", "--main", "--request", toOther, "--groups", groups}, 0, `"allow":true`},
+		{"route delivers on trigger", []string{"policy", "route", "--message", msg, "--groups", groups}, 0, `"action":"deliver"`},
+		{"route with a given plugin", []string{"policy", "route", "--message", msg, "--groups", groups, "--plugin", filepath.Join(plugins, "router.wasm")}, 0, `"group":"family"`},
+		{"policy usage", []string{"policy", "mount"}, 2, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			getenv := func(k string) string {
+				if k == "NANOCLAW_CONFIG_DIR" {
+					return cfg
+				}
+				return ""
+			}
+			code := dispatch(context.Background(), c.args, env{stdout: &stdout, stderr: &stderr, getenv: getenv, workdir: work})
+			if code != c.code || !strings.Contains(stdout.String(), c.out) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, c.code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
