@@ -59,16 +59,23 @@ type RouteDecision struct {
 // DecideMount runs the mount chain: every plugin must allow; the first deny, fault or
 // malformed verdict wins. With no mount plugin loaded the answer is deny.
 func (r *Registry) DecideMount(ctx context.Context, req *protocol.MountRequest) MountDecision {
+	return decide(r, ctx, req, r.mountOnce,
+		MountDecision{MountVerdict: deniedMount("plugins were reloaded repeatedly during the decision"), DecidedBy: "host"})
+}
+
+// decide encodes req into a recycled buffer and runs one pass of a chain, again on a fresh
+// snapshot when a reload retired a plugin mid-pass; exhausted is the answer if that keeps
+// happening.
+func decide[D any](r *Registry, ctx context.Context, req wire.Appender, once func(context.Context, *decisionBufs) (D, bool), exhausted D) D {
 	b := r.bufs.get()
 	defer r.bufs.put(b)
 	b.req = req.AppendJSON(b.req[:0])
 	for range maxRetiredRetries {
-		d, retry := r.mountOnce(ctx, b)
-		if !retry {
+		if d, retry := once(ctx, b); !retry {
 			return d
 		}
 	}
-	return MountDecision{MountVerdict: deniedMount("plugins were reloaded repeatedly during the decision"), DecidedBy: "host"}
+	return exhausted
 }
 
 func deniedMount(reason string) protocol.MountVerdict {
@@ -127,16 +134,8 @@ func (r *Registry) DecideIPC(ctx context.Context, req *protocol.IPCRequest) IPCD
 		}
 		return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: reason}, DecidedBy: "host"}
 	}
-	b := r.bufs.get()
-	defer r.bufs.put(b)
-	b.req = req.AppendJSON(b.req[:0])
-	for range maxRetiredRetries {
-		d, retry := r.ipcOnce(ctx, b)
-		if !retry {
-			return d
-		}
-	}
-	return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugins were reloaded repeatedly during the decision"}, DecidedBy: "host"}
+	return decide(r, ctx, req, r.ipcOnce,
+		IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugins were reloaded repeatedly during the decision"}, DecidedBy: "host"})
 }
 
 func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, bool) {
@@ -171,16 +170,7 @@ func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, b
 // DecideRoute runs the route chain in order; the first plugin that decides wins. A fault or
 // malformed verdict counts as no decision and the next plugin is asked.
 func (r *Registry) DecideRoute(ctx context.Context, req *protocol.RouteRequest) RouteDecision {
-	b := r.bufs.get()
-	defer r.bufs.put(b)
-	b.req = req.AppendJSON(b.req[:0])
-	for range maxRetiredRetries {
-		d, retry := r.routeOnce(ctx, b)
-		if !retry {
-			return d
-		}
-	}
-	return RouteDecision{}
+	return decide(r, ctx, req, r.routeOnce, RouteDecision{})
 }
 
 func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {

@@ -10,27 +10,16 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/sdk/hostcall"
 )
 
-// facts answers mountpolicy through host functions; the document is re-read only when the
-// host's config version changes.
-type facts struct {
-	version int64
-	read    bool
-	doc     protocol.ConfigDoc
-	ok      bool
-}
+// facts answers mountpolicy through host functions.
+type facts struct{ config hostcall.ConfigCache }
 
 func (f *facts) Resolve(p string) (string, error) { return hostcall.ResolvePath(p) }
 
 func (f *facts) Log(msg string) { hostcall.Log(abi.LevelError, msg) }
 
 func (f *facts) Config() (protocol.ConfigDoc, int64, bool) {
-	v := hostcall.ConfigVersion()
-	if !f.read || v != f.version {
-		f.read, f.version = true, v
-		raw, err := hostcall.Config()
-		f.ok = err == nil && f.doc.UnmarshalJSON(raw) == nil
-	}
-	return f.doc, f.version, f.ok
+	doc, v, err := f.config.Get()
+	return doc, v, err == nil
 }
 
 func init() {

@@ -22,38 +22,15 @@ func main() {}
 
 // hostFacts answers routepolicy.Facts with host functions: config (config_read,
 // config_version) and log. It calls nothing else, so the module imports only those.
-type hostFacts struct {
-	cached  bool
-	version int64
-	doc     protocol.ConfigDoc
-	ok      bool
-}
+type hostFacts struct{ config hostcall.ConfigCache }
 
 // Config reads the allowlist document again only when the host's version of it changes.
 func (f *hostFacts) Config() (protocol.ConfigDoc, bool) {
-	v := hostcall.ConfigVersion()
-	if f.cached && v == f.version {
-		return f.doc, f.ok
-	}
-	b, err := hostcall.Config()
-	switch {
-	case errors.Is(err, hostcall.ErrNotFound):
-		f.doc, f.ok = protocol.ConfigDoc{}, false
-	case err != nil: // transient (I/O, size): do not cache, ask again next call
+	doc, _, err := f.config.Get()
+	if err != nil && !errors.Is(err, hostcall.ErrNotFound) {
 		f.Log("sender-allowlist: cannot read the config document: " + err.Error())
-		return protocol.ConfigDoc{}, false
-	default:
-		var doc protocol.ConfigDoc
-		if err := doc.UnmarshalJSON(b); err != nil {
-			f.Log("sender-allowlist: " + err.Error())
-			doc, f.ok = protocol.ConfigDoc{}, false
-		} else {
-			f.ok = true
-		}
-		f.doc = doc
 	}
-	f.cached, f.version = true, v
-	return f.doc, f.ok
+	return doc, err == nil
 }
 
 // Log writes to the host log at info level, under the plugin's name.

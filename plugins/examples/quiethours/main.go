@@ -6,7 +6,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"time"
 	// A wasip1 guest has no zoneinfo files, so time.LoadLocation("Europe/London") would fail:
@@ -28,35 +27,15 @@ func main() {}
 // function it calls becomes an import the manifest must ask for: now (clock), config_read
 // and config_version (config). Logging goes to stderr, which the host logs under the
 // plugin's name without any capability.
-type hostFacts struct {
-	cached  bool
-	version int64
-	doc     protocol.ConfigDoc
-	ok      bool
-}
+type hostFacts struct{ config hostcall.ConfigCache }
 
 // Now is the host's wall clock (WASI's clock is deliberately fake).
 func (*hostFacts) Now() time.Time { return hostcall.Now() }
 
 // Config reads the document again only when the host's version of it changes.
 func (f *hostFacts) Config() (protocol.ConfigDoc, bool) {
-	v := hostcall.ConfigVersion()
-	if f.cached && v == f.version {
-		return f.doc, f.ok
-	}
-	b, err := hostcall.Config()
-	switch {
-	case errors.Is(err, hostcall.ErrNotFound): // no file: quiet hours are off
-		f.doc, f.ok = protocol.ConfigDoc{}, false
-	case err != nil: // transient: do not cache, ask again next call
-		f.Log("cannot read the config document: " + err.Error())
-		return protocol.ConfigDoc{}, false
-	default:
-		f.doc = protocol.ConfigDoc{}
-		f.ok = f.doc.UnmarshalJSON(b) == nil
-	}
-	f.cached, f.version = true, v
-	return f.doc, f.ok
+	doc, _, err := f.config.Get()
+	return doc, err == nil
 }
 
 // Log writes one line to stderr.
