@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -127,12 +128,16 @@ func (r *Registry) DecideIPC(ctx context.Context, req *protocol.IPCRequest) IPCD
 	// The request is embedded raw in the envelope: it must be a strict JSON object (valid
 	// UTF-8 included) or the envelope itself would be malformed. Refusing it here means an
 	// agent's garbage never reaches the plugins (nor counts toward their breakers).
+	// Nor may it repeat a key: JSON readers disagree on which copy counts, so the plugin
+	// could authorize one value while the host performs the other.
 	if v, err := wire.Parse(req.Request); err != nil || v.Kind != wire.Object {
 		reason := "request is not a JSON object"
 		if err != nil {
 			reason = "request is not valid JSON: " + err.Error()
 		}
 		return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: reason}, DecidedBy: "host"}
+	} else if k, dup := v.DuplicateKey(); dup {
+		return IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "request repeats the key " + strconv.Quote(k)}, DecidedBy: "host"}
 	}
 	return decide(r, ctx, req, r.ipcOnce,
 		IPCDecision{IPCVerdict: protocol.IPCVerdict{Reason: "plugins were reloaded repeatedly during the decision"}, DecidedBy: "host"})

@@ -500,3 +500,43 @@ func unescape(dst, body []byte) []byte {
 func hex4(b []byte) rune {
 	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
 }
+
+// DuplicateKey reports the first object member name that appears twice in one object,
+// anywhere inside v. JSON readers disagree on duplicates (this package takes the first,
+// encoding/json the last), so a request that repeats a key can mean one thing to the policy
+// that authorizes it and another to the code that performs it: refuse such requests.
+func (v Value) DuplicateKey() (string, bool) {
+	var dup string
+	var walk func(Value) bool
+	walk = func(v Value) bool {
+		switch v.Kind {
+		case Object:
+			var seen []string
+			v.EachField(func(k []byte, val Value) bool {
+				name := string(unescapeKey(k))
+				for _, s := range seen {
+					if s == name {
+						dup = name
+						return false
+					}
+				}
+				seen = append(seen, name)
+				return walk(val)
+			})
+		case Array:
+			v.EachElem(walk)
+		}
+		return dup == ""
+	}
+	walk(v)
+	return dup, dup != ""
+}
+
+func unescapeKey(k []byte) []byte {
+	for _, c := range k {
+		if c == '\\' {
+			return unescape(nil, k)
+		}
+	}
+	return k
+}

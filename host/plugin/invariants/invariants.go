@@ -159,6 +159,9 @@ func CheckIPC(req *protocol.IPCRequest, v *protocol.IPCVerdict) error {
 	if err != nil || body.Kind != wire.Object {
 		return fmt.Errorf("allowed a request that is not a JSON object")
 	}
+	if k, dup := body.DuplicateKey(); dup {
+		return fmt.Errorf("allowed a request that repeats the key %q", k)
+	}
 	typ, _ := body.Field("type").Str()
 	str := func(k string) string { s, _ := body.Field(k).Str(); return s }
 	switch typ {

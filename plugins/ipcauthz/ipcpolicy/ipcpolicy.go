@@ -48,6 +48,9 @@ func (a *Authorizer) Decide(req *protocol.IPCRequest) protocol.IPCVerdict {
 	if body.Kind != wire.Object {
 		return deny("request must be a JSON object")
 	}
+	if k, dup := body.DuplicateKey(); dup {
+		return deny("request repeats the key " + strconv.Quote(k) + " (readers disagree on which copy counts)")
+	}
 	r := fields{v: body}
 	typ := r.str("type", true)
 	if r.bad != "" {

@@ -89,6 +89,8 @@ func TestDecide(t *testing.T) {
 		{"no type", "main", true, "tasks", "", `{"chatJid":"x"}`, false, `"type" is required`},
 		{"not an object", "main", true, "tasks", "", `["type"]`, false, "JSON object"},
 		{"not JSON", "main", true, "tasks", "", `{"type":`, false, "not valid JSON"},
+		{"duplicate keys", "family", false, "messages", "", `{"type":"message","chatJid":"family@g.us","chatJid":"work@g.us","text":"x"}`, false, "repeats the key"},
+		{"duplicate nested keys", "main", true, "tasks", "", `{"type":"register_group","jid":"n@g.us","name":"N","folder":"n","trigger":"@A","containerConfig":{"a":1,"a":2}}`, false, "repeats the key"},
 		{"unknown directory", "main", true, "input", "", `{"type":"list_tasks"}`, false, "unknown IPC directory"},
 		{"invalid source folder", "../main", true, "tasks", "", `{"type":"list_tasks"}`, false, "invalid group folder"},
 	}
