@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 )
 
 const usage = `usage: nanoclaw <command> [arguments]
@@ -28,6 +30,10 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	workdir        string
+	// pluginEvents, when set, hears every plugin reload of a running host (tests wait on it).
+	pluginEvents func(plugin.Event)
+	// ready, when set, is closed once the host serves its control socket.
+	ready chan<- struct{}
 }
 
 func main() {

@@ -24,7 +24,9 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := logging.New(logging.FromEnv(e.getenv))
+	opts := logging.FromEnv(e.getenv)
+	opts.Output = e.stderr
+	log, err := logging.New(opts)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
@@ -63,9 +65,12 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	}
 	errs := make(chan error, 3)
 	go func() { errs <- ctl.Serve(ctx) }()
-	go func() { errs <- reg.Watch(ctx, paths.Plugins, nil) }()
+	go func() { errs <- reg.Watch(ctx, paths.Plugins, e.pluginEvents) }()
 	go func() { errs <- docs.Watch(ctx, nil) }()
 	log.Info("host running", "plugins", len(reg.List()), "plugin_dir", paths.Plugins, "control", paths.ControlSocket)
+	if e.ready != nil {
+		close(e.ready)
+	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	var all []error
