@@ -12,7 +12,7 @@ func TestContainerName(t *testing.T) {
 	for folder, want := range map[string]string{
 		"main":           "nanoclaw-main-1732540000123",
 		"whatsapp_fam-1": "nanoclaw-whatsapp-fam-1-1732540000123",
-		"a;rm -rf $(x)":  "nanoclaw-a-rm--rf----x--1732540000123",
+		"a;rm -rf $(x)":  "nanoclaw-a-rm--rf---x--1732540000123",
 	} {
 		if got := ContainerName(folder, at); got != want {
 			t.Errorf("ContainerName(%q) = %q, want %q", folder, got, want)
