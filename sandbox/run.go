@@ -1,0 +1,283 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Markers around every result the agent runner writes on stdout (NanoClaw's protocol).
+const (
+	OutputStart = "---NANOCLAW_OUTPUT_START---"
+	OutputEnd   = "---NANOCLAW_OUTPUT_END---"
+)
+
+// RunRequest is what the agent runner reads on stdin.
+type RunRequest struct {
+	Prompt          string `json:"prompt"`
+	SessionID       string `json:"sessionId,omitempty"`
+	GroupFolder     string `json:"groupFolder"`
+	ChatJID         string `json:"chatJid"`
+	IsMain          bool   `json:"isMain"`
+	IsScheduledTask bool   `json:"isScheduledTask,omitempty"`
+	AssistantName   string `json:"assistantName,omitempty"`
+}
+
+// RunOutput is one result between the markers.
+type RunOutput struct {
+	Status       string  `json:"status"` // "success" or "error"
+	Result       *string `json:"result"`
+	NewSessionID string  `json:"newSessionId,omitempty"`
+	Error        string  `json:"error,omitempty"`
+}
+
+// RunResult is how a run ended.
+type RunResult struct {
+	Status       string // "success" or "error"
+	Error        string
+	NewSessionID string
+	ExitCode     int64
+	TimedOut     bool
+	HadOutput    bool
+	Duration     time.Duration
+	LogFile      string
+}
+
+// RunConfig holds a run's timeouts and limits (NanoClaw's semantics and defaults).
+type RunConfig struct {
+	// Timeout is the configured hard timeout (CONTAINER_TIMEOUT, default 30 min); the
+	// effective one is max(Timeout, Idle+30s), and every output resets it.
+	Timeout time.Duration
+	// Idle is how long after a result the run may stay silent before the host asks it to
+	// wind down with the _close sentinel (IDLE_TIMEOUT, default 30 min).
+	Idle time.Duration
+	// IdleGrace is added to Idle for the hard timeout's floor (default 30 s).
+	IdleGrace time.Duration
+	// MaxOutput caps each of stdout and stderr (default 10 MiB); the rest is dropped.
+	MaxOutput int
+	// InputDir is the group's IPC input directory, where _close is written.
+	InputDir string
+	// LogDir is groups/<folder>/logs; one log file per run is written there.
+	LogDir string
+	// Debug logs the full input, stdout and stderr even when the run succeeds.
+	Debug bool
+}
+
+func (c RunConfig) withDefaults() RunConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Minute
+	}
+	if c.Idle <= 0 {
+		c.Idle = 30 * time.Minute
+	}
+	if c.MaxOutput <= 0 {
+		c.MaxOutput = 10 << 20
+	}
+	if c.IdleGrace <= 0 {
+		c.IdleGrace = 30 * time.Second
+	}
+	return c
+}
+
+// HardTimeout is max(Timeout, Idle+IdleGrace): a run is never killed before its idle close
+// had a chance to end it cleanly.
+func (c RunConfig) HardTimeout() time.Duration {
+	c = c.withDefaults()
+	return max(c.Timeout, c.Idle+c.IdleGrace)
+}
+
+// Run starts spec, sends req, streams each output to onOutput as it arrives and applies the
+// timeouts. A timeout after output counts as success (the agent answered, then idled).
+func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConfig, onOutput func(RunOutput)) (RunResult, error) {
+	cfg = cfg.withDefaults()
+	start := time.Now()
+	p, err := rt.Start(ctx, spec)
+	if err != nil {
+		return RunResult{Status: "error", Error: err.Error()}, err
+	}
+	input, _ := json.Marshal(req)
+	go func() {
+		_, _ = p.Stdin.Write(append(input, '\n'))
+		_ = p.Stdin.Close()
+	}()
+
+	var mu sync.Mutex
+	res := RunResult{}
+	hard := cfg.HardTimeout()
+	timer := time.AfterFunc(hard, func() {
+		mu.Lock()
+		res.TimedOut = true
+		mu.Unlock()
+		_ = p.Kill(context.WithoutCancel(ctx))
+	})
+	defer timer.Stop()
+	idle := time.AfterFunc(time.Hour, func() { writeClose(cfg.InputDir) })
+	idle.Stop()
+	defer idle.Stop()
+
+	stderr := &capped{max: cfg.MaxOutput}
+	errDone := make(chan struct{})
+	go func() { _, _ = io.Copy(stderr, p.Stderr); close(errDone) }()
+	stdout := &capped{max: cfg.MaxOutput}
+	parser := markerParser{onBlock: func(block []byte) {
+		var out RunOutput
+		if err := json.Unmarshal(bytes.TrimSpace(block), &out); err != nil {
+			return // a malformed block is skipped, as NanoClaw does
+		}
+		timer.Reset(hard)
+		mu.Lock()
+		res.HadOutput = true
+		if out.NewSessionID != "" {
+			res.NewSessionID = out.NewSessionID
+		}
+		mu.Unlock()
+		if out.Status == "success" && cfg.InputDir != "" {
+			idle.Reset(cfg.Idle)
+		}
+		if onOutput != nil {
+			onOutput(out)
+		}
+	}}
+	_, _ = io.Copy(io.MultiWriter(stdout, &parser), p.Stdout)
+	<-errDone
+	code, werr := p.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	res.ExitCode, res.Duration = code, time.Since(start)
+	switch {
+	case res.TimedOut && res.HadOutput:
+		res.Status = "success"
+	case res.TimedOut:
+		res.Status, res.Error = "error", fmt.Sprintf("container timed out after %v", hard)
+	case werr != nil:
+		res.Status, res.Error = "error", werr.Error()
+	case code != 0:
+		res.Status, res.Error = "error", fmt.Sprintf("container exited with code %d: %s", code, tail(stderr.buf.String(), 200))
+	default:
+		res.Status = "success"
+	}
+	res.LogFile = writeRunLog(cfg, spec, req, res, stdout, stderr)
+	return res, nil
+}
+
+func writeClose(dir string) {
+	if dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "_close"), nil, 0o644)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// capped keeps the first max bytes written and counts the rest as dropped.
+type capped struct {
+	max     int
+	buf     bytes.Buffer
+	dropped int64
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.max - c.buf.Len()
+	if room >= len(p) {
+		c.buf.Write(p)
+		return len(p), nil
+	}
+	if room > 0 {
+		c.buf.Write(p[:room])
+	}
+	c.dropped += int64(len(p) - max(room, 0))
+	return len(p), nil
+}
+
+// markerParser finds OutputStart…OutputEnd blocks in a stream and hands each one on as soon
+// as its end marker arrives. It keeps only the unparsed tail, so memory stays bounded by the
+// largest single block.
+type markerParser struct {
+	buf     []byte
+	onBlock func([]byte)
+}
+
+const maxBlock = 10 << 20
+
+func (m *markerParser) Write(p []byte) (int, error) {
+	m.buf = append(m.buf, p...)
+	for {
+		s := bytes.Index(m.buf, []byte(OutputStart))
+		if s < 0 {
+			// Keep a possible partial marker at the end.
+			if keep := len(OutputStart) - 1; len(m.buf) > keep {
+				m.buf = append(m.buf[:0], m.buf[len(m.buf)-keep:]...)
+			}
+			return len(p), nil
+		}
+		e := bytes.Index(m.buf[s+len(OutputStart):], []byte(OutputEnd))
+		if e < 0 {
+			if len(m.buf)-s > maxBlock {
+				m.buf = m.buf[:0] // a block that never ends: drop it
+			} else if s > 0 {
+				m.buf = append(m.buf[:0], m.buf[s:]...)
+			}
+			return len(p), nil
+		}
+		block := m.buf[s+len(OutputStart) : s+len(OutputStart)+e]
+		m.onBlock(block)
+		m.buf = append(m.buf[:0], m.buf[s+len(OutputStart)+e+len(OutputEnd):]...)
+	}
+}
+
+// writeRunLog writes groups/<folder>/logs/container-<timestamp>.log: a header always; the
+// input summary, mounts, stderr and stdout on error or in debug. The run request holds no
+// secret (none ever enters a container), and nothing else is logged.
+func writeRunLog(cfg RunConfig, spec Spec, req RunRequest, res RunResult, stdout, stderr *capped) string {
+	if cfg.LogDir == "" {
+		return ""
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return ""
+	}
+	ts := strings.NewReplacer(":", "-", ".", "-").Replace(time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	path := filepath.Join(cfg.LogDir, "container-"+ts+".log")
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== Container run ===\ntime: %s\ncontainer: %s\ngroup: %s\nmain: %v\nduration: %v\nexit code: %d\nstatus: %s\ntimed out: %v\nhad output: %v\nstdout truncated: %v (%d bytes dropped)\nstderr truncated: %v (%d bytes dropped)\n",
+		time.Now().UTC().Format(time.RFC3339), spec.Name, req.GroupFolder, req.IsMain, res.Duration.Round(time.Millisecond),
+		res.ExitCode, res.Status, res.TimedOut, res.HadOutput, stdout.dropped > 0, stdout.dropped, stderr.dropped > 0, stderr.dropped)
+	if res.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", res.Error)
+	}
+	if res.Status != "success" || cfg.Debug {
+		fmt.Fprintf(&b, "\n=== Input ===\nprompt: %d bytes\nsession: %s\nscheduled task: %v\n", len(req.Prompt), req.SessionID, req.IsScheduledTask)
+		if cfg.Debug {
+			in, _ := json.MarshalIndent(req, "", "  ")
+			fmt.Fprintf(&b, "%s\n", in)
+		}
+		b.WriteString("\n=== Mounts ===\n")
+		for _, m := range spec.Mounts {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			fmt.Fprintf(&b, "%s -> %s (%s)\n", m.Source, m.Target, mode)
+		}
+		fmt.Fprintf(&b, "\n=== Stderr ===\n%s\n\n=== Stdout ===\n%s\n", stderr.buf.String(), stdout.buf.String())
+	} else {
+		b.WriteString("\n=== Mounts ===\n")
+		for _, m := range spec.Mounts {
+			fmt.Fprintf(&b, "%s\n", m.Target)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return ""
+	}
+	return path
+}
