@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func block(json string) string { return "echo '" + OutputStart + "'; echo '" + json + "'; echo '" + OutputEnd + "'; " }
+func block(json string) string {
+	return "echo '" + OutputStart + "'; echo '" + json + "'; echo '" + OutputEnd + "'; "
+}
 
 func TestRun(t *testing.T) {
 	d := docker(t)
