@@ -9,7 +9,8 @@ BENCHCOUNT ?= 6
 PLUGIN_SRCS := $(patsubst %/manifest.json,%,$(wildcard plugins/*/manifest.json))
 PLUGIN_WASM := $(foreach p,$(PLUGIN_SRCS),plugins/$(notdir $(p)).wasm)
 
-.PHONY: build plugins binaries test bench fuzz run clean
+.PHONY: build plugins binaries test bench fuzz run clean image
+IMAGE ?= nanoclaw-agent:latest
 
 build: plugins binaries
 
@@ -61,6 +62,14 @@ else
 		done; \
 	done
 endif
+
+# The minimal agent image, FROM scratch: no registry needed (sandbox/image/Dockerfile).
+image:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/agent-runner ./cmd/agent-runner
+	sandbox/image/stage.sh bin/image-context bin/agent-runner
+	docker build -q -t $(IMAGE) bin/image-context
+	@docker image inspect --format 'image $(IMAGE): {{.Size}} bytes' $(IMAGE)
 
 run: build
 	./bin/nanoclaw run
