@@ -15,6 +15,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
+	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
 
 // cmdRun starts the host and serves until SIGINT or SIGTERM.
@@ -48,6 +49,20 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	}
 	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
 		return fmt.Errorf("plugin directory: %w", err)
+	}
+	// The container engine is the primary security boundary: no engine, no host.
+	engine, err := sandbox.NewDocker()
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	if err := engine.Ping(ctx); err != nil {
+		return err
+	}
+	if n, err := engine.RemoveManaged(ctx); err != nil {
+		log.Warn("could not remove every orphaned agent container", "removed", n, "error", err)
+	} else if n > 0 {
+		log.Info("removed orphaned agent containers", "count", n)
 	}
 	docs := policyDocs(paths, e.getenv, log)
 	reg, closeReg, err := openRegistry(ctx, paths, docs, nil, log)

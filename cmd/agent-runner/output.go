@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The markers NanoClaw's host looks for on the container's stdout (nanoclaw-v1 §7.1).
+const (
+	outputStartMarker = "---NANOCLAW_OUTPUT_START---"
+	outputEndMarker   = "---NANOCLAW_OUTPUT_END---"
+)
+
+// output is NanoClaw's ContainerOutput.
+type output struct {
+	Status       string  `json:"status"` // "success" or "error"
+	Result       *string `json:"result"` // null when there is nothing to send
+	NewSessionID string  `json:"newSessionId,omitempty"`
+	Error        string  `json:"error,omitempty"`
+}
+
+// outputWriter writes one marker block per result. It is safe for concurrent use.
+type outputWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (o *outputWriter) write(out output) error {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, err = fmt.Fprintf(o.w, "%s\n%s\n%s\n", outputStartMarker, b, outputEndMarker)
+	return err
+}
+
+func (o *outputWriter) success(result, sessionID string) error {
+	var r *string
+	if result != "" {
+		r = &result
+	}
+	return o.write(output{Status: "success", Result: r, NewSessionID: sessionID})
+}
+
+func (o *outputWriter) failure(err error, sessionID string) error {
+	return o.write(output{Status: "error", NewSessionID: sessionID, Error: err.Error()})
+}

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	anthropic "github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/anthropics/anthropic-sdk-go/tools/agenttoolset"
+)
+
+// runRequest is NanoClaw's ContainerInput.
+type runRequest struct {
+	Prompt          string `json:"prompt"`
+	SessionID       string `json:"sessionId,omitempty"`
+	GroupFolder     string `json:"groupFolder"`
+	ChatJID         string `json:"chatJid"`
+	IsMain          bool   `json:"isMain"`
+	IsScheduledTask bool   `json:"isScheduledTask,omitempty"`
+	AssistantName   string `json:"assistantName,omitempty"`
+	Script          string `json:"script,omitempty"`
+	Model           string `json:"model,omitempty"`
+}
+
+const scheduledPrefix = "[SCHEDULED TASK - The following message was sent automatically and is not coming directly from the user or group.]\n\n"
+
+// run is the whole program: it returns the process exit code.
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	logger := log.New(stderr, "[agent-runner] ", 0)
+	logf := logger.Printf
+	out := &outputWriter{w: stdout}
+
+	fail := func(err error, sessionID string) int {
+		logf("error: %v", err)
+		_ = out.failure(err, sessionID)
+		return 1
+	}
+
+	raw, err := io.ReadAll(stdin)
+	if err != nil {
+		return fail(fmt.Errorf("reading stdin: %w", err), "")
+	}
+	var req runRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return fail(fmt.Errorf("Failed to parse input: %w", err), "")
+	}
+	logf("received input for group: %s", req.GroupFolder)
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fail(err, "")
+	}
+	if req.Model != "" {
+		cfg.model = req.Model
+	}
+
+	input := openInputDir(filepath.Join(cfg.ipcDir, "input"), logf)
+	defer input.close()
+	input.removeStaleClose()
+
+	// Session: resume by id, or start fresh with a new id.
+	store := sessionStore{dir: cfg.sessionsDir}
+	var history []anthropic.BetaMessageParam
+	sessionID := ""
+	if req.SessionID != "" {
+		msgs, err := store.load(req.SessionID)
+		if err != nil {
+			logf("cannot resume session %s (%v); starting a fresh session", req.SessionID, err)
+		} else {
+			sessionID, history = req.SessionID, msgs
+			logf("resuming session %s (%d messages)", sessionID, len(history))
+		}
+	}
+	if sessionID == "" {
+		sessionID = newSessionID()
+		logf("new session %s", sessionID)
+	}
+
+	prompt := req.Prompt
+	if req.IsScheduledTask {
+		prompt = scheduledPrefix + prompt
+	}
+	if pending := input.drain(); len(pending) > 0 {
+		logf("draining %d pending IPC messages into initial prompt", len(pending))
+		prompt += "\n" + strings.Join(pending, "\n")
+	}
+
+	if req.IsScheduledTask && req.Script != "" {
+		wake, data, err := runScript(ctx, cfg, req.Script, logf)
+		if err != nil || !wake {
+			if err != nil {
+				logf("script: %v; not waking agent", err)
+			} else {
+				logf("script: wakeAgent=false; not waking agent")
+			}
+			_ = out.success("", req.SessionID)
+			return 0
+		}
+		pretty, _ := json.MarshalIndent(data, "", "  ")
+		prompt = "[SCHEDULED TASK]\n\nScript output:\n" + string(pretty) + "\n\nInstructions:\n" + req.Prompt
+	}
+
+	ag, err := newAgent(cfg, req, logf)
+	if err != nil {
+		return fail(err, sessionID)
+	}
+	defer ag.close()
+
+	msgs := appendUserText(history, prompt)
+	for turn := 1; ; turn++ {
+		logf("turn %d: %d messages in history", turn, len(msgs))
+		var text string
+		msgs, text, err = ag.turn(ctx, msgs)
+		if serr := store.save(sessionID, msgs); serr != nil {
+			logf("saving session %s: %v", sessionID, serr)
+		}
+		if err != nil {
+			return fail(err, sessionID)
+		}
+		if werr := out.success(text, sessionID); werr != nil {
+			logf("writing output: %v", werr)
+			return 1
+		}
+		next, closed := input.wait(ctx)
+		if closed {
+			logf("close requested; exiting after turn %d", turn)
+			return 0
+		}
+		logf("follow-up message received (%d chars)", len(next))
+		msgs = appendUserText(msgs, next)
+	}
+}
+
+// appendUserText adds a user turn. If the history ends in an assistant turn with tool calls
+// that were never answered (max_tokens, iteration limit, interruption), they get error
+// results first so the conversation stays valid; if it ends in a user turn, the text joins it.
+func appendUserText(msgs []anthropic.BetaMessageParam, text string) []anthropic.BetaMessageParam {
+	msgs = append([]anthropic.BetaMessageParam(nil), msgs...)
+	var blocks []anthropic.BetaContentBlockParamUnion
+	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleAssistant {
+		for _, b := range msgs[n-1].Content {
+			if b.OfToolUse != nil {
+				blocks = append(blocks, anthropic.BetaContentBlockParamUnion{OfToolResult: &anthropic.BetaToolResultBlockParam{
+					ToolUseID: b.OfToolUse.ID,
+					IsError:   anthropic.Bool(true),
+					Content:   []anthropic.BetaToolResultBlockParamContentUnion{textBlock("Not run: the turn ended before this tool call was executed.")},
+				}})
+			}
+		}
+	}
+	blocks = append(blocks, anthropic.NewBetaTextBlock(text))
+	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleUser {
+		last := msgs[n-1]
+		last.Content = append(append([]anthropic.BetaContentBlockParamUnion(nil), last.Content...), blocks...)
+		msgs[n-1] = last
+		return msgs
+	}
+	return append(msgs, anthropic.NewBetaUserMessage(blocks...))
+}
+
+// agent holds what lives across turns: the client, the tools (the bash session persists)
+// and the request settings.
+type agent struct {
+	client      anthropic.Client
+	tools       []anthropic.BetaTool
+	serverTools []anthropic.BetaToolUnionParam
+	system      []anthropic.BetaTextBlockParam
+	model       string
+	maxTokens   int64
+	maxIter     int
+	logf        func(string, ...any)
+}
+
+func newAgent(cfg config, req runRequest, logf func(string, ...any)) (*agent, error) {
+	allowed, readOnly := cfg.roots(req.IsMain)
+	env := &agenttoolset.AgentToolContext{
+		Workdir:       cfg.groupDir,
+		AllowedRoots:  allowed,
+		ReadOnlyRoots: readOnly,
+		// Env stays nil: the shell inherits the container env minus ANTHROPIC_*.
+	}
+	tools := agenttoolset.BetaAgentToolset20260401(env)
+	for i, t := range tools {
+		if t.Name() == "bash" {
+			tools[i] = &primedBash{BetaTool: t, logf: logf}
+		}
+	}
+	ipc, err := ipcTools(&ipcContext{
+		dir:         cfg.ipcDir,
+		chatJID:     req.ChatJID,
+		groupFolder: req.GroupFolder,
+		isMain:      req.IsMain,
+		loc:         time.Local,
+		now:         time.Now,
+	})
+	if err != nil {
+		agenttoolset.CloseAll(tools)
+		return nil, fmt.Errorf("building IPC tools: %w", err)
+	}
+	tools = append(tools, ipc...)
+
+	a := &agent{
+		client:    newClient(cfg),
+		tools:     tools,
+		system:    systemPrompt(cfg, req),
+		model:     cfg.model,
+		maxTokens: cfg.maxTokens,
+		maxIter:   cfg.maxIterations,
+		logf:      logf,
+	}
+	if cfg.webTools {
+		a.serverTools = []anthropic.BetaToolUnionParam{
+			{OfWebSearchTool20250305: &anthropic.BetaWebSearchTool20250305Param{}},
+			{OfWebFetchTool20250910: &anthropic.BetaWebFetchTool20250910Param{}},
+		}
+	}
+	logf("model %s, workdir %s, allowed roots %v, read-only roots %v, web tools %v", a.model, cfg.groupDir, allowed, readOnly, cfg.webTools)
+	return a, nil
+}
+
+func (a *agent) close() { agenttoolset.CloseAll(a.tools) }
+
+// newClient talks to the model API only through the credential proxy's Unix socket. The proxy
+// replaces the placeholder key with the real credentials on the host.
+func newClient(cfg config) anthropic.Client {
+	sock := cfg.socket
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConns:    4,
+		IdleConnTimeout: 90 * time.Second,
+	}
+	return anthropic.NewClient(
+		option.WithHTTPClient(&http.Client{Transport: tr}),
+		option.WithBaseURL("http://proxy"),
+		option.WithAPIKey("placeholder"),
+		option.WithMaxRetries(cfg.maxRetries),
+	)
+}
+
+// turn runs the tool loop for one user turn and returns the new history and the final text.
+func (a *agent) turn(ctx context.Context, msgs []anthropic.BetaMessageParam) ([]anthropic.BetaMessageParam, string, error) {
+	r := a.client.Beta.Messages.NewToolRunner(a.tools, anthropic.BetaToolRunnerParams{
+		BetaMessageNewParams: anthropic.BetaMessageNewParams{
+			Model:     a.model,
+			MaxTokens: a.maxTokens,
+			System:    a.system,
+			Messages:  msgs,
+		},
+		MaxIterations: a.maxIter,
+	})
+	// Server tools run on the API side; the runner only needs them in the request. It built
+	// Params.Tools from the client tools, so they are appended after construction.
+	r.Params.Tools = append(r.Params.Tools, a.serverTools...)
+
+	var last *anthropic.BetaMessage
+	for {
+		m, err := r.NextMessage(ctx)
+		if err != nil {
+			return r.Messages(), "", err
+		}
+		if m == nil {
+			break
+		}
+		last = m
+		var calls []string
+		for _, b := range m.Content {
+			switch b.Type {
+			case "tool_use", "server_tool_use":
+				calls = append(calls, b.Name)
+			}
+		}
+		a.logf("model: stop_reason=%s tools=%v", m.StopReason, calls)
+	}
+	if last == nil {
+		return r.Messages(), "", nil
+	}
+	if last.StopReason == anthropic.BetaStopReasonMaxTokens {
+		a.logf("warning: turn ended at max_tokens")
+	}
+	var sb strings.Builder
+	for _, b := range last.Content {
+		if b.Type == "text" {
+			sb.WriteString(b.Text)
+		}
+	}
+	return r.Messages(), sb.String(), nil
+}
+
+func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
+	name := req.AssistantName
+	if name == "" {
+		name = "Andy"
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "You are %s, a personal assistant. You run inside NanoClaw for the chat group %q.\n", name, req.GroupFolder)
+	sb.WriteString("Your final reply in each turn is sent to the chat. Use the send_message tool for progress updates or extra messages while you work. ")
+	sb.WriteString("Wrap anything that must not be sent (reasoning, notes) in <internal>...</internal>.\n")
+	fmt.Fprintf(&sb, "Your working directory is %s; files there persist between runs. Keep memory in CLAUDE.md there.\n", cfg.groupDir)
+	fmt.Fprintf(&sb, "Current local time: %s.\n", time.Now().Format("2006-01-02 15:04 MST (Monday)"))
+	readMemory := func(title, p string) {
+		b, err := os.ReadFile(p)
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			return
+		}
+		fmt.Fprintf(&sb, "\n# %s (%s)\n\n%s\n", title, p, strings.TrimSpace(string(b)))
+	}
+	readMemory("Group memory", filepath.Join(cfg.groupDir, "CLAUDE.md"))
+	if !req.IsMain {
+		readMemory("Global memory", filepath.Join(cfg.globalDir, "CLAUDE.md"))
+	}
+	return []anthropic.BetaTextBlockParam{{Text: sb.String()}}
+}
+
+// primedBash sends "set +H" to each new bash session before the model's first command: with
+// history expansion on, a "!" in double quotes hangs the SDK's PTY shell until its timeout.
+type primedBash struct {
+	anthropic.BetaTool
+	logf   func(string, ...any)
+	mu     sync.Mutex
+	primed bool
+}
+
+func (p *primedBash) Close() error {
+	if c, ok := p.BetaTool.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (p *primedBash) Execute(ctx context.Context, raw json.RawMessage) ([]anthropic.BetaToolResultBlockParamContentUnion, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var in map[string]any
+	if err := json.Unmarshal(raw, &in); err == nil {
+		if restart, _ := in["restart"].(bool); restart {
+			res, err := p.BetaTool.Execute(ctx, json.RawMessage(`{"restart":true}`))
+			p.primed = false
+			if cmd, _ := in["command"].(string); cmd == "" {
+				return res, err
+			}
+			delete(in, "restart")
+			raw, _ = json.Marshal(in)
+		}
+	}
+	if !p.primed {
+		if _, err := p.BetaTool.Execute(ctx, json.RawMessage(`{"command":"set +H"}`)); err != nil {
+			p.logf("bash: priming session: %v", err)
+		} else {
+			p.primed = true
+		}
+	}
+	res, err := p.BetaTool.Execute(ctx, raw)
+	if err != nil && !strings.Contains(err.Error(), "\nexit code: ") {
+		p.primed = false // the tool restarts its session after any other failure
+	}
+	return res, err
+}
+
+// runScript is the script phase of a scheduled task (nanoclaw-v1 §7.2 step 3): bash runs the
+// script with a 30 s timeout; its last non-empty stdout line must be {"wakeAgent": bool, "data"?}.
+func runScript(ctx context.Context, cfg config, script string, logf func(string, ...any)) (bool, any, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cfg.bash, "-c", script)
+	cmd.Dir = cfg.groupDir
+	var so limitedBuffer
+	so.max = 1 << 20
+	var se limitedBuffer
+	se.max = 64 << 10
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	if se.Len() > 0 {
+		logf("script stderr: %s", strings.TrimSpace(se.String()))
+	}
+	if err != nil {
+		return false, nil, fmt.Errorf("script failed: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(so.String()), "\n")
+	lastLine := strings.TrimSpace(lines[len(lines)-1])
+	if lastLine == "" {
+		return false, nil, errors.New("script produced no output")
+	}
+	var res struct {
+		WakeAgent *bool `json:"wakeAgent"`
+		Data      any   `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(lastLine), &res); err != nil || res.WakeAgent == nil {
+		return false, nil, fmt.Errorf("script output is not {\"wakeAgent\": bool}: %q", lastLine)
+	}
+	return *res.WakeAgent, res.Data, nil
+}
+
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room < len(p) {
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
