@@ -92,7 +92,7 @@ func (a allowAll) DecideMount(_ context.Context, req *protocol.MountRequest) plu
 	return plugin.MountDecision{MountVerdict: protocol.MountVerdict{Allow: true, ReadOnly: true, HostPath: a.real, ContainerPath: PathExtra + "/" + req.ContainerPath}}
 }
 
-func layout(t *testing.T) Layout {
+func layout(t testing.TB) Layout {
 	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{"groups/global", "groups/other", "store", "data", "src"} {

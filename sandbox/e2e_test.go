@@ -34,7 +34,7 @@ var buildAgentOnce sync.Once
 
 // buildAgentImage builds the minimal agent image exactly as `make image` does: the static
 // runner, sandbox/image/stage.sh, FROM scratch.
-func buildAgentImage(t *testing.T, d *Docker) {
+func buildAgentImage(t testing.TB, d *Docker) {
 	t.Helper()
 	buildAgentOnce.Do(func() {
 		root, err := plugintest.ModuleRoot()
