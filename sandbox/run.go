@@ -11,32 +11,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
-// Markers around every result the agent runner writes on stdout (NanoClaw's protocol).
+// Markers around every result the agent runner writes on stdout.
 const (
-	OutputStart = "---NANOCLAW_OUTPUT_START---"
-	OutputEnd   = "---NANOCLAW_OUTPUT_END---"
+	OutputStart = runproto.OutputStart
+	OutputEnd   = runproto.OutputEnd
 )
 
 // RunRequest is what the agent runner reads on stdin.
-type RunRequest struct {
-	Prompt          string `json:"prompt"`
-	SessionID       string `json:"sessionId,omitempty"`
-	GroupFolder     string `json:"groupFolder"`
-	ChatJID         string `json:"chatJid"`
-	IsMain          bool   `json:"isMain"`
-	IsScheduledTask bool   `json:"isScheduledTask,omitempty"`
-	AssistantName   string `json:"assistantName,omitempty"`
-}
+type RunRequest = runproto.Request
 
 // RunOutput is one result between the markers.
-type RunOutput struct {
-	Status       string  `json:"status"` // "success" or "error"
-	Result       *string `json:"result"`
-	NewSessionID string  `json:"newSessionId,omitempty"`
-	Error        string  `json:"error,omitempty"`
-}
+type RunOutput = runproto.Output
 
 // RunResult is how a run ended.
 type RunResult struct {

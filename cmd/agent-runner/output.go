@@ -5,21 +5,18 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
-// The markers NanoClaw's host looks for on the container's stdout (nanoclaw-v1 §7.1).
+// The markers the host looks for on the container's stdout (sandbox/runproto).
 const (
-	outputStartMarker = "---NANOCLAW_OUTPUT_START---"
-	outputEndMarker   = "---NANOCLAW_OUTPUT_END---"
+	outputStartMarker = runproto.OutputStart
+	outputEndMarker   = runproto.OutputEnd
 )
 
-// output is NanoClaw's ContainerOutput.
-type output struct {
-	Status       string  `json:"status"` // "success" or "error"
-	Result       *string `json:"result"` // null when there is nothing to send
-	NewSessionID string  `json:"newSessionId,omitempty"`
-	Error        string  `json:"error,omitempty"`
-}
+// output is one result block.
+type output = runproto.Output
 
 // outputWriter writes one marker block per result. It is safe for concurrent use.
 type outputWriter struct {

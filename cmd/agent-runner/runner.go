@@ -20,20 +20,12 @@ import (
 	anthropic "github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/anthropics/anthropic-sdk-go/tools/agenttoolset"
+
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
-// runRequest is NanoClaw's ContainerInput.
-type runRequest struct {
-	Prompt          string `json:"prompt"`
-	SessionID       string `json:"sessionId,omitempty"`
-	GroupFolder     string `json:"groupFolder"`
-	ChatJID         string `json:"chatJid"`
-	IsMain          bool   `json:"isMain"`
-	IsScheduledTask bool   `json:"isScheduledTask,omitempty"`
-	AssistantName   string `json:"assistantName,omitempty"`
-	Script          string `json:"script,omitempty"`
-	Model           string `json:"model,omitempty"`
-}
+// runRequest is the run request on stdin (sandbox/runproto).
+type runRequest = runproto.Request
 
 const scheduledPrefix = "[SCHEDULED TASK - The following message was sent automatically and is not coming directly from the user or group.]\n\n"
 

@@ -1,0 +1,32 @@
+// Package runproto is the contract between the host and the agent runner inside a
+// container: the run request on stdin and the marker-delimited results on stdout (NanoClaw's
+// protocol). Both sides import it, so they cannot drift; it has no dependencies, so the
+// runner binary stays small.
+package runproto
+
+// Markers around every result the runner writes on stdout.
+const (
+	OutputStart = "---NANOCLAW_OUTPUT_START---"
+	OutputEnd   = "---NANOCLAW_OUTPUT_END---"
+)
+
+// Request is what the runner reads on stdin (NanoClaw's ContainerInput).
+type Request struct {
+	Prompt          string `json:"prompt"`
+	SessionID       string `json:"sessionId,omitempty"`
+	GroupFolder     string `json:"groupFolder"`
+	ChatJID         string `json:"chatJid"`
+	IsMain          bool   `json:"isMain"`
+	IsScheduledTask bool   `json:"isScheduledTask,omitempty"`
+	AssistantName   string `json:"assistantName,omitempty"`
+	Script          string `json:"script,omitempty"` // a scheduled task's pre-check script
+	Model           string `json:"model,omitempty"`  // overrides the runner's default model
+}
+
+// Output is one result between the markers (NanoClaw's ContainerOutput).
+type Output struct {
+	Status       string  `json:"status"` // "success" or "error"
+	Result       *string `json:"result"` // null when there is nothing to send
+	NewSessionID string  `json:"newSessionId,omitempty"`
+	Error        string  `json:"error,omitempty"`
+}
