@@ -122,6 +122,8 @@ cat /workspace/group/../other/secret.txt 2>/dev/null && echo "other group: READ"
 grep -q "^CapEff:.*0000000000000000" /proc/self/status && echo "caps: none" || echo "caps: SOME"
 grep -q "^NoNewPrivs:.*1" /proc/self/status && echo "nnp: on" || echo "nnp: OFF"
 ls /sys/class/net | tr '\n' ' ' | grep -qx "lo " && echo "net: lo only" || echo "net: $(ls /sys/class/net)"
+wget -T 2 -q -O /dev/null http://1.1.1.1/ 2>/dev/null && echo "connect: SUCCEEDED" || echo "connect: failed"
+su -c true root 2>/dev/null && echo "su: ROOT" || echo "su: refused"
 echo hello > /workspace/group/out.txt && echo "group: writable"
 echo x > /tmp/x && echo "tmp: writable"
 touch /workspace/extra/shared/x 2>/dev/null && echo "extra: WRITABLE" || echo "extra: read-only"
@@ -173,7 +175,7 @@ func TestDockerRun(t *testing.T) {
 			if err != nil || code != 0 {
 				t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
 			}
-			want := []string{"uid=1000 gid=1000", "root: read-only", "caps: none", "nnp: on", "net: lo only", "other group: unreachable",
+			want := []string{"uid=1000 gid=1000", "root: read-only", "caps: none", "nnp: on", "net: lo only", "connect: failed", "su: refused", "other group: unreachable",
 				"group: writable", "tmp: writable", "extra: read-only", `stdin: {"prompt":"hi"}`}
 			if isMain {
 				want = append(want, "project: read-only", "env: hidden", "store: hidden")
