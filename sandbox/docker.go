@@ -20,9 +20,9 @@ type Runtime interface {
 	Ping(ctx context.Context) error
 	// Start creates and starts a container for spec, attached to its stdio.
 	Start(ctx context.Context, spec Spec) (*Process, error)
-	// RemoveManaged force-removes every container labelled as this host's (orphans of a
-	// crash), returning how many it removed.
-	RemoveManaged(ctx context.Context) (int, error)
+	// RemoveManaged force-removes every container labelled as the given host instance's
+	// (orphans of a crash; see Instance), returning how many it removed.
+	RemoveManaged(ctx context.Context, instance string) (int, error)
 }
 
 // Process is a running container. Stdout and Stderr must be read to EOF; Wait then reports
@@ -186,8 +186,9 @@ func (s stdinCloser) Write(b []byte) (int, error) { return s.att.Conn.Write(b) }
 func (s stdinCloser) Close() error                { return s.att.CloseWrite() }
 
 // RemoveManaged implements Runtime.
-func (d *Docker) RemoveManaged(ctx context.Context) (int, error) {
-	list, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+func (d *Docker) RemoveManaged(ctx context.Context, instance string) (int, error) {
+	filters := make(client.Filters).Add("label", LabelManaged+"=true", LabelInstance+"="+instance)
+	list, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
 	if err != nil {
 		return 0, fmt.Errorf("list managed containers: %w", err)
 	}

@@ -134,9 +134,6 @@ echo "to stderr" >&2
 func TestDockerRun(t *testing.T) {
 	d := docker(t)
 	ctx := context.Background()
-	if _, err := d.RemoveManaged(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, isMain := range []bool{true, false} {
 		name := map[bool]string{true: "main", false: "family"}[isMain]
 		t.Run(name, func(t *testing.T) {
@@ -223,7 +220,8 @@ func assertSettings(t *testing.T, info container.InspectResponse, spec Spec, isM
 		{"memory limit", h.Memory == spec.Limits.MemoryBytes},
 		{"cpu limit", h.NanoCPUs == spec.Limits.NanoCPUs},
 		{"user", info.Config.User == "1000:1000"},
-		{"labels", info.Config.Labels[LabelManaged] == "true" && info.Config.Labels[LabelGroup] == spec.Labels[LabelGroup]},
+		{"labels", info.Config.Labels[LabelManaged] == "true" && info.Config.Labels[LabelGroup] == spec.Labels[LabelGroup] &&
+			info.Config.Labels[LabelInstance] == Instance(l.ProjectRoot)},
 		{"TZ only", slices.Contains(info.Config.Env, "TZ=Europe/London") && !slices.ContainsFunc(info.Config.Env, func(e string) bool { return strings.HasPrefix(e, "ANTHROPIC") })},
 		{"name", strings.TrimPrefix(info.Name, "/") == spec.Name},
 		{"tmp is exec tmpfs", strings.Contains(h.Tmpfs["/tmp"], "exec")},
@@ -291,8 +289,8 @@ func TestRemoveManaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := d.RemoveManaged(ctx)
-	if err != nil || n < 1 {
+	n, err := d.RemoveManaged(ctx, Instance(l.ProjectRoot))
+	if err != nil || n != 1 {
 		t.Fatalf("RemoveManaged = %d, %v", n, err)
 	}
 	if _, err := p.Wait(); err != nil && !strings.Contains(err.Error(), "No such container") {

@@ -90,7 +90,7 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 		Image:  r.Image,
 		User:   AgentUser,
 		Env:    []string{"TZ=" + r.TZ},
-		Labels: map[string]string{LabelManaged: "true", LabelGroup: r.Folder},
+		Labels: map[string]string{LabelManaged: "true", LabelGroup: r.Folder, LabelInstance: Instance(l.ProjectRoot)},
 		Limits: r.Limits,
 		Tmpfs:  []Tmpfs{{Target: "/tmp", Options: "rw,exec,nosuid,nodev,size=64m"}},
 	}

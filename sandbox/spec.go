@@ -5,6 +5,8 @@
 package sandbox
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -52,10 +54,19 @@ func DefaultLimits() Limits {
 }
 
 // Labels that mark containers this host owns, so orphans can be found after a crash.
+// LabelInstance tells apart hosts sharing one engine (two checkouts, or tests running in
+// parallel): a host removes only its own orphans.
 const (
-	LabelManaged = "nanoclaw.managed"
-	LabelGroup   = "nanoclaw.group"
+	LabelManaged  = "nanoclaw.managed"
+	LabelGroup    = "nanoclaw.group"
+	LabelInstance = "nanoclaw.instance"
 )
+
+// Instance is the instance label of the host whose project root is root.
+func Instance(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return hex.EncodeToString(sum[:8])
+}
 
 // DefaultImage is the agent image `make image` builds.
 const DefaultImage = "nanoclaw-agent:latest"

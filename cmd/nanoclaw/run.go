@@ -59,7 +59,7 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	if err := engine.Ping(ctx); err != nil {
 		return err
 	}
-	if n, err := engine.RemoveManaged(ctx); err != nil {
+	if n, err := engine.RemoveManaged(ctx, sandbox.Instance(paths.Root)); err != nil {
 		log.Warn("could not remove every orphaned agent container", "removed", n, "error", err)
 	} else if n > 0 {
 		log.Info("removed orphaned agent containers", "count", n)
