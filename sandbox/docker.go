@@ -49,9 +49,9 @@ type Docker struct {
 }
 
 // NewDocker connects as the docker CLI would: DOCKER_HOST, DOCKER_API_VERSION,
-// DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, with API version negotiation.
+// DOCKER_CERT_PATH, DOCKER_TLS_VERIFY (the client negotiates the API version itself).
 func NewDocker() (*Docker, error) {
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}

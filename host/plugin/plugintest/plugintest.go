@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 )
 
@@ -93,9 +92,9 @@ func BuildGo(t TB, pkg string, ldflags string) string {
 	return out
 }
 
+// goTool is the go command that runs the tests: the one on PATH.
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return "go"
