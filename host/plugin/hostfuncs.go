@@ -23,7 +23,6 @@ const (
 // buffer) comes from the instance through the call context, so concurrent instances never
 // share a buffer.
 type hostEnv struct {
-	plugin string
 	config string // the manifest's config document name
 	svc    Services
 	kv     *kvStore

@@ -175,7 +175,7 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	env := &hostEnv{plugin: m.Name, config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
+	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
 	if err := env.instantiateHostModule(ctx, p.rt, granted); err != nil {
 		return nil, fmt.Errorf("host functions: %w", err)
 	}

@@ -76,8 +76,20 @@ func (r *Registry) LoadDir(ctx context.Context, dir string) error {
 // compiled, passed the import and export checks and its self-check. On failure the previous
 // generation, if any, keeps serving.
 func (r *Registry) LoadFile(ctx context.Context, wasmPath string) error {
-	stem := Stem(wasmPath)
 	p, err := r.loader.LoadFile(ctx, wasmPath)
+	return r.publish(Stem(wasmPath), p, err)
+}
+
+// LoadBytes loads a module under a manifest given by the caller (the policy CLI uses it
+// for a module without a manifest) and publishes it under stem, as LoadFile does.
+func (r *Registry) LoadBytes(ctx context.Context, stem string, m *Manifest, wasm []byte) error {
+	p, err := r.loader.Load(ctx, m, wasm)
+	return r.publish(stem, p, err)
+}
+
+// publish swaps a freshly loaded generation in under stem, or, when loading failed, leaves
+// the serving one in place and says so.
+func (r *Registry) publish(stem string, p *Plugin, err error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.plugins[stem]
@@ -102,23 +114,6 @@ func (r *Registry) LoadFile(ctx context.Context, wasmPath string) error {
 	} else {
 		r.log.Info("plugin loaded", "plugin", p.Name(), "kind", p.Kind(), "hash", short(p.Hash), "capabilities", p.Granted)
 	}
-	return nil
-}
-
-// LoadBytes loads a module under a manifest given by the caller (the policy CLI uses it
-// for a module without a manifest) and publishes it under stem.
-func (r *Registry) LoadBytes(ctx context.Context, stem string, m *Manifest, wasm []byte) error {
-	p, err := r.loader.Load(ctx, m, wasm)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if old := r.plugins[stem]; old != nil {
-		r.retireLater(old)
-	}
-	r.plugins[stem] = p
-	r.rebuild()
 	return nil
 }
 

@@ -119,6 +119,22 @@ func (dc *Decoder) NextField() ([]byte, bool) {
 		dc.fail(ErrSyntax)
 		return nil, false
 	}
+	key, ok := dc.rawString()
+	if !ok {
+		return nil, false
+	}
+	dc.space()
+	if dc.i >= len(dc.d) || dc.d[dc.i] != ':' {
+		dc.fail(ErrSyntax)
+		return nil, false
+	}
+	dc.i++
+	return key, true
+}
+
+// rawString consumes the string whose opening quote is at dc.i and returns its body,
+// escapes left as written.
+func (dc *Decoder) rawString() ([]byte, bool) {
 	start := dc.i + 1
 	end, err := scanString(dc.d, dc.i)
 	if err != nil {
@@ -126,12 +142,6 @@ func (dc *Decoder) NextField() ([]byte, bool) {
 		return nil, false
 	}
 	dc.i = end
-	dc.space()
-	if dc.i >= len(dc.d) || dc.d[dc.i] != ':' {
-		dc.fail(ErrSyntax)
-		return nil, false
-	}
-	dc.i++
 	return dc.d[start : end-1], true
 }
 
@@ -178,14 +188,10 @@ func (dc *Decoder) stringBytes() ([]byte, bool) {
 		dc.fail(errWrongType(String))
 		return nil, false
 	}
-	start := dc.i + 1
-	end, err := scanString(dc.d, dc.i)
-	if err != nil {
-		dc.err = err
+	body, ok := dc.rawString()
+	if !ok {
 		return nil, false
 	}
-	dc.i = end
-	body := dc.d[start : end-1]
 	for _, c := range body {
 		if c == '\\' {
 			return unescape(make([]byte, 0, len(body)), body), true
