@@ -1,0 +1,72 @@
+// Package channel is the seam between chat networks and the host: a Channel connects to a
+// network, sends and shows typing; inbound traffic goes to the host's Sink. Channels are
+// registered by name, so a new network is one package and one Register call.
+package channel
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+)
+
+// ChatMeta says a chat was seen: every chat a channel sees is recorded, registered or not,
+// so the main agent can list groups it may register.
+type ChatMeta struct {
+	JID     string
+	Name    string // "" keeps the stored name
+	Channel string // the channel's Name()
+	IsGroup bool
+	Time    time.Time
+}
+
+// Sink is where channels deliver inbound traffic; the host implements it.
+type Sink interface {
+	// OnChatMetadata records a chat. A channel calls it before OnMessage for the same chat.
+	OnChatMetadata(ctx context.Context, meta ChatMeta) error
+	// OnMessage hands over one inbound message. When it returns nil the message is stored
+	// durably, so a channel may acknowledge it to its network.
+	OnMessage(ctx context.Context, msg store.Message) error
+}
+
+// Channel is one chat network.
+type Channel interface {
+	// Name is the channel's registered name ("whatsapp", "local").
+	Name() string
+	// Connect starts the channel; inbound traffic flows to the Sink from then on.
+	Connect(ctx context.Context) error
+	// Send delivers text to a chat. The channel adds any network-specific framing (a name
+	// prefix, splitting beyond MaxMessageLen is the caller's job).
+	Send(ctx context.Context, jid, text string) error
+	// SetTyping shows or hides the assistant's typing indicator in a chat.
+	SetTyping(ctx context.Context, jid string, on bool) error
+	// OwnsJID reports whether jid belongs to this channel; outbound goes to the first owner.
+	OwnsJID(jid string) bool
+	// MaxMessageLen is the longest text one Send should carry; the host splits longer replies
+	// on paragraph boundaries. 0 means no limit.
+	MaxMessageLen() int
+	// Disconnect stops the channel.
+	Disconnect(ctx context.Context) error
+}
+
+// GroupSyncer is a channel that can refresh group names from its network (refresh_groups).
+type GroupSyncer interface {
+	SyncGroups(ctx context.Context, force bool) error
+}
+
+// Options is what a Factory gets to build its channel.
+type Options struct {
+	Sink          Sink
+	Log           hclog.Logger
+	DataDir       string // data/: runtime state such as sockets
+	StoreDir      string // store/: credentials, never mounted into a container
+	AssistantName string
+	HasOwnNumber  bool
+	Getenv        func(string) string
+}
+
+// Factory builds a channel. It returns (nil, nil) when the channel is not configured (no
+// credentials, say): the host skips it with a log line.
+type Factory func(Options) (Channel, error)

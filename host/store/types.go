@@ -1,0 +1,82 @@
+package store
+
+import "encoding/json"
+
+// Message is one chat message (table messages). Timestamp is an ISO-8601 UTC string, as in
+// NanoClaw, so that cursors compare lexically.
+type Message struct {
+	ID                    string
+	ChatJID               string
+	Sender                string
+	SenderName            string
+	Content               string
+	Timestamp             string
+	IsFromMe              bool
+	IsBotMessage          bool
+	ReplyToMessageID      string // "" when the message is not a reply
+	ReplyToMessageContent string
+	ReplyToSenderName     string
+}
+
+// Chat is chat metadata (table chats): every chat any channel has seen, registered or not.
+type Chat struct {
+	JID             string
+	Name            string
+	LastMessageTime string
+	Channel         string
+	IsGroup         bool
+}
+
+// AvailableGroup is a group chat as the main agent sees it in available_groups.json.
+type AvailableGroup struct {
+	JID          string `json:"jid"`
+	Name         string `json:"name"`
+	LastActivity string `json:"lastActivity"`
+	IsRegistered bool   `json:"isRegistered"`
+}
+
+// Group is a registered group (table registered_groups).
+type Group struct {
+	JID             string
+	Name            string
+	Folder          string
+	Trigger         string // trigger_pattern, e.g. "@Andy"
+	AddedAt         string
+	ContainerConfig json.RawMessage // NanoClaw's containerConfig JSON; nil when none
+	RequiresTrigger bool
+	IsMain          bool
+}
+
+// Task statuses.
+const (
+	TaskActive    = "active"
+	TaskPaused    = "paused"
+	TaskCompleted = "completed"
+)
+
+// Task is a scheduled task (table scheduled_tasks). NextRun "" means NULL: nothing due.
+type Task struct {
+	ID            string
+	GroupFolder   string
+	ChatJID       string
+	Prompt        string
+	ScheduleType  string // cron, interval, once
+	ScheduleValue string
+	NextRun       string
+	LastRun       string
+	LastResult    string
+	Status        string
+	CreatedAt     string
+	ContextMode   string // group or isolated
+	Script        string
+}
+
+// TaskRunLog is one finished run of a task (table task_run_logs).
+type TaskRunLog struct {
+	TaskID     string
+	RunAt      string
+	DurationMS int64
+	Status     string // success or error
+	Result     string
+	Error      string
+}
