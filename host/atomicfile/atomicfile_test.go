@@ -1,0 +1,45 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		path string
+		data string
+		perm os.FileMode
+		ok   bool
+	}{
+		{"new file", filepath.Join(dir, "a.json"), `{"a":1}`, 0o644, true},
+		{"replace", filepath.Join(dir, "a.json"), `{"a":2}`, 0o600, true},
+		{"empty", filepath.Join(dir, "_close"), "", 0o666, true},
+		{"missing directory", filepath.Join(dir, "nope", "b.json"), "x", 0o644, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Write(tc.path, []byte(tc.data), tc.perm)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok {
+				return
+			}
+			b, err := os.ReadFile(tc.path)
+			if err != nil || string(b) != tc.data {
+				t.Fatalf("content %q, %v", b, err)
+			}
+			fi, _ := os.Stat(tc.path)
+			if fi.Mode().Perm() != tc.perm {
+				t.Errorf("mode %v, want %v", fi.Mode().Perm(), tc.perm)
+			}
+			if _, err := os.Stat(tc.path + ".tmp"); !os.IsNotExist(err) {
+				t.Errorf("temporary file left behind: %v", err)
+			}
+		})
+	}
+}
