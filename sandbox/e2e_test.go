@@ -1,17 +1,13 @@
 package sandbox
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +18,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
-	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/imagetest"
 )
 
 const (
@@ -30,75 +26,14 @@ const (
 	realKey    = "sk-ant-real-e2e-7f3c9d1b5a"
 )
 
-var buildAgentOnce sync.Once
+var agentImageBuilder imagetest.Builder
 
-// buildAgentImage builds the minimal agent image exactly as `make image` does: the static
-// runner, sandbox/image/stage.sh, FROM scratch.
+// buildAgentImage builds the minimal agent image exactly as `make image` does.
 func buildAgentImage(t testing.TB, d *Docker) {
 	t.Helper()
-	buildAgentOnce.Do(func() {
-		root, err := plugintest.ModuleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmp := t.TempDir()
-		runner := filepath.Join(tmp, "agent-runner")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", runner, "./cmd/agent-runner")
-		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build runner: %v\n%s", err, out)
-		}
-		ctxDir := filepath.Join(tmp, "ctx")
-		if out, err := exec.Command(filepath.Join(root, "sandbox/image/stage.sh"), ctxDir, runner).CombinedOutput(); err != nil {
-			t.Fatalf("stage image (needs bash-static and busybox-static): %v\n%s", err, out)
-		}
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		err = filepath.WalkDir(ctxDir, func(p string, de fs.DirEntry, err error) error {
-			if err != nil || p == ctxDir {
-				return err
-			}
-			rel, _ := filepath.Rel(ctxDir, p)
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return err
-			}
-			link := ""
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				link, _ = os.Readlink(p)
-			}
-			hdr, err := tar.FileInfoHeader(fi, link)
-			if err != nil {
-				return err
-			}
-			hdr.Name = rel
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if fi.Mode().IsRegular() {
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				_, err = tw.Write(b)
-				return err
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = tw.Close()
-		res, err := d.Client().ImageBuild(context.Background(), &buf, client.ImageBuildOptions{Tags: []string{agentImage}, Remove: true, ForceRemove: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if bytes.Contains(out, []byte(`"error"`)) {
-			t.Fatalf("build agent image: %s", out)
-		}
-	})
+	if err := agentImageBuilder.Build(context.Background(), d.Client(), agentImage); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // scriptedAPI plays the model: each request gets the next scripted response, and every
