@@ -37,6 +37,21 @@ func (s *Server) HandleJSON(pattern string, fn func() any) {
 	})
 }
 
+// HandlePost registers a POST endpoint (no request body) that runs fn and answers its value
+// as JSON, or 500 with fn's error. The CLI uses it to tell a running host that something it
+// caches changed on disk.
+func (s *Server) HandlePost(pattern string, fn func(ctx context.Context) (any, error)) {
+	s.mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	})
+}
+
 // Listen creates the socket. A stale socket from a crashed host is replaced; a socket that
 // still answers means another host is running, which is an error.
 func (s *Server) Listen() error {
@@ -84,13 +99,22 @@ var ErrNoHost = errors.New("no running nanoclaw host")
 
 // GetJSON fetches an endpoint from the host at socket and decodes it into v.
 func GetJSON(ctx context.Context, socket, path string, v any) error {
+	return call(ctx, http.MethodGet, socket, path, v)
+}
+
+// PostJSON calls a POST endpoint of the host at socket and decodes its answer into v.
+func PostJSON(ctx context.Context, socket, path string, v any) error {
+	return call(ctx, http.MethodPost, socket, path, v)
+}
+
+func call(ctx context.Context, method, socket, path string, v any) error {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://nanoclaw"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://nanoclaw"+path, nil)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,14 @@ func TestServeAndGet(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "c.sock")
 	s := NewServer(sock)
 	s.HandleJSON("/ping", func() any { return map[string]string{"pong": "yes"} })
+	calls := 0
+	s.HandlePost("/reload", func(context.Context) (any, error) {
+		calls++
+		if calls > 1 {
+			return nil, errors.New("reload failed")
+		}
+		return map[string]int{"calls": calls}, nil
+	})
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +34,16 @@ func TestServeAndGet(t *testing.T) {
 	}
 	if got["pong"] != "yes" {
 		t.Fatalf("got %v", got)
+	}
+	var n map[string]int
+	if err := PostJSON(ctx, sock, "/reload", &n); err != nil || n["calls"] != 1 {
+		t.Fatalf("post: %v %v", n, err)
+	}
+	if err := PostJSON(ctx, sock, "/reload", &n); err == nil || !strings.Contains(err.Error(), "reload failed") {
+		t.Fatalf("post error: %v", err)
+	}
+	if err := GetJSON(ctx, sock, "/reload", &n); err == nil {
+		t.Fatal("a POST endpoint answered GET")
 	}
 	fi, err := os.Stat(sock)
 	if err != nil || fi.Mode().Perm() != 0o600 {
