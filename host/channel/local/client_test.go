@@ -1,0 +1,221 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+)
+
+// echoAgent answers every user message the sink stores with "re: <text>", playing the host.
+func echoAgent(t *testing.T, c *Channel, sink *fakeSink) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-sink.events:
+				if e.msg != nil && !e.msg.IsBotMessage {
+					_ = c.SetTyping(ctx, e.msg.ChatJID, true)
+					_ = c.Send(ctx, e.msg.ChatJID, "re: "+e.msg.Content+" from "+e.msg.Sender)
+				}
+			}
+		}
+	}()
+}
+
+func runChat(t *testing.T, ctx context.Context, path string, opts ChatOptions, in string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var out bytes.Buffer
+	err := Chat(ctx, path, opts, strings.NewReader(in), &out)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("Chat ran into the test deadline; output so far %q", out.String())
+	}
+	return out.String(), err
+}
+
+func TestChatEndToEnd(t *testing.T) {
+	sink := newSink()
+	c := newChannel(t, sink)
+	start(t, c)
+	// Sent while nobody listens: arrives first, and does not count as a reply.
+	if err := c.Send(context.Background(), "local:work", "earlier"); err != nil {
+		t.Fatal(err)
+	}
+	echoAgent(t, c, sink)
+
+	out, err := runChat(t, context.Background(), c.SocketPath(),
+		ChatOptions{Chat: "work", Name: "bob", Replies: 2, ShowTyping: true}, "ping\n\n  \npong\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "earlier\n\n[typing]\nre: ping from local:user:bob\n\n[typing]\nre: pong from local:user:bob\n\n"
+	if out != want {
+		t.Fatalf("output\n%q\nwant\n%q", out, want)
+	}
+}
+
+func TestChatTypingHiddenByDefault(t *testing.T) {
+	sink := newSink()
+	c := newChannel(t, sink)
+	start(t, c)
+	echoAgent(t, c, sink)
+	out, err := runChat(t, context.Background(), c.SocketPath(), ChatOptions{Replies: 1}, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "re: hi from local:user:user\n\n" {
+		t.Fatalf("output %q", out)
+	}
+}
+
+// notifyWriter signals each write, so a test can wait for output.
+type notifyWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return w.buf.Write(p)
+}
+
+func (w *notifyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestChatEndsWithContext(t *testing.T) {
+	sink := newSink()
+	c := newChannel(t, sink)
+	start(t, c)
+	echoAgent(t, c, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &notifyWriter{wrote: make(chan struct{}, 1)}
+	pr, pw := io.Pipe() // stdin that never ends
+	defer pw.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- Chat(ctx, c.SocketPath(), ChatOptions{}, pr, w) }()
+	if _, err := io.WriteString(pw, "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.wrote:
+	case <-time.After(wait):
+		t.Fatal("no reply printed")
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Chat after cancel: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Chat ignored the cancelled context")
+	}
+	if w.String() != "re: hello from local:user:user\n\n" {
+		t.Fatalf("output %q", w.String())
+	}
+}
+
+func TestChatErrors(t *testing.T) {
+	t.Run("no host", func(t *testing.T) {
+		path := sockPath(t)
+		_, err := runChat(t, context.Background(), path, ChatOptions{}, "")
+		if !errors.Is(err, ErrNoHost) || !strings.Contains(err.Error(), path) ||
+			!strings.Contains(err.Error(), "start it with `nanoclaw run`") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("invalid chat", func(t *testing.T) {
+		if _, err := runChat(t, context.Background(), sockPath(t), ChatOptions{Chat: "a b"}, ""); err == nil {
+			t.Fatal("invalid chat accepted")
+		}
+	})
+	sink := newSink()
+	c := newChannel(t, sink)
+	start(t, c)
+	t.Run("host refuses the hello", func(t *testing.T) {
+		_, err := runChat(t, context.Background(), c.SocketPath(), ChatOptions{Name: "bad\x01name"}, "")
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("refused line is printed, chat goes on", func(t *testing.T) {
+		sink.setFail(errors.New("disk full"))
+		t.Cleanup(func() { sink.setFail(nil) })
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		w := &notifyWriter{wrote: make(chan struct{}, 1)}
+		errc := make(chan error, 1)
+		go func() { errc <- Chat(ctx, c.SocketPath(), ChatOptions{Replies: 1}, strings.NewReader("x\n"), w) }()
+		select {
+		case <-w.wrote:
+		case <-ctx.Done():
+			t.Fatal("no error printed")
+		}
+		if !strings.HasPrefix(w.String(), "[error] not stored: message: disk full") {
+			t.Fatalf("output %q", w.String())
+		}
+		// Input done and resolved: the next assistant message ends the chat.
+		if err := c.Send(ctx, DefaultChat, "bye"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(w.String(), "bye\n\n") {
+			t.Fatalf("output %q", w.String())
+		}
+	})
+	t.Run("host goes away", func(t *testing.T) {
+		c2 := newChannel(t, newSink())
+		if err := c2.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		w := &notifyWriter{wrote: make(chan struct{}, 1)}
+		errc := make(chan error, 1)
+		go func() { errc <- Chat(ctx, c2.SocketPath(), ChatOptions{}, pr, w) }()
+		// Wait until attached: the message reaches the client live or from the backlog.
+		if err := c2.Send(ctx, DefaultChat, "ready?"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-w.wrote:
+		case <-ctx.Done():
+			t.Fatal("never attached")
+		}
+		if err := c2.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err == nil || !strings.Contains(err.Error(), "closed the chat") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+var _ channel.Sink = (*fakeSink)(nil)
