@@ -1,0 +1,3 @@
+// Package pipeline carries inbound messages from channels to group queues and agent output
+// back to channels; format.go is its prompt and outbound formatting.
+package pipeline
