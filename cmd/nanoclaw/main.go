@@ -16,7 +16,12 @@ import (
 const usage = `usage: nanoclaw <command> [arguments]
 
 commands:
-  run                   start the host (plugins, watchers, control socket)
+  run                   start the host: channels, agents, IPC, scheduler, plugins
+  chat                  talk to the running host from this terminal (the local chat)
+  status                the running host: groups, containers, queue, plugins, errors
+  groups add|list|remove
+                        register, list or unregister chats
+  service install       install the host as a systemd service
   plugin list           loaded plugins: kind, hash, capabilities, calls, faults
   plugin check FILE     validate a plugin module and its manifest without a host
   policy mount|ipc|route
@@ -27,6 +32,7 @@ Run "nanoclaw <command> -h" for a command's flags.
 
 // env is what a command may read from the process, so tests can supply their own.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	workdir        string
@@ -44,7 +50,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nanoclaw:", err)
 		os.Exit(2)
 	}
-	os.Exit(dispatch(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, workdir: wd}))
+	os.Exit(dispatch(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, workdir: wd}))
 }
 
 // dispatch runs one command and returns its exit status: 0 success, 1 a negative answer
@@ -57,6 +63,14 @@ func dispatch(ctx context.Context, args []string, e env) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(ctx, args[1:], e)
+	case "chat":
+		return cmdChat(ctx, args[1:], e)
+	case "status":
+		return cmdStatus(ctx, args[1:], e)
+	case "groups":
+		return cmdGroups(ctx, args[1:], e)
+	case "service":
+		return cmdService(ctx, args[1:], e)
 	case "plugin":
 		return cmdPlugin(ctx, args[1:], e)
 	case "policy":

@@ -10,11 +10,16 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/channel/local"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
+	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
+	"github.com/nanoclaw/nanoclaw-go/host/daemon"
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
 
@@ -25,31 +30,62 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	opts := logging.FromEnv(e.getenv)
+	s, err := loadSettings(e)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "nanoclaw:", err)
+		return 2
+	}
+	opts := logging.FromEnv(s.getenv)
 	opts.Output = e.stderr
 	log, err := logging.New(opts)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	if err := runHost(ctx, e, log); err != nil {
+	if err := runHost(ctx, e, s, log); err != nil {
 		log.Error("host stopped", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func runHost(ctx context.Context, e env, log hclog.Logger) error {
+// hostSettings are the validated settings and the environment they came from: the process
+// environment, then the project's .env.
+type hostSettings struct {
+	config.Settings
+	paths  config.Paths
+	getenv func(string) string
+}
+
+func loadSettings(e env) (hostSettings, error) {
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
 	if err != nil {
-		return err
+		return hostSettings{}, err
 	}
-	if err := os.MkdirAll(paths.Data, 0o755); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	dotenv, err := config.ReadDotEnv(filepath.Join(paths.Root, ".env"))
+	if err != nil {
+		return hostSettings{}, err
 	}
-	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
-		return fmt.Errorf("plugin directory: %w", err)
+	s, err := config.LoadSettings(e.getenv, dotenv)
+	if err != nil {
+		return hostSettings{}, err
 	}
+	return hostSettings{Settings: s, paths: paths, getenv: config.MergedEnv(e.getenv, dotenv)}, nil
+}
+
+func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error {
+	paths := s.paths
+	for _, dir := range []string{paths.Data, paths.Plugins} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("directory: %w", err)
+		}
+	}
+	proxyCfg, err := credproxy.ConfigFromEnv(s.getenv)
+	if err != nil {
+		return fmt.Errorf("%w (in the environment or the project's .env)", err)
+	}
+	proxyCfg.MaxTokensPerDay = s.MaxTokensPerDay
+	proxyCfg.Logger = log.Named("credproxy")
 	// The container engine is the primary security boundary: no engine, no host.
 	engine, err := sandbox.NewDocker()
 	if err != nil {
@@ -64,8 +100,17 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	} else if n > 0 {
 		log.Info("removed orphaned agent containers", "count", n)
 	}
-	docs := policyDocs(paths, e.getenv, log)
-	reg, closeReg, err := openRegistry(ctx, paths, docs, nil, log)
+	st, err := store.Open(ctx, filepath.Join(paths.Root, "store", "nanoclaw.db"), store.WithLogger(log.Named("store")))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	groups := daemon.NewGroups()
+	if err := groups.Load(ctx, st); err != nil {
+		return err
+	}
+	docs := policyDocs(paths, s.getenv, log)
+	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, log)
 	if err != nil {
 		return err
 	}
@@ -73,26 +118,88 @@ func runHost(ctx context.Context, e env, log hclog.Logger) error {
 	if err := reg.LoadDir(ctx, paths.Plugins); err != nil {
 		log.Warn("some plugins did not load; their kinds fall back to the last good version or deny", "error", err)
 	}
+	proxy, err := credproxy.New(proxyCfg)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	d, err := daemon.New(daemon.Config{Root: paths.Root, Settings: s.Settings, Store: st, Groups: groups, Policy: reg,
+		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Log: log.Named("host")})
+	if err != nil {
+		return err
+	}
+	if err := ensureMainGroup(ctx, d, groups, log); err != nil {
+		return err
+	}
 	ctl := control.NewServer(paths.ControlSocket)
 	ctl.HandleJSON("/plugins", func() any { return reg.List() })
+	ctl.HandleJSON("/status", func() any {
+		return statusDoc{Status: d.Status(ctx), Plugins: reg.List(), Usage: groupUsage(proxy, groups)}
+	})
+	ctl.HandlePost("/groups/reload", func(ctx context.Context) (any, error) {
+		return map[string]bool{"reloaded": true}, d.ReloadGroups(ctx)
+	})
 	if err := ctl.Listen(); err != nil {
 		return err
 	}
-	errs := make(chan error, 3)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 4)
 	go func() { errs <- ctl.Serve(ctx) }()
 	go func() { errs <- reg.Watch(ctx, paths.Plugins, e.pluginEvents) }()
 	go func() { errs <- docs.Watch(ctx, nil) }()
-	log.Info("host running", "plugins", len(reg.List()), "plugin_dir", paths.Plugins, "control", paths.ControlSocket)
+	go func() {
+		err := d.Run(ctx)
+		cancel() // the daemon failing (no channel) stops the host
+		errs <- err
+	}()
+	log.Info("host running", "plugins", len(reg.List()), "plugin_dir", paths.Plugins, "control", paths.ControlSocket,
+		"chat", local.SocketPath(paths.Data))
 	if e.ready != nil {
 		close(e.ready)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	var all []error
-	for range 3 {
+	for range 4 {
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)
+}
+
+// channelFactories are the channels the host starts, in outbound-ownership order.
+func channelFactories() []channel.Factory {
+	return []channel.Factory{local.Factory}
+}
+
+// ensureMainGroup gives a fresh install a main group to talk to: the local terminal chat,
+// local:main, so `nanoclaw chat` works before any phone is paired.
+func ensureMainGroup(ctx context.Context, d *daemon.Daemon, groups *daemon.Groups, log hclog.Logger) error {
+	for _, g := range groups.All() {
+		if g.IsMain {
+			return nil
+		}
+	}
+	if _, taken := groups.ByFolder("main"); taken {
+		return nil
+	}
+	log.Info("no main group yet: registering the local chat as main; talk to it with `nanoclaw chat`")
+	return d.Register(ctx, store.Group{JID: "local:main", Name: "Local chat", Folder: "main", IsMain: true})
+}
+
+// statusDoc is the control socket's /status answer.
+type statusDoc struct {
+	daemon.Status
+	Plugins []plugin.Info              `json:"plugins"`
+	Usage   map[string]credproxy.Usage `json:"usage"`
+}
+
+func groupUsage(p *credproxy.Proxy, groups *daemon.Groups) map[string]credproxy.Usage {
+	u := map[string]credproxy.Usage{}
+	for _, g := range groups.All() {
+		u[g.Folder] = p.Usage(g.Folder)
+	}
+	return u
 }
 
 // policyDocs serves the operator's policy files (allowlists) to plugins. Every document

@@ -52,8 +52,11 @@ func TestRunHotLoads(t *testing.T) {
 	events := make(chan plugin.Event, 16)
 	ready := make(chan struct{})
 	getenv := func(k string) string {
-		if k == "NANOCLAW_CONFIG_DIR" {
+		switch k {
+		case "NANOCLAW_CONFIG_DIR":
 			return filepath.Join(work, "config")
+		case "ANTHROPIC_API_KEY":
+			return "sk-ant-test-placeholder"
 		}
 		return ""
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/config"
+	"github.com/nanoclaw/nanoclaw-go/host/control"
+)
+
+// timeNow is the clock the CLI stamps records with.
+func timeNow() time.Time { return time.Now() }
+
+// cmdStatus shows the running host: groups, running containers, the queue, plugins, usage
+// and recent IPC errors.
+func cmdStatus(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	asJSON := fs.Bool("json", false, "print the raw status document")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "nanoclaw:", err)
+		return 2
+	}
+	var raw json.RawMessage
+	if err := control.GetJSON(ctx, paths.ControlSocket, "/status", &raw); err != nil {
+		if errors.Is(err, control.ErrNoHost) {
+			fmt.Fprintln(e.stderr, "nanoclaw: no running host (start it with `nanoclaw run` or `make run`)")
+			return 1
+		}
+		fmt.Fprintln(e.stderr, "nanoclaw:", err)
+		return 2
+	}
+	if *asJSON {
+		fmt.Fprintln(e.stdout, string(raw))
+		return 0
+	}
+	var s statusView
+	if err := json.Unmarshal(raw, &s); err != nil {
+		fmt.Fprintln(e.stderr, "nanoclaw: status:", err)
+		return 2
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "channels:\t%v\n\n", s.Channels)
+	fmt.Fprintln(tw, "GROUP\tJID\tMAIN\tRUNNING\tQUEUE\tTOKENS TODAY")
+	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].Folder < s.Groups[j].Folder })
+	for _, g := range s.Groups {
+		run := "-"
+		if r, ok := s.Running[g.Folder]; ok {
+			run = "since " + r.Started.Format(time.TimeOnly)
+			if r.Task != "" {
+				run += " (task " + r.Task + ")"
+			}
+		}
+		q := "-"
+		for _, qs := range s.Queue {
+			if qs.JID == g.JID && (qs.PendingMessages || qs.PendingTasks > 0 || qs.RetryCount > 0) {
+				q = fmt.Sprintf("messages:%v tasks:%d retries:%d", qs.PendingMessages, qs.PendingTasks, qs.RetryCount)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\n", g.Folder, g.JID, g.IsMain, run, q, s.Usage[g.Folder].TokensToday)
+	}
+	fmt.Fprintf(tw, "\nwaiting for a slot:\t%v\n\nPLUGIN\tKIND\tCALLS\tFAULTS\n", s.Waiting)
+	for _, p := range s.Plugins {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", p.Name, p.Kind, p.Calls, p.Faults)
+	}
+	_ = tw.Flush()
+	if len(s.Errors) > 0 {
+		fmt.Fprintln(e.stdout, "\nrecent refused IPC requests:")
+		for _, o := range s.Errors {
+			fmt.Fprintf(e.stdout, "  %s/%s/%s: %s\n", o.Group, o.Dir, o.File, o.Reason)
+		}
+	}
+	return 0
+}
+
+// statusView is the part of /status the table shows.
+type statusView struct {
+	Channels []string
+	Groups   []struct {
+		JID, Folder string
+		IsMain      bool
+	}
+	Running map[string]struct {
+		Task    string
+		Started time.Time
+	}
+	Queue []struct {
+		JID             string
+		PendingMessages bool
+		PendingTasks    int
+		RetryCount      int
+	}
+	Waiting []string
+	Plugins []struct {
+		Name, Kind    string
+		Calls, Faults uint64
+	}
+	Usage  map[string]struct{ TokensToday int64 }
+	Errors []struct{ Group, Dir, File, Reason string } `json:"recentIpcErrors"`
+}

@@ -1,0 +1,196 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/sandbox"
+)
+
+// Groups is the registered groups, cached from the store: every inbound message, IPC
+// request and plugin group_lookup reads them, and they change only on registration.
+// It is the plugins' group directory, so it exists before the plugin registry does.
+type Groups struct {
+	mu       sync.RWMutex
+	byJID    map[string]store.Group
+	byFolder map[string]store.Group
+}
+
+// NewGroups returns an empty directory; Load fills it.
+func NewGroups() *Groups {
+	return &Groups{byJID: map[string]store.Group{}, byFolder: map[string]store.Group{}}
+}
+
+// Load replaces the cache with the store's registered groups.
+func (g *Groups) Load(ctx context.Context, st *store.Store) error {
+	list, err := st.RegisteredGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("load registered groups: %w", err)
+	}
+	byJID, byFolder := map[string]store.Group{}, map[string]store.Group{}
+	for _, r := range list {
+		byJID[r.JID], byFolder[r.Folder] = r, r
+	}
+	g.mu.Lock()
+	g.byJID, g.byFolder = byJID, byFolder
+	g.mu.Unlock()
+	return nil
+}
+
+// ByJID finds a registered chat.
+func (g *Groups) ByJID(jid string) (store.Group, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	r, ok := g.byJID[jid]
+	return r, ok
+}
+
+// ByFolder finds a registered group by its folder.
+func (g *Groups) ByFolder(folder string) (store.Group, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	r, ok := g.byFolder[folder]
+	return r, ok
+}
+
+// All lists the registered groups.
+func (g *Groups) All() []store.Group {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]store.Group, 0, len(g.byJID))
+	for _, r := range g.byJID {
+		out = append(out, r)
+	}
+	return out
+}
+
+// LookupGroup answers the plugins' group_lookup host function (by chat JID).
+func (g *Groups) LookupGroup(key []byte) (protocol.Group, bool) {
+	g.mu.RLock()
+	r, ok := g.byJID[string(key)]
+	g.mu.RUnlock()
+	if !ok {
+		return protocol.Group{}, false
+	}
+	return toProtocol(r), true
+}
+
+func toProtocol(r store.Group) protocol.Group {
+	return protocol.Group{JID: r.JID, Folder: r.Folder, Name: r.Name, Trigger: r.Trigger, RequiresTrigger: r.RequiresTrigger, IsMain: r.IsMain}
+}
+
+// containerConfig is NanoClaw's per-group containerConfig JSON.
+type containerConfig struct {
+	AdditionalMounts []struct {
+		HostPath      string `json:"hostPath"`
+		ContainerPath string `json:"containerPath"`
+		ReadOnly      *bool  `json:"readonly"`
+	} `json:"additionalMounts"`
+	Timeout int64 `json:"timeout"` // milliseconds
+}
+
+// parseContainerConfig reads a group's container configuration; nil means none.
+func parseContainerConfig(raw json.RawMessage) (containerConfig, []sandbox.ExtraMount, error) {
+	var c containerConfig
+	if len(raw) == 0 || string(raw) == "null" {
+		return c, nil, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, nil, fmt.Errorf("containerConfig: %w", err)
+	}
+	var extra []sandbox.ExtraMount
+	for _, m := range c.AdditionalMounts {
+		ro := m.ReadOnly == nil || *m.ReadOnly // NanoClaw's default is read-only
+		extra = append(extra, sandbox.ExtraMount{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: ro})
+	}
+	return c, extra, nil
+}
+
+// ErrInvalidFolder is returned for a folder that breaks the folder rule.
+var ErrInvalidFolder = errors.New(`invalid group folder: want ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, and "global" is reserved`)
+
+// Register records a group and prepares its folders: groups/<folder>/logs, its IPC
+// directories, and its CLAUDE.md from the main or global template (never overwriting one
+// that exists), with the assistant's name in place of the template's "Andy".
+func (d *Daemon) Register(ctx context.Context, g store.Group) error {
+	if !ipcpolicy.ValidFolder(g.Folder) {
+		return fmt.Errorf("%w: %q", ErrInvalidFolder, g.Folder)
+	}
+	if g.Trigger == "" {
+		g.Trigger = "@" + d.cfg.Settings.AssistantName
+	}
+	if g.AddedAt == "" {
+		g.AddedAt = store.Timestamp(d.now())
+	}
+	if other, ok := d.groups.ByFolder(g.Folder); ok && other.JID != g.JID {
+		return fmt.Errorf("folder %q already belongs to %s", g.Folder, other.JID)
+	}
+	if err := PrepareGroupDirs(d.cfg.Root, g.Folder, g.IsMain, d.cfg.Settings.AssistantName); err != nil {
+		return err
+	}
+	if err := d.cfg.Store.SetRegisteredGroup(ctx, g); err != nil {
+		return err
+	}
+	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
+		return err
+	}
+	d.log.Info("group registered", "jid", g.JID, "folder", g.Folder, "main", g.IsMain)
+	d.writeSnapshots(ctx)
+	return nil
+}
+
+// PrepareGroupDirs makes a group's folders under root (groups/, data/ipc/) and copies its
+// CLAUDE.md template. It is also what `nanoclaw groups add` runs without a host.
+func PrepareGroupDirs(root, folder string, isMain bool, assistantName string) error {
+	gdir := filepath.Join(root, "groups", folder)
+	for _, dir := range []string{
+		filepath.Join(gdir, "logs"),
+		filepath.Join(root, "data", "ipc", folder, "messages"),
+		filepath.Join(root, "data", "ipc", folder, "tasks"),
+		filepath.Join(root, "data", "ipc", folder, "input"),
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("group %s: %w", folder, err)
+		}
+	}
+	dst := filepath.Join(gdir, "CLAUDE.md")
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	tmpl := "global"
+	if isMain {
+		tmpl = "main"
+	}
+	b, err := os.ReadFile(filepath.Join(root, "groups", tmpl, "CLAUDE.md"))
+	if errors.Is(err, os.ErrNotExist) || filepath.Join(root, "groups", tmpl) == gdir {
+		return nil // no template to copy, or the group is the template's own folder
+	}
+	if err != nil {
+		return fmt.Errorf("group %s: template: %w", folder, err)
+	}
+	text := strings.ReplaceAll(string(b), "# Andy", "# "+assistantName)
+	text = strings.ReplaceAll(text, "You are Andy", "You are "+assistantName)
+	if err := os.WriteFile(dst, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("group %s: %w", folder, err)
+	}
+	return nil
+}
+
+// ReloadGroups re-reads the registered groups after another process (the groups CLI)
+// changed them.
+func (d *Daemon) ReloadGroups(ctx context.Context) error {
+	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
+		return err
+	}
+	d.writeSnapshots(ctx)
+	return nil
+}

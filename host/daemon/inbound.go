@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/pipeline"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+)
+
+// OnChatMetadata records every chat any channel sees, registered or not.
+func (d *Daemon) OnChatMetadata(ctx context.Context, m channel.ChatMeta) error {
+	ts := ""
+	if !m.Time.IsZero() {
+		ts = store.Timestamp(m.Time)
+	}
+	return d.cfg.Store.StoreChatMetadata(ctx, store.Chat{JID: m.JID, Name: m.Name, LastMessageTime: ts, Channel: m.Channel, IsGroup: m.IsGroup})
+}
+
+// OnMessage takes one inbound message: the route plugin decides whether it is dropped,
+// kept as context, or delivered to a group's agent. A message is stored before anything
+// else happens to it, so a crash from here on loses nothing.
+func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
+	g, registered := d.groups.ByJID(m.ChatJID)
+	dec := d.route(ctx, m, g, registered)
+	switch dec.Action {
+	case protocol.ActionIgnore:
+		d.log.Debug("message ignored", "chat", m.ChatJID, "reason", dec.Reason, "by", dec.DecidedBy)
+		return nil
+	case protocol.ActionStore, protocol.ActionDeliver:
+	default:
+		if registered {
+			d.log.Warn("no route plugin decided; message kept as context", "chat", m.ChatJID)
+		}
+		if !registered {
+			return nil
+		}
+		dec.Action = protocol.ActionStore
+	}
+	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
+		return fmt.Errorf("store message: %w", err)
+	}
+	if dec.Action != protocol.ActionDeliver {
+		return nil
+	}
+	target := g
+	if dec.Group != "" && dec.Group != g.Folder {
+		// A routing plugin sent the message to another group: it joins that group's chat,
+		// so that group's agent sees it and replies there.
+		t, ok := d.groups.ByFolder(dec.Group)
+		if !ok {
+			d.log.Warn("route plugin delivered to an unknown group; kept as context", "group", dec.Group, "by", dec.DecidedBy)
+			return nil
+		}
+		fwd := m
+		fwd.ID, fwd.ChatJID = "routed:"+m.ChatJID+":"+m.ID, t.JID
+		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
+			return fmt.Errorf("store routed message: %w", err)
+		}
+		target = t
+	}
+	d.deliver(ctx, target)
+	return nil
+}
+
+// route asks the route plugin chain about a message.
+func (d *Daemon) route(ctx context.Context, m store.Message, g store.Group, registered bool) (dec routeDecision) {
+	req := protocol.RouteRequest{AssistantName: d.cfg.Settings.AssistantName, Message: protocol.Message{
+		ID: m.ID, ChatJID: m.ChatJID, Sender: m.Sender, SenderName: m.SenderName, Content: m.Content,
+		Timestamp: m.Timestamp, IsFromMe: m.IsFromMe, IsBotMessage: m.IsBotMessage}}
+	if registered {
+		pg := toProtocol(g)
+		req.Group = &pg
+	}
+	r := d.cfg.Policy.DecideRoute(ctx, &req)
+	return routeDecision{Action: r.Action, Group: r.Group, Reason: r.Reason, DecidedBy: r.DecidedBy}
+}
+
+type routeDecision struct{ Action, Group, Reason, DecidedBy string }
+
+// deliver hands a group's pending messages to its running container when there is one
+// (a follow-up: no new container), else asks the queue for a run.
+func (d *Daemon) deliver(ctx context.Context, g store.Group) {
+	if d.pipe(ctx, g) {
+		return
+	}
+	d.queue.EnqueueMessageCheck(g.JID, g.Folder)
+}
+
+// pipe writes the group's pending messages into its running container's input directory
+// and advances the cursor; false when no message container is running for the group.
+func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
+	cursor, err := d.cursor(ctx, g.JID)
+	if err != nil {
+		d.log.Error("read cursor", "chat", g.JID, "error", err)
+		return false
+	}
+	pending, err := d.cfg.Store.MessagesSince(ctx, g.JID, cursor, d.botPrefix(), d.cfg.Settings.MaxMessagesPerPrompt)
+	if err != nil || len(pending) == 0 {
+		return false
+	}
+	if !d.queue.SendMessage(g.JID, pipeline.FormatMessages(pending, d.cfg.Settings.Location)) {
+		return false
+	}
+	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, pending[len(pending)-1].Timestamp); err != nil {
+		d.log.Error("advance cursor", "chat", g.JID, "error", err)
+	}
+	d.typing(ctx, g.JID, true)
+	return true
+}
+
+func (d *Daemon) botPrefix() string { return d.cfg.Settings.AssistantName + ":" }
+
+// cursor is the chat's agent cursor; with none yet, NanoClaw's recovery: the time of the
+// assistant's last message there, so a fresh host does not replay the whole history.
+func (d *Daemon) cursor(ctx context.Context, jid string) (string, error) {
+	c, err := d.cfg.Store.AgentCursor(ctx, jid)
+	if err != nil || c != "" {
+		return c, err
+	}
+	c, err = d.cfg.Store.LastBotMessageTime(ctx, jid, d.botPrefix())
+	if err != nil || c == "" {
+		return c, err
+	}
+	return c, d.cfg.Store.SetAgentCursor(ctx, jid, c)
+}
+
+// inflightKey is the router_state key holding a chat's cursor from before a run that has
+// not yet put anything in front of the user. If the host dies mid-run, the next host puts
+// the cursor back, so the messages are answered: nothing lost, and nothing answered twice
+// because the key is cleared just before the first reply is sent.
+func inflightKey(jid string) string { return "inflight:" + jid }
+
+// restoreInflight rolls back the cursors of runs a dead host left unanswered.
+func (d *Daemon) restoreInflight(ctx context.Context) error {
+	for _, g := range d.groups.All() {
+		v, _, err := d.cfg.Store.State(ctx, inflightKey(g.JID))
+		if err != nil {
+			return fmt.Errorf("restore interrupted runs: %w", err)
+		}
+		prev, ok := strings.CutPrefix(v, inflightPrefix)
+		if !ok {
+			continue
+		}
+		if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, prev); err != nil {
+			return fmt.Errorf("restore interrupted runs: %w", err)
+		}
+		d.clearInflight(ctx, g.JID)
+		d.log.Info("a run was interrupted before it replied; its messages are pending again", "chat", g.JID)
+	}
+	return nil
+}
+
+const inflightPrefix = "cursor:"
+
+// setInflight records the cursor to go back to if this run never replies.
+func (d *Daemon) setInflight(ctx context.Context, jid, prev string) error {
+	return d.cfg.Store.SetState(ctx, inflightKey(jid), inflightPrefix+prev)
+}
+
+// clearInflight says the run has replied (or finished): its cursor stays.
+func (d *Daemon) clearInflight(ctx context.Context, jid string) {
+	if err := d.cfg.Store.SetState(ctx, inflightKey(jid), ""); err != nil {
+		d.log.Error("clear in-flight marker", "chat", jid, "error", err)
+	}
+}
+
+// recoverPending starts a run for every group with messages the route plugin would deliver
+// and no agent has seen: sent while the host was down, or left by a failed run.
+func (d *Daemon) recoverPending(ctx context.Context) {
+	for _, g := range d.groups.All() {
+		cursor, err := d.cursor(ctx, g.JID)
+		if err != nil {
+			d.log.Error("recovery: cursor", "chat", g.JID, "error", err)
+			continue
+		}
+		pending, err := d.cfg.Store.MessagesSince(ctx, g.JID, cursor, d.botPrefix(), d.cfg.Settings.MaxMessagesPerPrompt)
+		if err != nil {
+			d.log.Error("recovery: pending messages", "chat", g.JID, "error", err)
+			continue
+		}
+		for _, m := range pending {
+			if d.route(ctx, m, g, true).Action == protocol.ActionDeliver {
+				d.log.Info("recovery: pending messages", "chat", g.JID, "count", len(pending))
+				d.queue.EnqueueMessageCheck(g.JID, g.Folder)
+				break
+			}
+		}
+	}
+}
+
+// typing shows or hides the typing indicator, best effort.
+func (d *Daemon) typing(ctx context.Context, jid string, on bool) {
+	if ch, ok := d.chans.Owner(jid); ok {
+		if err := ch.SetTyping(ctx, jid, on); err != nil {
+			d.log.Debug("typing indicator", "chat", jid, "error", err)
+		}
+	}
+}
+
+// send delivers text to a chat through its channel, split under the channel's limit.
+func (d *Daemon) send(ctx context.Context, jid, text string) error {
+	ch, ok := d.chans.Owner(jid)
+	if !ok {
+		return fmt.Errorf("no connected channel owns chat %s", jid)
+	}
+	for _, part := range pipeline.SplitMessage(text, ch.MaxMessageLen()) {
+		if err := ch.Send(ctx, jid, part); err != nil {
+			return fmt.Errorf("send to %s: %w", jid, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/ipc"
+	"github.com/nanoclaw/nanoclaw-go/host/queue"
+)
+
+// Status is what `nanoclaw status` shows of a running host.
+type Status struct {
+	Groups   []GroupStatus       `json:"groups"`
+	Running  map[string]running  `json:"running"` // by group folder
+	Queue    []queue.GroupStatus `json:"queue"`
+	Waiting  []string            `json:"waiting"`
+	Channels []string            `json:"channels"`
+	Errors   []ipc.Outcome       `json:"recentIpcErrors"`
+	Time     time.Time           `json:"time"`
+}
+
+// GroupStatus is one registered group in Status.
+type GroupStatus struct {
+	JID, Name, Folder string
+	IsMain            bool
+	RequiresTrigger   bool
+}
+
+// Status reports the host's state.
+func (d *Daemon) Status(context.Context) Status {
+	s := Status{Running: map[string]running{}, Queue: d.queue.Status(), Waiting: d.queue.Waiting(), Errors: d.ipc.Recent(), Time: d.now()}
+	for _, g := range d.groups.All() {
+		s.Groups = append(s.Groups, GroupStatus{JID: g.JID, Name: g.Name, Folder: g.Folder, IsMain: g.IsMain, RequiresTrigger: g.RequiresTrigger})
+	}
+	for _, ch := range d.chans.All() {
+		s.Channels = append(s.Channels, ch.Name())
+	}
+	d.mu.Lock()
+	for k, v := range d.running {
+		s.Running[k] = v
+	}
+	d.mu.Unlock()
+	return s
+}
