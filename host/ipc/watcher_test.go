@@ -278,7 +278,9 @@ func TestDecode(t *testing.T) {
 		{"script cleared", `{"type":"update_task","taskId":"t","script":""}`, true, func(o Op) bool { return o.Script != nil && *o.Script == "" && !o.HasPrompt }},
 		{"script absent", `{"type":"update_task","taskId":"t","prompt":"p"}`, true, func(o Op) bool { return o.Script == nil && o.HasPrompt }},
 		{"register", `{"type":"register_group","jid":"j","name":"n","folder":"f","trigger":"@A","requiresTrigger":false,"containerConfig":{"timeout":5}}`, true,
-			func(o Op) bool { return o.RequiresTrigger != nil && !*o.RequiresTrigger && string(o.ContainerConfig) == `{"timeout":5}` }},
+			func(o Op) bool {
+				return o.RequiresTrigger != nil && !*o.RequiresTrigger && string(o.ContainerConfig) == `{"timeout":5}`
+			}},
 		{"no type", `{"text":"x"}`, false, nil},
 		{"array", `[1]`, false, nil},
 		{"duplicate", `{"type":"a","type":"b"}`, false, nil},
