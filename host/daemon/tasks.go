@@ -13,8 +13,9 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
 
-// taskCloseDelay is how long a task's container may stay after its result before it is
-// asked to wind down (NanoClaw: 10 s); a task has no follow-up messages to wait for.
+// taskCloseDelay bounds how long a task's container may stay silent before it is asked to
+// wind down (NanoClaw: 10 s after a result). A task gets no follow-up messages, so its
+// container is also closed as soon as it reports success.
 const taskCloseDelay = 10 * time.Second
 
 // dispatchTask is the scheduler's hand-off: the claimed task joins its group's queue.
@@ -65,7 +66,7 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 			}
 		}
 		if o.Status == "success" {
-			d.queue.NotifyIdle(t.ChatJID)
+			d.queue.CloseStdin(t.ChatJID)
 		}
 	})
 	mu.Lock()
