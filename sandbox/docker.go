@@ -37,6 +37,12 @@ type Process struct {
 	kill func(ctx context.Context) error
 }
 
+// NewProcess assembles a Process for a Runtime other than Docker (or a test's fake): wait
+// blocks until the container exits and reports its exit code; kill stops it.
+func NewProcess(id string, stdin io.WriteCloser, stdout, stderr io.Reader, wait func() (int64, error), kill func(ctx context.Context) error) *Process {
+	return &Process{ID: id, Stdin: stdin, Stdout: stdout, Stderr: stderr, wait: wait, kill: kill}
+}
+
 // Wait blocks until the container exits and its output has been delivered.
 func (p *Process) Wait() (int64, error) { return p.wait() }
 

@@ -108,14 +108,15 @@ func installPlugin(t *testing.T, root, src, dir, name string) {
 // hostEnv is the environment a test host runs with.
 func hostEnv(work, apiURL string) map[string]string {
 	return map[string]string{
-		"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"),
-		"ANTHROPIC_API_KEY":   "sk-ant-e2e-real-key",
-		"ANTHROPIC_BASE_URL":  apiURL,
-		"CONTAINER_IMAGE":     e2eImage,
-		"IDLE_TIMEOUT":        "60000",
-		"TZ":                  "UTC",
-		"ASSISTANT_NAME":      "Andy",
-		"LOG_LEVEL":           "debug",
+		"NANOCLAW_CONFIG_DIR":   filepath.Join(work, "config"),
+		"NANOCLAW_PLUGIN_CACHE": plugintest.CacheDir(), // compiled once per machine, not per test
+		"ANTHROPIC_API_KEY":     "sk-ant-e2e-real-key",
+		"ANTHROPIC_BASE_URL":    apiURL,
+		"CONTAINER_IMAGE":       e2eImage,
+		"IDLE_TIMEOUT":          "60000",
+		"TZ":                    "UTC",
+		"ASSISTANT_NAME":        "Andy",
+		"LOG_LEVEL":             "debug",
 	}
 }
 

@@ -20,7 +20,7 @@ type Paths struct {
 }
 
 // PathsFromEnv derives Paths from root, honouring NANOCLAW_PLUGINS_DIR,
-// NANOCLAW_CONFIG_DIR and NANOCLAW_PLUGIN_GRANTS.
+// NANOCLAW_PLUGIN_CACHE, NANOCLAW_CONFIG_DIR and NANOCLAW_PLUGIN_GRANTS.
 func PathsFromEnv(root string, getenv func(string) string) (Paths, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -28,6 +28,11 @@ func PathsFromEnv(root string, getenv func(string) string) (Paths, error) {
 	}
 	p := Paths{Root: abs, Data: filepath.Join(abs, "data"), Plugins: filepath.Join(abs, "plugins")}
 	p.PluginCache = filepath.Join(p.Data, "plugin-cache")
+	if c := getenv("NANOCLAW_PLUGIN_CACHE"); c != "" {
+		if p.PluginCache, err = filepath.Abs(c); err != nil {
+			return Paths{}, fmt.Errorf("NANOCLAW_PLUGIN_CACHE: %w", err)
+		}
+	}
 	p.ControlSocket = filepath.Join(p.Data, "nanoclaw.sock")
 	if d := getenv("NANOCLAW_PLUGINS_DIR"); d != "" {
 		if p.Plugins, err = filepath.Abs(d); err != nil {
