@@ -9,14 +9,15 @@ import (
 	"path/filepath"
 )
 
-// Write writes data to path through a temporary file in the same directory (named
-// path+".tmp", which watchers ignore), synced, then renamed over path.
+// Write writes data to path through a uniquely named temporary file in the same directory
+// (ending in ".tmp", which watchers ignore), synced, then renamed over path. Concurrent
+// writers of one path never share a temporary file; the last rename wins.
 func Write(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
+	tmp := f.Name()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
