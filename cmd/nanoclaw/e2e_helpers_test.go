@@ -28,7 +28,7 @@ var e2eImageBuilder imagetest.Builder
 
 // requireDocker returns the engine, skipping the test when there is none unless
 // NANOCLAW_REQUIRE_DOCKER=1 (CI), where a missing engine is a failure.
-func requireDocker(t *testing.T) *sandbox.Docker {
+func requireDocker(t testing.TB) *sandbox.Docker {
 	t.Helper()
 	d, err := sandbox.NewDocker()
 	if err == nil {
@@ -51,7 +51,7 @@ func requireDocker(t *testing.T) *sandbox.Docker {
 
 // workDir is a fresh project root with the default plugins and the CLAUDE.md templates.
 // Unix socket paths are short, so it lives directly under the temp directory.
-func workDir(t *testing.T, d *sandbox.Docker) string {
+func workDir(t testing.TB, d *sandbox.Docker) string {
 	t.Helper()
 	root, err := plugintest.ModuleRoot()
 	if err != nil {
@@ -84,7 +84,7 @@ func workDir(t *testing.T, d *sandbox.Docker) string {
 }
 
 // installPlugin builds a plugin's wasm and puts it with its manifest into dir.
-func installPlugin(t *testing.T, root, src, dir, name string) {
+func installPlugin(t testing.TB, root, src, dir, name string) {
 	t.Helper()
 	wasm, err := os.ReadFile(plugintest.BuildGo(t, filepath.Join(root, src), ""))
 	if err != nil {
@@ -143,7 +143,7 @@ type apiRequest struct {
 	At       time.Time
 }
 
-func newMockAPI(t *testing.T) (*mockAPI, string) {
+func newMockAPI(t testing.TB) (*mockAPI, string) {
 	m := &mockAPI{seen: make(chan apiRequest, 64), release: make(chan struct{})}
 	srv := httptest.NewServer(m)
 	t.Cleanup(func() { m.Release(); srv.Close() })
@@ -229,7 +229,7 @@ func lastMessageText(prompt string) string {
 }
 
 // next waits for the mock's next request.
-func (m *mockAPI) next(t *testing.T, within time.Duration) apiRequest {
+func (m *mockAPI) next(t testing.TB, within time.Duration) apiRequest {
 	t.Helper()
 	select {
 	case r := <-m.seen:
@@ -242,13 +242,13 @@ func (m *mockAPI) next(t *testing.T, within time.Duration) apiRequest {
 
 // chatClient speaks the local chat protocol to a running host.
 type chatClient struct {
-	t      *testing.T
+	t      testing.TB
 	conn   net.Conn
 	frames chan map[string]any
 }
 
 // dialChat joins a local chat, retrying until the host's socket answers.
-func dialChat(t *testing.T, ctx context.Context, work, chat string) *chatClient {
+func dialChat(t testing.TB, ctx context.Context, work, chat string) *chatClient {
 	t.Helper()
 	sock := filepath.Join(work, "data", "chat.sock")
 	var conn net.Conn
@@ -361,7 +361,7 @@ func (l *logBuffer) String() string {
 }
 
 // startHost runs `nanoclaw run` in this process and returns a stop function.
-func startHost(t *testing.T, work string, vars map[string]string) (stop func(), logs *logBuffer) {
+func startHost(t testing.TB, work string, vars map[string]string) (stop func(), logs *logBuffer) {
 	t.Helper()
 	logs = &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -404,7 +404,7 @@ func startHost(t *testing.T, work string, vars map[string]string) (stop func(), 
 }
 
 // cli runs a nanoclaw subcommand against work and returns its output.
-func cli(t *testing.T, work string, vars map[string]string, args ...string) (string, int) {
+func cli(t testing.TB, work string, vars map[string]string, args ...string) (string, int) {
 	t.Helper()
 	var out bytes.Buffer
 	code := dispatch(context.Background(), args, env{stdout: &out, stderr: &out, getenv: func(k string) string { return vars[k] }, workdir: work})

@@ -126,7 +126,7 @@ func TestHostEndToEnd(t *testing.T) {
 }
 
 // watchDir returns the names of files created in dir from now on.
-func watchDir(t *testing.T, dir string) <-chan string {
+func watchDir(t testing.TB, dir string) <-chan string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func watchDir(t *testing.T, dir string) <-chan string {
 }
 
 // waitReason waits for a quarantine reason file and returns its text.
-func waitReason(t *testing.T, names <-chan string) string {
+func waitReason(t testing.TB, names <-chan string) string {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -173,7 +173,7 @@ func waitReason(t *testing.T, names <-chan string) string {
 }
 
 // writeIPC drops a request into a group's IPC directory the way an agent does.
-func writeIPC(t *testing.T, work, folder, dir, body string) {
+func writeIPC(t testing.TB, work, folder, dir, body string) {
 	t.Helper()
 	if !json.Valid([]byte(body)) {
 		t.Fatalf("invalid test request %s", body)

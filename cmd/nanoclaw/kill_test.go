@@ -21,7 +21,7 @@ type procHost struct {
 }
 
 // buildBinary builds the nanoclaw command into dir.
-func buildBinary(t *testing.T, dir string) string {
+func buildBinary(t testing.TB, dir string) string {
 	t.Helper()
 	root, err := plugintest.ModuleRoot()
 	if err != nil {
@@ -37,7 +37,7 @@ func buildBinary(t *testing.T, dir string) string {
 }
 
 // startProc runs `nanoclaw run` as a child process, logging to work/host-<n>.log.
-func startProc(t *testing.T, bin, work string, vars map[string]string, n int) *procHost {
+func startProc(t testing.TB, bin, work string, vars map[string]string, n int) *procHost {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(work, "host-"+string(rune('0'+n))+".log"))
 	if err != nil {
@@ -70,7 +70,7 @@ func startProc(t *testing.T, bin, work string, vars map[string]string, n int) *p
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *procHost) kill(t *testing.T) {
+func (p *procHost) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

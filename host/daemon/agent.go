@@ -40,6 +40,9 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	if len(pending) == 0 {
 		return true
 	}
+	d.pipeMu.Lock()
+	delete(d.piped, jid)
+	d.pipeMu.Unlock()
 	prompt := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
 	if err := d.setInflight(ctx, jid, prev); err != nil {
 		d.log.Error("mark run in flight", "chat", jid, "error", err)
@@ -72,6 +75,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		}
 	})
 	d.typing(ctx, jid, false)
+	d.settlePiped(ctx, g)
 	mu.Lock()
 	defer mu.Unlock()
 	if err == nil && res.Status != "error" {

@@ -67,6 +67,9 @@ type Daemon struct {
 	chans  *channel.Set
 	layout sandbox.Layout
 
+	pipeMu sync.Mutex          // orders piping follow-ups against the end of a run
+	piped  map[string][]string // per chat: the cursor before each follow-up piped this run
+
 	mu        sync.Mutex
 	listening map[string]bool    // groups whose proxy socket is up
 	running   map[string]running // containers now running, by group folder
@@ -105,6 +108,7 @@ func New(cfg Config) (*Daemon, error) {
 		groups:    cfg.Groups,
 		chans:     channel.NewSet(),
 		listening: map[string]bool{},
+		piped:     map[string][]string{},
 		running:   map[string]running{},
 		layout: sandbox.Layout{ProjectRoot: cfg.Root, GroupsDir: filepath.Join(cfg.Root, "groups"),
 			DataDir: filepath.Join(cfg.Root, "data")},

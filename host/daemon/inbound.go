@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -92,7 +94,10 @@ func (d *Daemon) deliver(ctx context.Context, g store.Group) {
 
 // pipe writes the group's pending messages into its running container's input directory
 // and advances the cursor; false when no message container is running for the group.
+// It holds pipeMu throughout, so the end of a run (settlePiped) sees every piped message.
 func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
+	d.pipeMu.Lock()
+	defer d.pipeMu.Unlock()
 	cursor, err := d.cursor(ctx, g.JID)
 	if err != nil {
 		d.log.Error("read cursor", "chat", g.JID, "error", err)
@@ -105,11 +110,40 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	if !d.queue.SendMessage(g.JID, pipeline.FormatMessages(pending, d.cfg.Settings.Location)) {
 		return false
 	}
+	d.piped[g.JID] = append(d.piped[g.JID], cursor)
 	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, pending[len(pending)-1].Timestamp); err != nil {
 		d.log.Error("advance cursor", "chat", g.JID, "error", err)
 	}
 	d.typing(ctx, g.JID, true)
 	return true
+}
+
+// settlePiped runs when a message container has exited. Follow-ups piped to it that it
+// never read (it was already winding down) are taken back: their files are removed, the
+// cursor returns to before the first of them, and the group gets another run, so no
+// message is lost between a container's last read and its exit.
+func (d *Daemon) settlePiped(ctx context.Context, g store.Group) {
+	d.pipeMu.Lock()
+	defer d.pipeMu.Unlock()
+	d.queue.Stopped(g.JID)
+	piped := d.piped[g.JID]
+	delete(d.piped, g.JID)
+	dir := filepath.Join(d.layout.DataDir, "ipc", g.Folder, "input")
+	left, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(left) == 0 {
+		return
+	}
+	for _, f := range left {
+		_ = os.Remove(f)
+	}
+	k := max(len(piped)-len(left), 0)
+	if k < len(piped) {
+		if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, piped[k]); err != nil {
+			d.log.Error("take back unread follow-ups", "chat", g.JID, "error", err)
+		}
+	}
+	d.log.Info("follow-ups arrived as the container closed; they get a new run", "chat", g.JID, "count", len(left))
+	d.queue.EnqueueMessageCheck(g.JID, g.Folder)
 }
 
 func (d *Daemon) botPrefix() string { return d.cfg.Settings.AssistantName + ":" }

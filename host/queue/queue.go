@@ -211,6 +211,19 @@ func (q *Queue) Started(jid string) {
 	}
 }
 
+// Stopped tells the queue that the group's message container has exited, before
+// ProcessMessages returns: from now on SendMessage returns false, so a follow-up arriving
+// while the run winds down is queued for a new run instead of written into an input
+// directory nobody reads any more. A SendMessage already past its check still completes;
+// callers that must know every piped message serialise the two themselves.
+func (q *Queue) Stopped(jid string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if g := q.groups[jid]; g != nil {
+		g.started = false
+	}
+}
+
 // SendMessage hands text to the group's running message container as a follow-up, so it
 // is answered in the same session without a new container. It succeeds only while a
 // message run (not a task: a task container is closed soon after its result and would
