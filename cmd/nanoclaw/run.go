@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -118,6 +119,15 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	if err := reg.LoadDir(ctx, paths.Plugins); err != nil {
 		log.Warn("some plugins did not load; their kinds fall back to the last good version or deny", "error", err)
 	}
+	// Loading decodes and compiles every module: tens of MB of garbage the runtime would
+	// otherwise keep for a long while in an idle host. Hand it back now.
+	debug.FreeOSMemory()
+	onPlugin := func(ev plugin.Event) {
+		debug.FreeOSMemory() // the same after each reload
+		if e.pluginEvents != nil {
+			e.pluginEvents(ev)
+		}
+	}
 	proxy, err := credproxy.New(proxyCfg)
 	if err != nil {
 		return err
@@ -146,7 +156,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	defer cancel()
 	errs := make(chan error, 4)
 	go func() { errs <- ctl.Serve(ctx) }()
-	go func() { errs <- reg.Watch(ctx, paths.Plugins, e.pluginEvents) }()
+	go func() { errs <- reg.Watch(ctx, paths.Plugins, onPlugin) }()
 	go func() { errs <- docs.Watch(ctx, nil) }()
 	go func() {
 		err := d.Run(ctx)
