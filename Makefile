@@ -71,7 +71,15 @@ image:
 	docker build -q -t $(IMAGE) bin/image-context
 	@docker image inspect --format 'image $(IMAGE): {{.Size}} bytes' $(IMAGE)
 
-run: build
+# Everything the host needs (plugins, binaries, the agent image), then the host itself.
+# Talk to it from another terminal with `./bin/nanoclaw chat`.
+run: build image
+	@test -f .env || test -n "$$ANTHROPIC_API_KEY$$CLAUDE_CODE_OAUTH_TOKEN" || { \
+		echo "no model credentials: put ANTHROPIC_API_KEY=... (or CLAUDE_CODE_OAUTH_TOKEN=...) in .env"; exit 2; }
+	@test -f store/whatsapp.db || { \
+		echo "No WhatsApp session yet: the host starts with the local chat only."; \
+		echo "  talk to the assistant:  ./bin/nanoclaw chat        (in another terminal)"; \
+		echo "  pair WhatsApp:          ./bin/nanoclaw auth        (QR code, or --pairing-code --phone +NUMBER)"; }
 	./bin/nanoclaw run
 
 clean:
