@@ -151,6 +151,9 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 // PrepareGroupDirs makes a group's folders under root (groups/, data/ipc/) and copies its
 // CLAUDE.md template. It is also what `nanoclaw groups add` runs without a host.
 func PrepareGroupDirs(root, folder string, isMain bool, assistantName string) error {
+	if !ipcpolicy.ValidFolder(folder) {
+		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
+	}
 	gdir := filepath.Join(root, "groups", folder)
 	for _, dir := range []string{
 		filepath.Join(gdir, "logs"),

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGroupsCLI registers, lists and removes groups with no host running: the folder and
+// its CLAUDE.md are created from the template with the assistant's name, and bad input is
+// refused with a clear message.
+func TestGroupsCLI(t *testing.T) {
+	work := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(work, "groups", "global"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "groups", "global", "CLAUDE.md"), []byte("# Andy\n\nYou are Andy, a helper.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"), "ASSISTANT_NAME": "Claw", "TZ": "UTC"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"add", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "family", "--name", "Family"}, 0, "registered 120363@g.us as family"},
+		{"add without folder", []string{"groups", "add", "--jid", "x@g.us"}, 2, "--jid and --folder are required"},
+		{"reserved folder", []string{"groups", "add", "--jid", "y@g.us", "--folder", "global"}, 1, "folder"},
+		{"traversal", []string{"groups", "add", "--jid", "y@g.us", "--folder", "../etc"}, 1, "folder"},
+		{"folder taken", []string{"groups", "add", "--jid", "z@g.us", "--folder", "family"}, 1, "already belongs to 120363@g.us"},
+		{"bad container config", []string{"groups", "add", "--jid", "w@g.us", "--folder", "w", "--container-config", "{"}, 2, "not valid JSON"},
+		{"list", []string{"groups", "list"}, 0, "family"},
+		{"list json", []string{"groups", "list", "--json"}, 0, `"Trigger": "@Claw"`},
+		{"remove unknown", []string{"groups", "remove", "--jid", "nope@g.us"}, 1, "not registered"},
+		{"remove", []string{"groups", "remove", "--jid", "120363@g.us"}, 0, "unregistered 120363@g.us"},
+		{"list after remove", []string{"groups", "list"}, 0, "FOLDER"},
+		{"unknown subcommand", []string{"groups", "frobnicate"}, 2, "unknown subcommand"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := cli(t, work, vars, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.out) {
+				t.Fatalf("exit %d, want %d; output:\n%s\nwant it to contain %q", code, tc.code, out, tc.out)
+			}
+		})
+	}
+	b, err := os.ReadFile(filepath.Join(work, "groups", "family", "CLAUDE.md"))
+	if err != nil || !strings.Contains(string(b), "# Claw") || !strings.Contains(string(b), "You are Claw") {
+		t.Fatalf("CLAUDE.md from the template: %q, %v", b, err)
+	}
+	for _, d := range []string{"groups/family/logs", "data/ipc/family/messages", "data/ipc/family/tasks", "data/ipc/family/input"} {
+		if fi, err := os.Stat(filepath.Join(work, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	for _, d := range []string{"etc", "groups/global/logs", "data/ipc/global"} {
+		if _, err := os.Stat(filepath.Join(work, d)); err == nil {
+			t.Errorf("a refused folder left %s behind", d)
+		}
+	}
+	if out, _ := cli(t, work, vars, "groups", "list"); strings.Contains(out, "family") {
+		t.Errorf("removed group still listed:\n%s", out)
+	}
+}
+
+func TestServiceUnit(t *testing.T) {
+	unit, err := renderUnit(unitParams{Root: "/srv/nanoclaw", Binary: "/srv/nanoclaw/bin/nanoclaw", Home: "/home/a", Target: "default.target"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ExecStart=/srv/nanoclaw/bin/nanoclaw run", "WorkingDirectory=/srv/nanoclaw", "Restart=always",
+		"KillMode=process", "WantedBy=default.target", "Environment=HOME=/home/a"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	out, code := cli(t, t.TempDir(), map[string]string{}, "service", "install", "--print")
+	if code != 0 || !strings.Contains(out, "[Service]") {
+		t.Fatalf("service install --print: %d\n%s", code, out)
+	}
+}
+
+func TestStatusWithoutHost(t *testing.T) {
+	work := t.TempDir()
+	out, code := cli(t, work, map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "c")}, "status")
+	if code != 1 || !strings.Contains(out, "no running host") {
+		t.Fatalf("status with no host: %d\n%s", code, out)
+	}
+}
