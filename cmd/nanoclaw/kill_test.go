@@ -144,7 +144,7 @@ func TestHostSurvivesSIGKILL(t *testing.T) {
 	}
 	defer st.Close()
 	task, ok, err := st.Task(ctx, "task-kill-1")
-	if err != nil || !ok || task.NextRun != "" {
+	if err != nil || !ok || task.NextRun != "" || task.Status != store.TaskCompleted || !strings.Contains(task.LastResult, "interrupted") {
 		t.Fatalf("task after the kill: %+v %v %v", task, ok, err)
 	}
 }

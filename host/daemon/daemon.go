@@ -139,6 +139,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.restoreInflight(ctx); err != nil {
 		return err
 	}
+	d.closeInterruptedTasks(ctx)
 	for _, f := range d.cfg.Channels {
 		ch, err := f(channel.Options{Sink: d, Log: d.log, DataDir: d.layout.DataDir, StoreDir: filepath.Join(d.cfg.Root, "store"),
 			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber})
@@ -211,4 +212,30 @@ func (f ipcFacts) TaskGroup(ctx context.Context, id string) string {
 		return ""
 	}
 	return t.GroupFolder
+}
+
+// closeInterruptedTasks completes the one-off tasks a dead host claimed but never finished
+// (active, nothing left to run, never marked done), with an error run saying so, so they
+// do not sit "active" forever. They are not run again: claims are at most once.
+func (d *Daemon) closeInterruptedTasks(ctx context.Context) {
+	tasks, err := d.cfg.Store.Tasks(ctx)
+	if err != nil {
+		d.log.Error("interrupted tasks", "error", err)
+		return
+	}
+	now := store.Timestamp(d.now())
+	for _, t := range tasks {
+		if t.Status != store.TaskActive || t.NextRun != "" || t.ScheduleType != "once" {
+			continue
+		}
+		const msg = "interrupted: the host stopped during the run; one-off tasks are not re-run"
+		if err := d.cfg.Store.LogTaskRun(ctx, store.TaskRunLog{TaskID: t.ID, RunAt: now, Status: "error", Error: msg}); err != nil {
+			d.log.Error("interrupted task", "task", t.ID, "error", err)
+		}
+		if err := d.cfg.Store.FinishTask(ctx, t.ID, now, "Error: "+msg); err != nil {
+			d.log.Error("interrupted task", "task", t.ID, "error", err)
+			continue
+		}
+		d.log.Warn("a one-off task was interrupted by a host stop and is marked completed", "task", t.ID)
+	}
 }
