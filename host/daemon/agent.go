@@ -54,7 +54,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	}
 	d.typing(ctx, jid, true)
 	var mu sync.Mutex
-	sent := false
+	sent, failed := false, false
 	session, _ := d.cfg.Store.Session(ctx, g.Folder)
 	res, err := d.runAgent(ctx, agentRun{group: g, chatJID: jid, prompt: prompt, sessionID: session, saveSession: true}, func(o sandbox.RunOutput) {
 		if o.Result != nil {
@@ -73,12 +73,17 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		if o.Status == "success" {
 			d.queue.NotifyIdle(jid)
 		}
+		if o.Status == "error" {
+			mu.Lock()
+			failed = true // NanoClaw's hadError: the run failed even if the container then exits 0
+			mu.Unlock()
+		}
 	})
 	d.typing(ctx, jid, false)
 	d.settlePiped(ctx, g)
 	mu.Lock()
 	defer mu.Unlock()
-	if err == nil && res.Status != "error" {
+	if err == nil && res.Status != "error" && !failed {
 		d.clearInflight(ctx, jid)
 		return true
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -53,6 +54,7 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 	}
 	var mu sync.Mutex
 	var results []string
+	reported := "" // an error block's text: the run failed even if the container then exits 0
 	res, err := d.runAgent(ctx, agentRun{group: g, chatJID: t.ChatJID, prompt: t.Prompt, sessionID: session,
 		saveSession: t.ContextMode == "group", task: &t, idle: taskCloseDelay}, func(o sandbox.RunOutput) {
 		if o.Result != nil {
@@ -68,15 +70,26 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 		if o.Status == "success" {
 			d.queue.CloseStdin(t.ChatJID)
 		}
+		if o.Status == "error" {
+			mu.Lock()
+			if reported == "" {
+				reported = cmp.Or(o.Error, "the agent reported an error")
+			}
+			mu.Unlock()
+		}
 	})
 	mu.Lock()
 	result := strings.Join(results, "\n\n")
+	failed := reported
 	mu.Unlock()
 	status, errText, summary := "success", "", "Completed"
-	if err != nil || res.Status == "error" {
+	if err != nil || res.Status == "error" || failed != "" {
 		status, errText = "error", res.Error
 		if errText == "" && err != nil {
 			errText = err.Error()
+		}
+		if errText == "" {
+			errText = failed
 		}
 		summary = "Error: " + errText
 	} else if result != "" {

@@ -1,0 +1,757 @@
+package daemon
+
+// The harness runs a real Daemon — store, queue, scheduler, IPC watcher, credential proxy —
+// with three fakes at its edges: a container runtime whose "containers" are scripted by the
+// test, a chat channel that records what it is asked to do, and the default policies
+// compiled natively instead of as plugins. Nothing here sleeps to wait for an event: every
+// wait is on a channel, with a deadline.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/config"
+	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
+	"github.com/nanoclaw/nanoclaw-go/host/ipc"
+	"github.com/nanoclaw/nanoclaw-go/host/plugin"
+	"github.com/nanoclaw/nanoclaw-go/host/queue"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/plugins/router/routepolicy"
+	"github.com/nanoclaw/nanoclaw-go/sandbox"
+)
+
+// waitTimeout bounds every wait: generous, since -race on two shared cores is slow.
+const waitTimeout = 15 * time.Second
+
+// recorder is an append-only list that can be waited on: wait returns as soon as the list
+// satisfies a condition, re-checking on every append.
+type recorder[T any] struct {
+	mu      sync.Mutex
+	items   []T
+	changed chan struct{}
+}
+
+func (r *recorder[T]) add(v T) {
+	r.mu.Lock()
+	r.items = append(r.items, v)
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.items)
+}
+
+func (r *recorder[T]) wait(t testing.TB, what string, ok func([]T) bool) []T {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		items := slices.Clone(r.items)
+		if ok(items) {
+			r.mu.Unlock()
+			return items
+		}
+		if r.changed == nil {
+			r.changed = make(chan struct{})
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s; have %+v", waitTimeout, what, items)
+		}
+	}
+}
+
+// ---- the scripted container runtime ----
+
+// fakeRuntime starts fakeRuns: each Start is one container, driven by the test.
+type fakeRuntime struct {
+	mu       sync.Mutex
+	closing  bool
+	startErr error
+	runs     recorder[*fakeRun]
+}
+
+func (rt *fakeRuntime) Ping(context.Context) error { return nil }
+
+func (rt *fakeRuntime) RemoveManaged(context.Context, string) (int, error) { return 0, nil }
+
+func (rt *fakeRuntime) Start(_ context.Context, spec sandbox.Spec) (*sandbox.Process, error) {
+	rt.mu.Lock()
+	if err := rt.startErr; err != nil {
+		rt.startErr = nil
+		rt.mu.Unlock()
+		return nil, err
+	}
+	rt.mu.Unlock()
+	r, p, err := newFakeRun(spec)
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	closing := rt.closing
+	rt.runs.add(r)
+	rt.mu.Unlock()
+	if closing {
+		r.exit(137)
+	}
+	return p, nil
+}
+
+// failNextStart makes the next Start fail as an engine error would.
+func (rt *fakeRuntime) failNextStart(err error) {
+	rt.mu.Lock()
+	rt.startErr = err
+	rt.mu.Unlock()
+}
+
+// killAll ends every container, now and from now on (cleanup).
+func (rt *fakeRuntime) killAll() {
+	rt.mu.Lock()
+	rt.closing = true
+	all := rt.runs.all()
+	rt.mu.Unlock()
+	for _, r := range all {
+		r.exit(137)
+	}
+}
+
+// fakeRun is one scripted agent container. It reads the run request from stdin, like the
+// agent runner, and watches its IPC input directory for follow-up messages and _close.
+type fakeRun struct {
+	spec     sandbox.Spec
+	inputDir string
+
+	reqReady chan struct{}
+	req      sandbox.RunRequest
+	reqErr   error
+
+	stdout, stderr *io.PipeWriter
+	watcher        *fsnotify.Watcher
+
+	exitOnce sync.Once
+	exited   chan struct{}
+	code     int64
+
+	inputMu   sync.Mutex
+	deaf      bool // reads no more input, as a runner on its way out
+	seen      map[string]bool
+	inputs    recorder[string] // the texts of follow-up messages, in arrival order
+	closeOnce sync.Once
+	closeReq  chan struct{} // closed when _close appeared
+}
+
+func newFakeRun(spec sandbox.Spec) (*fakeRun, *sandbox.Process, error) {
+	r := &fakeRun{spec: spec, reqReady: make(chan struct{}), exited: make(chan struct{}),
+		seen: map[string]bool{}, closeReq: make(chan struct{})}
+	for _, m := range spec.Mounts {
+		if m.Target == sandbox.PathIPC {
+			r.inputDir = filepath.Join(m.Source, "input")
+		}
+	}
+	if r.inputDir == "" {
+		return nil, nil, fmt.Errorf("spec %s has no %s mount", spec.Name, sandbox.PathIPC)
+	}
+	// As the agent runner does: a _close left from an earlier run is not for this one.
+	_ = os.Remove(filepath.Join(r.inputDir, "_close"))
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.Add(r.inputDir); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	r.watcher = w
+	go r.watch()
+	if ents, err := os.ReadDir(r.inputDir); err == nil {
+		for _, e := range ents {
+			r.inputFile(e.Name())
+		}
+	}
+
+	stdinR, stdinW := io.Pipe()
+	go func() {
+		b, err := io.ReadAll(stdinR)
+		if err == nil {
+			err = json.Unmarshal(b, &r.req)
+		}
+		r.reqErr = err
+		close(r.reqReady)
+	}()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	r.stdout, r.stderr = outW, errW
+	p := sandbox.NewProcess(spec.Name, stdinW, outR, errR,
+		func() (int64, error) { <-r.exited; return r.code, nil },
+		func(context.Context) error { r.exit(137); return nil })
+	return r, p, nil
+}
+
+func (r *fakeRun) watch() {
+	for {
+		select {
+		case ev, ok := <-r.watcher.Events:
+			if !ok {
+				return
+			}
+			if ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) != 0 {
+				r.inputFile(filepath.Base(ev.Name))
+			}
+		case _, ok := <-r.watcher.Errors:
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+// inputFile consumes one file of the input directory as the agent runner would.
+func (r *fakeRun) inputFile(name string) {
+	path := filepath.Join(r.inputDir, name)
+	if name == "_close" {
+		if _, err := os.Stat(path); err == nil {
+			r.closeOnce.Do(func() { close(r.closeReq) })
+		}
+		return
+	}
+	if !strings.HasSuffix(name, ".json") {
+		return
+	}
+	r.inputMu.Lock()
+	defer r.inputMu.Unlock()
+	if r.seen[name] || r.deaf {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	r.seen[name] = true
+	_ = os.Remove(path)
+	var m struct{ Type, Text string }
+	if err := json.Unmarshal(b, &m); err != nil || m.Type != "message" {
+		r.inputs.add("MALFORMED: " + string(b))
+		return
+	}
+	r.inputs.add(m.Text)
+}
+
+// stopReading makes the agent ignore input files from now on, like a runner that has
+// finished its last turn and is exiting.
+func (r *fakeRun) stopReading() {
+	r.inputMu.Lock()
+	r.deaf = true
+	r.inputMu.Unlock()
+}
+
+// request waits for the run request the host wrote on stdin.
+func (r *fakeRun) request(t testing.TB) sandbox.RunRequest {
+	t.Helper()
+	select {
+	case <-r.reqReady:
+	case <-time.After(waitTimeout):
+		t.Fatalf("run %s: no request on stdin", r.spec.Name)
+	}
+	if r.reqErr != nil {
+		t.Fatalf("run %s: bad request on stdin: %v", r.spec.Name, r.reqErr)
+	}
+	return r.req
+}
+
+func writeWithin(t testing.TB, w io.Writer, data string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := io.WriteString(w, data); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("fake agent write: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("fake agent write blocked: nobody reads the container's output")
+	}
+}
+
+// output prints one marker block on stdout.
+func (r *fakeRun) output(t testing.TB, o sandbox.RunOutput) {
+	t.Helper()
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeWithin(t, r.stdout, "some log noise\n"+sandbox.OutputStart+"\n"+string(b)+"\n"+sandbox.OutputEnd+"\n")
+}
+
+// reply prints a success block with result text (and a session id when not empty).
+func (r *fakeRun) reply(t testing.TB, text, session string) {
+	t.Helper()
+	r.output(t, sandbox.RunOutput{Status: "success", Result: &text, NewSessionID: session})
+}
+
+// fail prints an error block without a result, as the runner does when a turn fails.
+func (r *fakeRun) fail(t testing.TB, errText string) {
+	t.Helper()
+	r.output(t, sandbox.RunOutput{Status: "error", Error: errText})
+}
+
+// logErr writes to the container's stderr.
+func (r *fakeRun) logErr(t testing.TB, text string) {
+	t.Helper()
+	writeWithin(t, r.stderr, text)
+}
+
+// exit ends the container with code (once; later calls do nothing).
+func (r *fakeRun) exit(code int64) {
+	r.exitOnce.Do(func() {
+		_ = r.stdout.Close()
+		_ = r.stderr.Close()
+		_ = r.watcher.Close()
+		r.code = code
+		close(r.exited)
+	})
+}
+
+// closeWithin bounds the wait for _close: well under the 10 s a task's container may stay
+// silent, so a task container that is not closed on its result is noticed.
+const closeWithin = 5 * time.Second
+
+// waitClose waits for the host's _close sentinel in the input directory.
+func (r *fakeRun) waitClose(t testing.TB) {
+	t.Helper()
+	select {
+	case <-r.closeReq:
+	case <-time.After(closeWithin):
+		t.Fatalf("run %s: no _close in %s", r.spec.Name, r.inputDir)
+	}
+}
+
+// waitInputs waits for n follow-up messages.
+func (r *fakeRun) waitInputs(t testing.TB, n int) []string {
+	t.Helper()
+	return r.inputs.wait(t, fmt.Sprintf("%d follow-up input files", n), func(s []string) bool { return len(s) >= n })
+}
+
+// ---- the recording channel ----
+
+type chanCall struct {
+	Kind string // send, typing, sync
+	JID  string
+	Text string
+	On   bool
+}
+
+// fakeChannel owns every "test:" chat.
+type fakeChannel struct {
+	calls recorder[chanCall]
+	opts  channel.Options
+}
+
+func (c *fakeChannel) Name() string                     { return "test" }
+func (c *fakeChannel) Connect(context.Context) error    { return nil }
+func (c *fakeChannel) Disconnect(context.Context) error { return nil }
+func (c *fakeChannel) OwnsJID(jid string) bool          { return strings.HasPrefix(jid, "test:") }
+func (c *fakeChannel) MaxMessageLen() int               { return 0 }
+
+func (c *fakeChannel) Send(_ context.Context, jid, text string) error {
+	c.calls.add(chanCall{Kind: "send", JID: jid, Text: text})
+	return nil
+}
+
+func (c *fakeChannel) SetTyping(_ context.Context, jid string, on bool) error {
+	c.calls.add(chanCall{Kind: "typing", JID: jid, On: on})
+	return nil
+}
+
+func (c *fakeChannel) SyncGroups(_ context.Context, force bool) error {
+	c.calls.add(chanCall{Kind: "sync", On: force})
+	return nil
+}
+
+// sends lists the texts sent to jid.
+func (c *fakeChannel) sends(jid string) []string {
+	var out []string
+	for _, k := range c.calls.all() {
+		if k.Kind == "send" && k.JID == jid {
+			out = append(out, k.Text)
+		}
+	}
+	return out
+}
+
+func countSends(calls []chanCall, jid string) int {
+	n := 0
+	for _, k := range calls {
+		if k.Kind == "send" && k.JID == jid {
+			n++
+		}
+	}
+	return n
+}
+
+// waitSends waits until n texts were sent to jid and returns them.
+func (c *fakeChannel) waitSends(t testing.TB, jid string, n int) []string {
+	t.Helper()
+	c.calls.wait(t, fmt.Sprintf("%d sends to %s", n, jid), func(k []chanCall) bool { return countSends(k, jid) >= n })
+	return c.sends(jid)
+}
+
+// waitTypingOff waits for the typing indicator of jid to be switched off n times.
+func (c *fakeChannel) waitTypingOff(t testing.TB, jid string, n int) {
+	t.Helper()
+	c.calls.wait(t, fmt.Sprintf("typing off %d times in %s", n, jid), func(k []chanCall) bool {
+		got := 0
+		for _, x := range k {
+			if x.Kind == "typing" && x.JID == jid && !x.On {
+				got++
+			}
+		}
+		return got >= n
+	})
+}
+
+// ---- the policies, natively ----
+
+type noFacts struct{}
+
+func (noFacts) Config() (protocol.ConfigDoc, bool) { return protocol.ConfigDoc{}, false }
+func (noFacts) Log(string)                         {}
+
+type groupFacts struct{ g *Groups }
+
+func (f groupFacts) LookupGroup(jid string) (protocol.Group, bool) {
+	return f.g.LookupGroup([]byte(jid))
+}
+
+// nativePolicy is the default route and IPC policies as plain Go, and a mount policy that
+// allows any extra mount read-only.
+type nativePolicy struct {
+	route *routepolicy.Router
+	ipc   *ipcpolicy.Authorizer
+}
+
+func newNativePolicy(g *Groups) *nativePolicy {
+	return &nativePolicy{route: routepolicy.New(noFacts{}), ipc: ipcpolicy.New(groupFacts{g})}
+}
+
+func (p *nativePolicy) DecideRoute(_ context.Context, req *protocol.RouteRequest) plugin.RouteDecision {
+	return plugin.RouteDecision{RouteVerdict: p.route.Decide(req), DecidedBy: "router"}
+}
+
+func (p *nativePolicy) DecideIPC(_ context.Context, req *protocol.IPCRequest) plugin.IPCDecision {
+	return plugin.IPCDecision{IPCVerdict: p.ipc.Decide(req), DecidedBy: "ipcauthz"}
+}
+
+func (p *nativePolicy) DecideMount(_ context.Context, req *protocol.MountRequest) plugin.MountDecision {
+	return plugin.MountDecision{MountVerdict: protocol.MountVerdict{Allow: true, ReadOnly: true,
+		HostPath: req.HostPath, ContainerPath: sandbox.PathExtra + "/" + req.ContainerPath}}
+}
+
+// ---- log capture ----
+
+type logLine struct {
+	Name  string
+	Level hclog.Level
+	Msg   string
+	Args  string
+}
+
+type logTap struct{ lines recorder[logLine] }
+
+func (l *logTap) Accept(name string, level hclog.Level, msg string, args ...any) {
+	l.lines.add(logLine{Name: name, Level: level, Msg: msg, Args: fmt.Sprint(args...)})
+}
+
+// ---- the harness ----
+
+type options struct {
+	settings func(*config.Settings)
+	policy   func(base Policy) Policy
+	now      func() time.Time
+}
+
+type harness struct {
+	t      testing.TB
+	root   string
+	ctx    context.Context
+	st     *store.Store
+	d      *Daemon
+	rt     *fakeRuntime
+	ch     *fakeChannel
+	logs   *logTap
+	ipcOut recorder[ipc.Outcome]
+	nRuns  int // runs handed out by nextRun
+
+	cancel  context.CancelFunc
+	runErr  chan error
+	started bool
+}
+
+// newHarness builds a daemon over a fresh project root; start runs it. Between the two the
+// test may prepare the store as a previous host would have left it.
+func newHarness(t *testing.T, opt options) *harness {
+	t.Helper()
+	root, err := os.MkdirTemp("", "dt") // short: unix socket paths must stay under 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, root: root, rt: &fakeRuntime{}, ch: &fakeChannel{}, logs: &logTap{}, runErr: make(chan error, 1)}
+	h.ctx = context.Background()
+	if err := os.MkdirAll(filepath.Join(root, "groups", "global"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := "# Andy\n\nYou are Andy, a helpful assistant. Ask Andy anything.\n"
+	if err := os.WriteFile(filepath.Join(root, "groups", "global", "CLAUDE.md"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.st, err = store.Open(h.ctx, filepath.Join(root, "store", "messages.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := credproxy.New(credproxy.Config{APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := config.Settings{AssistantName: "Andy", TZ: "UTC", Location: time.UTC, ContainerImage: "x",
+		IdleTimeout: 300 * time.Millisecond, MaxConcurrentContainers: 2, MaxMessagesPerPrompt: 10}
+	if opt.settings != nil {
+		opt.settings(&s)
+	}
+	log := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Trace})
+	log.RegisterSink(h.logs)
+	groups := NewGroups()
+	var pol Policy = newNativePolicy(groups)
+	if opt.policy != nil {
+		pol = opt.policy(pol)
+	}
+	h.d, err = New(Config{Root: root, Settings: s, Store: h.st, Groups: groups, Policy: pol, Runtime: h.rt, Proxy: proxy,
+		Channels: []channel.Factory{func(o channel.Options) (channel.Channel, error) { h.ch.opts = o; return h.ch, nil }},
+		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if h.started {
+			stopped, stop := context.WithCancel(context.Background())
+			stop()
+			_ = h.d.queue.Shutdown(stopped) // no new runs from here on
+			h.rt.killAll()                  // end the containers a test left running
+			drain, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			if err := h.d.queue.Shutdown(drain); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+			cancel()
+			h.cancel()
+			select {
+			case err := <-h.runErr:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(waitTimeout):
+				t.Errorf("cleanup: Run did not return")
+			}
+		}
+		_ = proxy.Close()
+		_ = h.st.Close()
+		_ = os.RemoveAll(root)
+		if t.Failed() {
+			for _, l := range h.logs.lines.all() {
+				t.Logf("log: %s [%s] %s %s", l.Name, l.Level, l.Msg, l.Args)
+			}
+		}
+	})
+	return h
+}
+
+// register records a group as `nanoclaw groups add` would: its chat, its folders and its
+// registration, before the daemon starts.
+func (h *harness) register(g store.Group) {
+	h.t.Helper()
+	if err := h.st.StoreChatMetadata(h.ctx, store.Chat{JID: g.JID, Name: g.Name, Channel: "test", IsGroup: true}); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := PrepareGroupDirs(h.root, g.Folder, g.IsMain, "Andy"); err != nil {
+		h.t.Fatal(err)
+	}
+	if g.Trigger == "" {
+		g.Trigger = "@Andy"
+	}
+	if err := h.st.SetRegisteredGroup(h.ctx, g); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// start runs the daemon and waits until it is ready (recovery done, channels connected).
+func (h *harness) start() {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.started = cancel, true
+	go func() {
+		err := h.d.Run(ctx)
+		h.logs.Accept("harness", hclog.Info, "Run returned", err)
+		h.runErr <- err
+	}()
+	lines := h.logs.lines.wait(h.t, "host ready", func(l []logLine) bool {
+		return slices.ContainsFunc(l, func(x logLine) bool { return x.Msg == "host ready" || x.Msg == "Run returned" })
+	})
+	if slices.ContainsFunc(lines, func(x logLine) bool { return x.Msg == "Run returned" }) {
+		h.t.Fatalf("Run returned before the host was ready")
+	}
+}
+
+// nextRun waits for the next container the daemon starts.
+func (h *harness) nextRun() *fakeRun {
+	h.t.Helper()
+	n := h.nRuns + 1
+	runs := h.rt.runs.wait(h.t, fmt.Sprintf("container run #%d", n), func(r []*fakeRun) bool { return len(r) >= n })
+	h.nRuns = n
+	return runs[n-1]
+}
+
+// assertIdle checks that no run is active or queued and no container beyond those handed out
+// was started. It is exact right after a synchronous call (OnMessage, Run's recovery), since
+// the queue takes a run's slot before OnMessage returns.
+func (h *harness) assertIdle() {
+	h.t.Helper()
+	if n := h.d.queue.ActiveCount(); n != 0 {
+		h.t.Fatalf("%d runs active, want none; queue %+v", n, h.d.queue.Status())
+	}
+	if w := h.d.queue.Waiting(); len(w) != 0 {
+		h.t.Fatalf("groups waiting for a slot: %v", w)
+	}
+	if n := len(h.rt.runs.all()); n != h.nRuns {
+		h.t.Fatalf("%d containers started, want %d", n, h.nRuns)
+	}
+}
+
+// drain stops the queue and waits for every run to finish: after it, the store holds each
+// run's final state. No run starts after drain.
+func (h *harness) drain() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.d.queue.Shutdown(ctx); err != nil {
+		h.t.Fatalf("drain: %v", err)
+	}
+}
+
+// waitLog waits for a log line with message msg.
+func (h *harness) waitLog(msg string) {
+	h.t.Helper()
+	h.logs.lines.wait(h.t, fmt.Sprintf("log %q", msg), func(l []logLine) bool {
+		return slices.ContainsFunc(l, func(x logLine) bool { return x.Msg == msg })
+	})
+}
+
+// logged reports whether a line with message msg was logged.
+func (h *harness) logged(msg string) bool {
+	return slices.ContainsFunc(h.logs.lines.all(), func(x logLine) bool { return x.Msg == msg })
+}
+
+// message delivers an inbound message as a channel does: chat metadata first.
+func (h *harness) message(m store.Message) {
+	h.t.Helper()
+	if err := h.d.OnChatMetadata(h.ctx, channel.ChatMeta{JID: m.ChatJID, Channel: "test", IsGroup: true}); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.d.OnMessage(h.ctx, m); err != nil {
+		h.t.Fatalf("OnMessage: %v", err)
+	}
+}
+
+// storeMessage stores a message directly, as a previous host would have.
+func (h *harness) storeMessage(m store.Message) {
+	h.t.Helper()
+	if err := h.st.StoreChatMetadata(h.ctx, store.Chat{JID: m.ChatJID, Channel: "test", IsGroup: true}); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.st.StoreMessage(h.ctx, m); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) cursor(jid string) string {
+	h.t.Helper()
+	c, err := h.st.AgentCursor(h.ctx, jid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *harness) inflight(jid string) string {
+	h.t.Helper()
+	v, _, err := h.st.State(h.ctx, inflightKey(jid))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func (h *harness) session(folder string) string {
+	h.t.Helper()
+	s, err := h.st.Session(h.ctx, folder)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func (h *harness) queueStatus(jid string) (queue.GroupStatus, bool) {
+	for _, s := range h.d.queue.Status() {
+		if s.JID == jid {
+			return s, true
+		}
+	}
+	return queue.GroupStatus{}, false
+}
+
+// ---- fixtures ----
+
+const (
+	mainJID = "test:main"
+	famJID  = "test:family"
+)
+
+var (
+	mainGroup   = store.Group{JID: mainJID, Name: "Main", Folder: "main", IsMain: true}
+	familyGroup = store.Group{JID: famJID, Name: "Family", Folder: "family", RequiresTrigger: true}
+)
+
+// base is the time of the first test message.
+var base = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+
+// ts is the timestamp of the i-th message.
+func ts(i int) string { return store.Timestamp(base.Add(time.Duration(i) * time.Minute)) }
+
+// msg is a message from Alice in jid at ts(i).
+func msg(jid, id, content string, i int) store.Message {
+	return store.Message{ID: id, ChatJID: jid, Sender: "alice@test", SenderName: "Alice", Content: content, Timestamp: ts(i)}
+}
+
+var errBoom = errors.New("engine is down")

@@ -1,0 +1,630 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/config"
+	"github.com/nanoclaw/nanoclaw-go/host/ipc"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+)
+
+// ipcNow is the fixed clock of the IPC tests: Saturday 2024-06-01 08:00 in New York (EDT).
+var ipcNow = time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// ipcHarness is a started host in America/New_York at ipcNow, with main and family
+// registered.
+func ipcHarness(t *testing.T, name string) *harness {
+	t.Helper()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, options{now: func() time.Time { return ipcNow }, settings: func(s *config.Settings) {
+		s.Location, s.TZ = ny, ny.String()
+		if name != "" {
+			s.AssistantName = name
+		}
+	}})
+	h.register(mainGroup)
+	h.register(familyGroup)
+	h.start()
+	return h
+}
+
+// perform decodes body as the IPC watcher does and performs it for group.
+func (h *harness) perform(group, body string) error {
+	h.t.Helper()
+	op, err := ipc.Decode([]byte(body))
+	if err != nil {
+		h.t.Fatalf("decode %s: %v", body, err)
+	}
+	g, ok := h.d.groups.ByFolder(group)
+	if !ok {
+		h.t.Fatalf("no group %s", group)
+	}
+	return h.d.Perform(h.ctx, ipc.Request{Group: group, IsMain: g.IsMain, Dir: ipc.DirTasks, File: "t.json", Op: op})
+}
+
+func (h *harness) task(id string) (store.Task, bool) {
+	h.t.Helper()
+	tk, ok, err := h.st.Task(h.ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tk, ok
+}
+
+// readJSON reads a file under the project root into v.
+func (h *harness) readJSON(rel string, v any) {
+	h.t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.root, rel))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		h.t.Fatalf("%s: %v", rel, err)
+	}
+}
+
+func (h *harness) snapshotTasks(folder string) []string {
+	h.t.Helper()
+	var list []ipc.SnapshotTask
+	h.readJSON(filepath.Join("data", "ipc", folder, "current_tasks.json"), &list)
+	var ids []string
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+var generatedID = regexp.MustCompile(`^task-` + "1717243200000" + `-[0-9a-z]{6}$`)
+
+func TestScheduleTask(t *testing.T) {
+	t.Parallel()
+	h := ipcHarness(t, "")
+	cases := []struct {
+		name     string
+		by       string
+		body     string
+		wantErr  string
+		wantNext string
+		wantMode string
+		check    func(t *testing.T, tk store.Task)
+	}{
+		{name: "once without offset is wall-clock time in TZ", by: "main",
+			body:     `{"type":"schedule_task","taskId":"t-once","prompt":"p","schedule_type":"once","schedule_value":"2024-06-01T15:30:00","targetJid":"test:family"}`,
+			wantNext: "2024-06-01T19:30:00.000Z", wantMode: "isolated"},
+		{name: "once in UTC", by: "main",
+			body:     `{"type":"schedule_task","taskId":"t-once-z","prompt":"p","schedule_type":"once","schedule_value":"2024-06-01T15:30:00Z","targetJid":"test:family"}`,
+			wantNext: "2024-06-01T15:30:00.000Z", wantMode: "isolated"},
+		{name: "once with an offset", by: "main",
+			body:     `{"type":"schedule_task","taskId":"t-once-off","prompt":"p","schedule_type":"once","schedule_value":"2024-06-01T15:30:00+02:00","targetJid":"test:family"}`,
+			wantNext: "2024-06-01T13:30:00.000Z", wantMode: "isolated"},
+		{name: "cron in TZ", by: "main",
+			body:     `{"type":"schedule_task","taskId":"t-cron","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:main","context_mode":"group"}`,
+			wantNext: "2024-06-01T13:00:00.000Z", wantMode: "group"},
+		{name: "interval from now", by: "family",
+			body:     `{"type":"schedule_task","taskId":"t-int","prompt":"p","schedule_type":"interval","schedule_value":"3600000","targetJid":"test:family","context_mode":"bogus"}`,
+			wantNext: "2024-06-01T13:00:00.000Z", wantMode: "isolated"},
+		{name: "interval as a JSON number", by: "family",
+			body:     `{"type":"schedule_task","taskId":"t-int-n","prompt":"p","schedule_type":"interval","schedule_value":60000,"targetJid":"test:family","context_mode":"isolated"}`,
+			wantNext: "2024-06-01T12:01:00.000Z", wantMode: "isolated"},
+		{name: "generated id, script kept", by: "main",
+			body:     `{"type":"schedule_task","prompt":"with script","schedule_type":"cron","schedule_value":"30 10 * * 1","targetJid":"test:family","script":"echo hi"}`,
+			wantNext: "2024-06-03T14:30:00.000Z", wantMode: "isolated",
+			check: func(t *testing.T, tk store.Task) {
+				if tk.Script != "echo hi" || !generatedID.MatchString(tk.ID) {
+					t.Errorf("task %+v", tk)
+				}
+			}},
+		{name: "invalid cron", by: "main", wantErr: "schedule",
+			body: `{"type":"schedule_task","taskId":"t-bad","prompt":"p","schedule_type":"cron","schedule_value":"61 * * * *","targetJid":"test:family"}`},
+		{name: "unregistered target", by: "main", wantErr: "not registered",
+			body: `{"type":"schedule_task","taskId":"t-nobody","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:nobody"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := h.st.Tasks(h.ctx)
+			err := h.perform(tc.by, tc.body)
+			after, _ := h.st.Tasks(h.ctx)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, want one about %q", err, tc.wantErr)
+				}
+				if len(after) != len(before) {
+					t.Errorf("a task was created: %+v", after)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before)+1 {
+				t.Fatalf("tasks %+v", after)
+			}
+			var tk store.Task
+			for _, x := range after {
+				if !slices.ContainsFunc(before, func(b store.Task) bool { return b.ID == x.ID }) {
+					tk = x
+				}
+			}
+			var op struct{ TargetJid, Prompt, Schedule_type string }
+			_ = json.Unmarshal([]byte(tc.body), &op)
+			target, _ := h.d.groups.ByJID(op.TargetJid)
+			if tk.NextRun != tc.wantNext || tk.ContextMode != tc.wantMode || tk.Status != store.TaskActive ||
+				tk.ChatJID != target.JID || tk.GroupFolder != target.Folder || tk.Prompt != op.Prompt ||
+				tk.ScheduleType != op.Schedule_type || tk.CreatedAt != store.Timestamp(ipcNow) {
+				t.Errorf("task %+v, want next %s mode %s", tk, tc.wantNext, tc.wantMode)
+			}
+			if tc.check != nil {
+				tc.check(t, tk)
+			}
+			// Every group's snapshot shows the change: main sees all, the target its own.
+			if ids := h.snapshotTasks("main"); !slices.Contains(ids, tk.ID) {
+				t.Errorf("main's snapshot %v lacks %s", ids, tk.ID)
+			}
+			if ids := h.snapshotTasks(target.Folder); !slices.Contains(ids, tk.ID) {
+				t.Errorf("%s's snapshot %v lacks %s", target.Folder, ids, tk.ID)
+			}
+		})
+	}
+}
+
+func TestTaskChanges(t *testing.T) {
+	t.Parallel()
+	h := ipcHarness(t, "")
+	const stale = "2024-12-25T14:00:00.000Z" // wrong, and not due: the scheduler must not fire these tasks
+	mk := func(t *testing.T, id, kind, value, next, status string) {
+		t.Helper()
+		if err := h.st.CreateTask(h.ctx, store.Task{ID: id, GroupFolder: "family", ChatJID: famJID, Prompt: "old prompt",
+			ScheduleType: kind, ScheduleValue: value, NextRun: next, Status: status, Script: "old script"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name    string
+		setup   func(t *testing.T) // creates the task "x-<n>"
+		body    string
+		wantErr string
+		want    func(t *testing.T, tk store.Task, ok bool)
+	}{
+		{name: "pause", setup: func(t *testing.T) { mk(t, "x-1", "cron", "0 9 * * *", "2024-06-02T13:00:00.000Z", store.TaskActive) },
+			body: `{"type":"pause_task","taskId":"x-1"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Status != store.TaskPaused || tk.NextRun != "2024-06-02T13:00:00.000Z" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "resume cron recomputes next_run", setup: func(t *testing.T) { mk(t, "x-2", "cron", "0 9 * * *", stale, store.TaskPaused) },
+			body: `{"type":"resume_task","taskId":"x-2"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Status != store.TaskActive || tk.NextRun != "2024-06-01T13:00:00.000Z" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "resume interval recomputes next_run", setup: func(t *testing.T) { mk(t, "x-3", "interval", "60000", stale, store.TaskPaused) },
+			body: `{"type":"resume_task","taskId":"x-3"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Status != store.TaskActive || tk.NextRun != "2024-06-01T12:01:00.000Z" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "resume once keeps its time", setup: func(t *testing.T) {
+			mk(t, "x-4", "once", "2024-07-01T10:00:00", "2024-07-01T14:00:00.000Z", store.TaskPaused)
+		},
+			body: `{"type":"resume_task","taskId":"x-4"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Status != store.TaskActive || tk.NextRun != "2024-07-01T14:00:00.000Z" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "cancel deletes the task and its logs", setup: func(t *testing.T) {
+			mk(t, "x-5", "cron", "0 9 * * *", stale, store.TaskActive)
+			if err := h.st.LogTaskRun(h.ctx, store.TaskRunLog{TaskID: "x-5", RunAt: stale, Status: "success"}); err != nil {
+				t.Fatal(err)
+			}
+		},
+			body: `{"type":"cancel_task","taskId":"x-5"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if ok {
+					t.Errorf("task still there: %+v", tk)
+				}
+				if logs, _ := h.st.TaskRunLogs(h.ctx, "x-5"); len(logs) != 0 {
+					t.Errorf("logs left: %+v", logs)
+				}
+				if ids := h.snapshotTasks("family"); slices.Contains(ids, "x-5") {
+					t.Errorf("snapshot still lists it: %v", ids)
+				}
+			}},
+		{name: "update schedule value recomputes next_run", setup: func(t *testing.T) { mk(t, "x-6", "cron", "0 9 * * *", stale, store.TaskActive) },
+			body: `{"type":"update_task","taskId":"x-6","schedule_value":"30 10 * * *"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.ScheduleType != "cron" || tk.ScheduleValue != "30 10 * * *" || tk.NextRun != "2024-06-01T14:30:00.000Z" ||
+					tk.Prompt != "old prompt" || tk.Script != "old script" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "update schedule type and value", setup: func(t *testing.T) { mk(t, "x-7", "cron", "0 9 * * *", stale, store.TaskActive) },
+			body: `{"type":"update_task","taskId":"x-7","schedule_type":"interval","schedule_value":"120000"}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.ScheduleType != "interval" || tk.ScheduleValue != "120000" || tk.NextRun != "2024-06-01T12:02:00.000Z" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "update prompt only keeps the schedule", setup: func(t *testing.T) { mk(t, "x-8", "cron", "0 9 * * *", stale, store.TaskActive) },
+			body: `{"type":"update_task","taskId":"x-8","prompt":"new prompt","script":""}`,
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Prompt != "new prompt" || tk.Script != "" || tk.NextRun != stale || tk.ScheduleValue != "0 9 * * *" {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "update with an invalid schedule changes nothing", setup: func(t *testing.T) { mk(t, "x-9", "cron", "0 9 * * *", stale, store.TaskActive) },
+			body: `{"type":"update_task","taskId":"x-9","prompt":"new prompt","schedule_value":"not cron"}`, wantErr: "update",
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if tk.Prompt != "old prompt" || tk.ScheduleValue != "0 9 * * *" || tk.NextRun != stale {
+					t.Errorf("%+v", tk)
+				}
+			}},
+		{name: "unknown task", setup: func(t *testing.T) {}, body: `{"type":"pause_task","taskId":"x-10"}`, wantErr: "no task x-10",
+			want: func(t *testing.T, tk store.Task, ok bool) {
+				if ok {
+					t.Errorf("%+v", tk)
+				}
+			}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.setup(t)
+			err := h.perform("main", tc.body)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+			tk, ok := h.task("x-" + strconv.Itoa(i+1))
+			tc.want(t, tk, ok)
+		})
+	}
+}
+
+func TestRegisterGroup(t *testing.T) {
+	t.Parallel()
+	// Claw, not Andy: the template's "Andy" must be replaced by the assistant's name.
+	h := ipcHarness(t, "Claw")
+	if err := os.MkdirAll(filepath.Join(h.root, "groups", "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.root, "groups", "keep", "CLAUDE.md"), []byte("my own notes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const wantMD = "# Claw\n\nYou are Claw, a helpful assistant. Ask Andy anything.\n"
+	cases := []struct {
+		name    string
+		body    string
+		wantErr error // or nil
+		errText string
+		want    store.Group // JID "" : nothing registered
+		md      string      // CLAUDE.md of the group afterwards
+	}{
+		{name: "main registers a group",
+			body: `{"type":"register_group","jid":"test:new","name":"New","folder":"newgrp","trigger":"@Claw","requiresTrigger":false}`,
+			want: store.Group{JID: "test:new", Name: "New", Folder: "newgrp", Trigger: "@Claw", AddedAt: store.Timestamp(ipcNow)},
+			md:   wantMD},
+		{name: "requiresTrigger defaults to true",
+			body: `{"type":"register_group","jid":"test:new2","name":"New 2","folder":"new2","trigger":"@Claw"}`,
+			want: store.Group{JID: "test:new2", Name: "New 2", Folder: "new2", Trigger: "@Claw", RequiresTrigger: true, AddedAt: store.Timestamp(ipcNow)},
+			md:   wantMD},
+		{name: "isMain in the request cannot grant main",
+			body: `{"type":"register_group","jid":"test:sneaky","name":"Sneaky","folder":"sneaky","trigger":"@Claw","isMain":true}`,
+			want: store.Group{JID: "test:sneaky", Name: "Sneaky", Folder: "sneaky", Trigger: "@Claw", RequiresTrigger: true, AddedAt: store.Timestamp(ipcNow)},
+			md:   wantMD},
+		{name: "an existing CLAUDE.md is kept",
+			body: `{"type":"register_group","jid":"test:keep","name":"Keep","folder":"keep","trigger":"@Claw","containerConfig":{"timeout":60000}}`,
+			want: store.Group{JID: "test:keep", Name: "Keep", Folder: "keep", Trigger: "@Claw", RequiresTrigger: true, AddedAt: store.Timestamp(ipcNow),
+				ContainerConfig: json.RawMessage(`{"timeout":60000}`)},
+			md: "my own notes"},
+		{name: "re-registering main keeps it main",
+			body: `{"type":"register_group","jid":"test:main","name":"Main renamed","folder":"main","trigger":"@Claw","requiresTrigger":false}`,
+			want: store.Group{JID: mainJID, Name: "Main renamed", Folder: "main", Trigger: "@Claw", IsMain: true}},
+		{name: "re-registering another group cannot make it main",
+			body: `{"type":"register_group","jid":"test:family","name":"Family","folder":"family","trigger":"@Claw","isMain":true}`,
+			want: store.Group{JID: famJID, Name: "Family", Folder: "family", Trigger: "@Claw", RequiresTrigger: true}},
+		{name: "a folder of another chat is refused",
+			body:    `{"type":"register_group","jid":"test:thief","name":"Thief","folder":"family","trigger":"@Claw"}`,
+			errText: "already belongs"},
+		{name: "the global folder is refused",
+			body:    `{"type":"register_group","jid":"test:glob","name":"Glob","folder":"global","trigger":"@Claw"}`,
+			wantErr: ErrInvalidFolder},
+		{name: "a path is refused",
+			body:    `{"type":"register_group","jid":"test:up","name":"Up","folder":"../up","trigger":"@Claw"}`,
+			wantErr: ErrInvalidFolder},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var op struct{ Jid, Folder string }
+			_ = json.Unmarshal([]byte(tc.body), &op)
+			old, wasRegistered, _ := h.st.RegisteredGroup(h.ctx, op.Jid)
+			_, statErr := os.Stat(filepath.Join(h.root, "groups", op.Folder))
+			folderExisted := statErr == nil
+			err := h.perform("main", tc.body)
+			if tc.wantErr != nil || tc.errText != "" {
+				if err == nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("error %v, want %v %q", err, tc.wantErr, tc.errText)
+				}
+				g, ok, _ := h.st.RegisteredGroup(h.ctx, op.Jid)
+				if ok != wasRegistered || ok && g.Folder != old.Folder {
+					t.Errorf("registration changed: %+v", g)
+				}
+				if _, err := os.Stat(filepath.Join(h.root, "groups", op.Folder)); err == nil && !folderExisted {
+					t.Errorf("a folder was made for a refused registration")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, ok, err := h.st.RegisteredGroup(h.ctx, tc.want.JID)
+			if err != nil || !ok {
+				t.Fatalf("not registered: %v", err)
+			}
+			want := tc.want
+			if wasRegistered {
+				want.AddedAt = old.AddedAt // kept from the first registration
+			}
+			if g.JID != want.JID || g.Name != want.Name || g.Folder != want.Folder || g.Trigger != want.Trigger ||
+				g.RequiresTrigger != want.RequiresTrigger || g.IsMain != want.IsMain || g.AddedAt != want.AddedAt ||
+				string(g.ContainerConfig) != string(want.ContainerConfig) {
+				t.Errorf("registered %+v, want %+v", g, want)
+			}
+			if cached, ok := h.d.groups.ByJID(want.JID); !ok || cached.Folder != want.Folder || cached.IsMain != want.IsMain {
+				t.Errorf("the groups cache has %+v", cached)
+			}
+			for _, d := range []string{"groups/%s/logs", "data/ipc/%s/messages", "data/ipc/%s/tasks", "data/ipc/%s/input"} {
+				p := filepath.Join(h.root, strings.ReplaceAll(d, "%s", want.Folder))
+				if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+					t.Errorf("%s: %v", p, err)
+				}
+			}
+			if tc.md != "" {
+				b, err := os.ReadFile(filepath.Join(h.root, "groups", want.Folder, "CLAUDE.md"))
+				if err != nil || string(b) != tc.md {
+					t.Errorf("CLAUDE.md %q (%v), want %q", b, err, tc.md)
+				}
+			}
+			// The new group has its snapshots at once.
+			if _, err := os.Stat(filepath.Join(h.root, "data", "ipc", want.Folder, "current_tasks.json")); err != nil {
+				t.Errorf("no tasks snapshot: %v", err)
+			}
+		})
+	}
+}
+
+func TestOtherRequests(t *testing.T) {
+	t.Parallel()
+	h := ipcHarness(t, "")
+	t.Run("message is sent as written", func(t *testing.T) {
+		if err := h.perform("family", `{"type":"message","chatJid":"test:family","text":"<internal>raw</internal> hello"}`); err != nil {
+			t.Fatal(err)
+		}
+		if sent := h.ch.sends(famJID); !slices.Equal(sent, []string{"<internal>raw</internal> hello"}) {
+			t.Errorf("sent %q", sent)
+		}
+	})
+	t.Run("message to a chat no channel owns", func(t *testing.T) {
+		err := h.perform("main", `{"type":"message","chatJid":"elsewhere:1","text":"hello"}`)
+		if err == nil || !strings.Contains(err.Error(), "no connected channel owns chat elsewhere:1") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("refresh_groups syncs and rewrites main's groups snapshot", func(t *testing.T) {
+		p := filepath.Join(h.root, "data", "ipc", "main", "available_groups.json")
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.perform("main", `{"type":"refresh_groups"}`); err != nil {
+			t.Fatal(err)
+		}
+		var syncs []chanCall
+		for _, c := range h.ch.calls.all() {
+			if c.Kind == "sync" {
+				syncs = append(syncs, c)
+			}
+		}
+		if len(syncs) != 1 || !syncs[0].On {
+			t.Errorf("syncs %+v, want one forced", syncs)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("snapshot not rewritten: %v", err)
+		}
+	})
+	t.Run("list_tasks rewrites the group's tasks snapshot", func(t *testing.T) {
+		p := filepath.Join(h.root, "data", "ipc", "family", "current_tasks.json")
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.perform("family", `{"type":"list_tasks"}`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("snapshot not rewritten: %v", err)
+		}
+	})
+	t.Run("unknown type", func(t *testing.T) {
+		if err := h.perform("main", `{"type":"launch_rockets"}`); err == nil {
+			t.Error("performed")
+		}
+	})
+}
+
+// Request files dropped into a group's IPC directory go through the watcher, the ipc policy
+// and Perform; the directory, not the file, says who is asking.
+func TestIPCFiles(t *testing.T) {
+	t.Parallel()
+	h := ipcHarness(t, "")
+	cases := []struct {
+		name      string
+		folder    string
+		dir       string
+		body      string
+		performed bool
+		reason    string
+		check     func(t *testing.T)
+	}{
+		{"main schedules a task for family", "main", ipc.DirTasks,
+			`{"type":"schedule_task","taskId":"f-1","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:family"}`,
+			true, "", func(t *testing.T) {
+				if tk, ok := h.task("f-1"); !ok || tk.GroupFolder != "family" || tk.NextRun != "2024-06-01T13:00:00.000Z" {
+					t.Errorf("task %+v", tk)
+				}
+			}},
+		{"family cannot schedule for main", "family", ipc.DirTasks,
+			`{"type":"schedule_task","taskId":"f-2","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:main"}`,
+			false, "denied by ipcauthz", func(t *testing.T) {
+				if _, ok := h.task("f-2"); ok {
+					t.Error("task created")
+				}
+			}},
+		{"family cannot register groups, whatever the file claims", "family", ipc.DirTasks,
+			`{"type":"register_group","jid":"test:x","name":"X","folder":"xgrp","trigger":"@Andy","isMain":true,"groupFolder":"main"}`,
+			false, "only the main group can register groups", func(t *testing.T) {
+				if _, ok := h.d.groups.ByJID("test:x"); ok {
+					t.Error("registered")
+				}
+			}},
+		{"family messages its own chat", "family", ipc.DirMessages,
+			`{"type":"message","chatJid":"test:family","text":"from the family agent"}`,
+			true, "", func(t *testing.T) {
+				if sent := h.ch.sends(famJID); !slices.Contains(sent, "from the family agent") {
+					t.Errorf("sent %q", sent)
+				}
+			}},
+		{"family cannot message main's chat", "family", ipc.DirMessages,
+			`{"type":"message","chatJid":"test:main","text":"psst"}`,
+			false, "denied by ipcauthz", func(t *testing.T) {
+				if sent := h.ch.sends(mainJID); len(sent) != 0 {
+					t.Errorf("sent %q", sent)
+				}
+			}},
+		{"family pauses its own task", "family", ipc.DirTasks,
+			`{"type":"pause_task","taskId":"f-1"}`,
+			true, "", func(t *testing.T) {
+				if tk, _ := h.task("f-1"); tk.Status != store.TaskPaused {
+					t.Errorf("task %+v", tk)
+				}
+			}},
+		{"performing fails: no channel owns the chat", "main", ipc.DirMessages,
+			`{"type":"message","chatJid":"elsewhere:1","text":"hello"}`,
+			false, "allowed, but performing it failed", nil},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "req-" + strconv.Itoa(i) + ".json"
+			dir := filepath.Join(h.root, "data", "ipc", tc.folder, tc.dir)
+			tmp := filepath.Join(dir, name+".tmp")
+			if err := os.WriteFile(tmp, []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			outs := h.ipcOut.wait(t, "outcome of "+name, func(o []ipc.Outcome) bool {
+				return slices.ContainsFunc(o, func(x ipc.Outcome) bool { return x.File == name && x.Group == tc.folder })
+			})
+			var o ipc.Outcome
+			for _, x := range outs {
+				if x.File == name && x.Group == tc.folder {
+					o = x
+				}
+			}
+			if o.Performed != tc.performed || !strings.Contains(o.Reason, tc.reason) {
+				t.Errorf("outcome %+v, want performed %v reason %q", o, tc.performed, tc.reason)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				t.Errorf("request file left in place")
+			}
+			if !tc.performed && o.Quarantine == "" {
+				t.Errorf("refused request not quarantined")
+			}
+			if tc.check != nil {
+				tc.check(t)
+			}
+		})
+	}
+}
+
+// Snapshots: main sees every task and the groups it may register; another group sees its
+// own tasks and no groups.
+func TestSnapshots(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(mainGroup)
+	h.register(familyGroup)
+	for _, c := range []store.Chat{
+		{JID: "test:club", Name: "Book club", LastMessageTime: ts(5), Channel: "test", IsGroup: true},
+		{JID: "test:bob", Name: "Bob", LastMessageTime: ts(6), Channel: "test", IsGroup: false},
+	} {
+		if err := h.st.StoreChatMetadata(h.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := store.Timestamp(time.Now().Add(24 * time.Hour))
+	for _, tk := range []store.Task{
+		{ID: "t-main", GroupFolder: "main", ChatJID: mainJID, Prompt: "a", ScheduleType: "cron", ScheduleValue: "0 9 * * *", NextRun: later},
+		{ID: "t-fam", GroupFolder: "family", ChatJID: famJID, Prompt: "b", ScheduleType: "cron", ScheduleValue: "0 9 * * *", NextRun: later},
+	} {
+		if err := h.st.CreateTask(h.ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start() // writes every group's snapshots
+
+	if ids := h.snapshotTasks("main"); !slices.Equal(ids, []string{"t-fam", "t-main"}) {
+		t.Errorf("main's tasks %v", ids)
+	}
+	if ids := h.snapshotTasks("family"); !slices.Equal(ids, []string{"t-fam"}) {
+		t.Errorf("family's tasks %v", ids)
+	}
+	var full []ipc.SnapshotTask
+	h.readJSON("data/ipc/family/current_tasks.json", &full)
+	if len(full) != 1 || full[0].Prompt != "b" || full[0].ScheduleType != "cron" || full[0].NextRun == nil || *full[0].NextRun != later {
+		t.Errorf("family's snapshot %+v", full)
+	}
+
+	type groups struct {
+		Groups []store.AvailableGroup `json:"groups"`
+	}
+	var mainGroups, famGroups groups
+	h.readJSON("data/ipc/main/available_groups.json", &mainGroups)
+	h.readJSON("data/ipc/family/available_groups.json", &famGroups)
+	reg := map[string]bool{}
+	for _, g := range mainGroups.Groups {
+		reg[g.JID] = g.IsRegistered
+	}
+	if len(reg) != 3 || reg["test:club"] || !reg[famJID] || !reg[mainJID] {
+		t.Errorf("main's available groups %+v", mainGroups.Groups)
+	}
+	if famGroups.Groups == nil || len(famGroups.Groups) != 0 {
+		t.Errorf("family's available groups %+v, want an empty list", famGroups.Groups)
+	}
+
+	// A new chat shows up in main's list when something rewrites the snapshots.
+	if err := h.d.OnChatMetadata(h.ctx, channel.ChatMeta{JID: "test:new", Name: "New", Channel: "test", IsGroup: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.perform("main", `{"type":"refresh_groups"}`); err != nil {
+		t.Fatal(err)
+	}
+	h.readJSON("data/ipc/main/available_groups.json", &mainGroups)
+	if !slices.ContainsFunc(mainGroups.Groups, func(g store.AvailableGroup) bool { return g.JID == "test:new" && g.Name == "New" }) {
+		t.Errorf("main's available groups %+v lack the new chat", mainGroups.Groups)
+	}
+}
