@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
 
 // percentile returns the p-th percentile (0..100) of ds.
@@ -43,7 +47,10 @@ func BenchmarkHostLatency(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	main := dialChat(b, ctx, work, "local:main")
-	logs := watchDir(b, filepath.Join(work, "groups", "main", "logs"))
+	// Each iteration starts from an idle host: the previous container is gone, not being
+	// removed by the engine while the next one starts.
+	gone := d.Client().Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
+		Add("type", "container").Add("event", "destroy").Add("label", sandbox.LabelInstance+"="+sandbox.Instance(work))})
 
 	var first, followup, ipcLat []time.Duration
 	b.ResetTimer()
@@ -69,27 +76,18 @@ func BenchmarkHostLatency(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(work, "data", "ipc", "main", "input", "_close"), nil, 0o644); err != nil {
 			b.Fatal(err)
 		}
-		waitLog(b, logs)
+		select {
+		case <-gone.Messages:
+		case err := <-gone.Err:
+			b.Fatalf("engine events: %v", err)
+		case <-time.After(time.Minute):
+			b.Fatal("the container was not removed")
+		}
 	}
 	b.StopTimer()
 	reportLatency(b, "first", first)
 	reportLatency(b, "followup", followup)
 	reportLatency(b, "ipc", ipcLat)
-}
-
-// waitLog waits for a container's run log, written when its run ends.
-func waitLog(b *testing.B, names <-chan string) {
-	b.Helper()
-	for {
-		select {
-		case n := <-names:
-			if strings.HasSuffix(n, ".log") {
-				return
-			}
-		case <-time.After(time.Minute):
-			b.Fatal("the container did not end")
-		}
-	}
 }
 
 // BenchmarkHostIdleRSS starts the host binary with 20 registered groups and the default
