@@ -91,7 +91,7 @@ func BenchmarkHostLatency(b *testing.B) {
 }
 
 // BenchmarkHostIdleRSS starts the host binary with 20 registered groups and the default
-// plugins and reports its resident memory once idle (target ≤ 64 MB).
+// plugins and reports its resident memory (VmRSS, MiB) once idle (target ≤ 64 MB).
 func BenchmarkHostIdleRSS(b *testing.B) {
 	d := requireDocker(b)
 	work := workDir(b, d)
@@ -125,5 +125,5 @@ func BenchmarkHostIdleRSS(b *testing.B) {
 		p.kill(b)
 	}
 	sort.Float64s(rss)
-	b.ReportMetric(rss[len(rss)/2], "rss-MB")
+	b.ReportMetric(rss[len(rss)/2], "rss-MiB")
 }
