@@ -79,7 +79,7 @@ run: build image
 	@test -f store/whatsapp.db || { \
 		echo "No WhatsApp session yet: the host starts with the local chat only."; \
 		echo "  talk to the assistant:  ./bin/nanoclaw chat        (in another terminal)"; \
-		echo "  pair WhatsApp:          not built yet (the WhatsApp channel is the next issue)"; }
+		echo "  pair WhatsApp:          ./bin/nanoclaw auth        (QR code, or --pairing-code --phone +NUMBER)"; }
 	./bin/nanoclaw run
 
 clean:

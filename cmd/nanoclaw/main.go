@@ -18,6 +18,7 @@ const usage = `usage: nanoclaw <command> [arguments]
 commands:
   run                   start the host: channels, agents, IPC, scheduler, plugins
   chat                  talk to the running host from this terminal (the local chat)
+  auth                  pair with WhatsApp (QR code, or --pairing-code --phone +NUMBER)
   status                the running host: groups, containers, queue, plugins, errors
   groups add|list|remove
                         register, list or unregister chats
@@ -65,6 +66,8 @@ func dispatch(ctx context.Context, args []string, e env) int {
 		return cmdRun(ctx, args[1:], e)
 	case "chat":
 		return cmdChat(ctx, args[1:], e)
+	case "auth":
+		return cmdAuth(ctx, args[1:], e)
 	case "status":
 		return cmdStatus(ctx, args[1:], e)
 	case "groups":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/channel/local"
+	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
@@ -179,7 +180,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 
 // channelFactories are the channels the host starts, in outbound-ownership order.
 func channelFactories() []channel.Factory {
-	return []channel.Factory{local.Factory}
+	return []channel.Factory{whatsapp.Factory, local.Factory}
 }
 
 // ensureMainGroup gives a fresh install a main group to talk to: the local terminal chat,

@@ -132,7 +132,9 @@ func (d *Daemon) now() time.Time { return d.cfg.Now() }
 // left pending, and serves until ctx ends. Shutdown is graceful: no new runs start, running
 // containers are not killed (they end by their idle close or timeout, and the next host
 // removes any left over).
-func (d *Daemon) Run(ctx context.Context) error {
+func (d *Daemon) Run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
 		return err
 	}
@@ -178,14 +180,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.recoverPending(ctx)
 	d.log.Info("host ready", "groups", len(d.groups.All()), "channels", d.chans.Len())
 
-	<-ctx.Done()
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case fatal = <-d.fatal():
+		d.log.Error("a channel stopped for good; the host stops", "error", fatal)
+	}
 	d.log.Info("shutting down: no new runs; running containers finish on their own")
-	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 0)
+	cancel() // stops the IPC watcher and the scheduler, also after a channel's fatal error
+	stop, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 0)
 	_ = d.queue.Shutdown(stop)
-	cancel()
+	cancelStop()
 	wg.Wait()
 	close(errs)
-	var all []error
+	all := []error{fatal}
 	for err := range errs {
 		all = append(all, err)
 	}
@@ -238,4 +246,23 @@ func (d *Daemon) closeInterruptedTasks(ctx context.Context) {
 		}
 		d.log.Warn("a one-off task was interrupted by a host stop and is marked completed", "task", t.ID)
 	}
+}
+
+// fatal merges the channels that can stop for good (WhatsApp logged out, or the session
+// taken over by another process): the host then stops with their reason.
+func (d *Daemon) fatal() <-chan error {
+	out := make(chan error, 1)
+	for _, ch := range d.chans.All() {
+		if f, ok := ch.(interface{ Fatal() <-chan error }); ok {
+			go func() {
+				if err, ok := <-f.Fatal(); ok && err != nil {
+					select {
+					case out <- fmt.Errorf("%s: %w", ch.Name(), err):
+					default:
+					}
+				}
+			}()
+		}
+	}
+	return out
 }
