@@ -528,3 +528,31 @@ func TestDisconnectWhileSending(t *testing.T) {
 		t.Fatalf("Disconnect during the rate-limit wait: %v", err)
 	}
 }
+
+func TestSyncGroupsPeriodic(t *testing.T) {
+	c, f, _ := newSendChannel(t, Options{GroupSyncEvery: 20 * time.Millisecond})
+	online(c)
+	for range 3 { // the sync on connect, then the ticker's
+		f.groupFetch(t)
+	}
+	if err := c.Disconnect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for len(f.groupCh) > 0 { // fetches that finished before Disconnect returned
+		<-f.groupCh
+	}
+	select {
+	case <-f.groupCh:
+		t.Fatal("group sync ran after Disconnect")
+	case <-time.After(60 * time.Millisecond):
+	}
+}
+
+func TestSyncGroupsPeriodicOnlyWhileConnected(t *testing.T) {
+	_, f, _ := newSendChannel(t, Options{GroupSyncEvery: 10 * time.Millisecond})
+	select { // never connected: the ticker does not fetch
+	case <-f.groupCh:
+		t.Fatal("synced while not connected")
+	case <-time.After(60 * time.Millisecond):
+	}
+}
