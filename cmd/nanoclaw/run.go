@@ -135,7 +135,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	}
 	defer proxy.Close()
 	d, err := daemon.New(daemon.Config{Root: paths.Root, Settings: s.Settings, Store: st, Groups: groups, Policy: reg,
-		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Log: log.Named("host")})
+		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Getenv: s.getenv, Log: log.Named("host")})
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,9 @@ type Config struct {
 	// is not configured and skipped. At least one must connect.
 	Channels []channel.Factory
 	Limits   sandbox.Limits
-	Log      hclog.Logger
+	// Getenv reads channel settings (tokens, rate limits); nil reads nothing.
+	Getenv func(string) string
+	Log    hclog.Logger
 	Now      func() time.Time
 	// OnIPC, when set, hears every IPC request's fate (tests and benchmarks).
 	OnIPC func(ipc.Outcome)
@@ -128,6 +130,13 @@ func New(cfg Config) (*Daemon, error) {
 
 func (d *Daemon) now() time.Time { return d.cfg.Now() }
 
+func (d *Daemon) getenv(k string) string {
+	if d.cfg.Getenv == nil {
+		return ""
+	}
+	return d.cfg.Getenv(k)
+}
+
 // Run starts the channels, the IPC watcher and the scheduler, recovers what a previous run
 // left pending, and serves until ctx ends. Shutdown is graceful: no new runs start, running
 // containers are not killed (they end by their idle close or timeout, and the next host
@@ -144,7 +153,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	d.closeInterruptedTasks(ctx)
 	for _, f := range d.cfg.Channels {
 		ch, err := f(channel.Options{Sink: d, Log: d.log, DataDir: d.layout.DataDir, StoreDir: filepath.Join(d.cfg.Root, "store"),
-			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber})
+			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber, Getenv: d.getenv})
 		if err != nil {
 			return fmt.Errorf("channel: %w", err)
 		}

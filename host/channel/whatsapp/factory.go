@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 )
+
+// EnvSendInterval sets the least time between two outbound messages (default 1s): a rate
+// limit that protects the account from being flagged for bursts.
+const EnvSendInterval = "NANOCLAW_WHATSAPP_SEND_INTERVAL"
 
 // Factory builds the WhatsApp channel from store/whatsapp.db. With no paired session it
 // returns (nil, nil): the host starts without WhatsApp and says how to pair.
@@ -27,9 +32,18 @@ func Factory(opts channel.Options) (channel.Channel, error) {
 		opts.Log.Info("no WhatsApp session: pair this host with `nanoclaw auth`; until then only the local chat runs")
 		return nil, nil
 	}
+	o := Options{Sink: opts.Sink, Log: opts.Log.Named("whatsapp"), AssistantName: opts.AssistantName, HasOwnNumber: opts.HasOwnNumber}
+	if opts.Getenv != nil {
+		if v := opts.Getenv(EnvSendInterval); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("%s=%q: want a duration such as 1s or 500ms", EnvSendInterval, v)
+			}
+			o.MinSendInterval = d
+		}
+	}
 	cli := whatsmeow.NewClient(dev, nil)
-	return New(Options{Sink: opts.Sink, Log: opts.Log.Named("whatsapp"), AssistantName: opts.AssistantName, HasOwnNumber: opts.HasOwnNumber},
-		cli, DeviceIdentity{Device: dev}), nil
+	return New(o, cli, DeviceIdentity{Device: dev}), nil
 }
 
 // DeviceIdentity answers Identity from whatsmeow's device store.
