@@ -53,7 +53,19 @@ func TestAuthRefusesWhenPaired(t *testing.T) {
 	if err := c.PutDevice(ctx, dev); err != nil {
 		t.Fatal(err)
 	}
+	saved, err := c.GetFirstDevice(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lid := types.NewJID("987654321", types.HiddenUserServer)
+	if err := saved.LIDs.PutLIDMapping(ctx, lid, types.NewJID("15559876543", types.DefaultUserServer)); err != nil {
+		t.Fatal(err)
+	}
 	_ = c.Close()
+	// A chat given by its LID is registered under its phone number, as messages are filed.
+	if out, code := cli(t, work, vars, "groups", "add", "--jid", "987654321@lid", "--folder", "bob"); code != 0 || !strings.Contains(out, "15559876543@s.whatsapp.net") {
+		t.Fatalf("groups add by LID: %d\n%s", code, out)
+	}
 	out, code := cli(t, work, vars, "auth")
 	if code != 1 || !strings.Contains(out, "already paired as 15551234567@s.whatsapp.net") || !strings.Contains(out, "--force") {
 		t.Fatalf("auth with a session: %d\n%s", code, out)

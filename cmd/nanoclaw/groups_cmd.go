@@ -6,10 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
@@ -75,6 +80,7 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 			fmt.Fprintln(e.stderr, "nanoclaw groups add: --jid and --folder are required")
 			return 2
 		}
+		*jid = phoneForLID(ctx, filepath.Join(s.paths.Root, "store"), *jid, e)
 		g := store.Group{JID: *jid, Name: *name, Folder: *folder, Trigger: *trigger, RequiresTrigger: !*noTrigger,
 			IsMain: *isMain, AddedAt: store.Timestamp(timeNow())}
 		if g.Name == "" {
@@ -131,4 +137,34 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	return 0
+}
+
+// phoneForLID registers a WhatsApp LID chat under its phone-number JID when the WhatsApp
+// store knows the mapping, since that is how inbound messages are filed; either form may be
+// given.
+func phoneForLID(ctx context.Context, storeDir, jid string, e env) string {
+	if !strings.HasSuffix(jid, "@lid") {
+		return jid
+	}
+	if _, err := os.Stat(filepath.Join(storeDir, whatsapp.StoreFile)); err != nil {
+		return jid
+	}
+	c, err := whatsapp.OpenStore(ctx, storeDir, nil)
+	if err != nil {
+		return jid
+	}
+	defer c.Close()
+	dev, err := c.GetFirstDevice(ctx)
+	if err != nil || dev.ID == nil {
+		return jid
+	}
+	lid, err := types.ParseJID(jid)
+	if err != nil {
+		return jid
+	}
+	if pn, ok := (whatsapp.DeviceIdentity{Device: dev}).PNForLID(ctx, lid); ok {
+		fmt.Fprintf(e.stdout, "%s is %s: registering the phone-number form\n", jid, pn)
+		return pn.String()
+	}
+	return jid
 }
