@@ -51,7 +51,7 @@ type Config struct {
 	// Getenv reads channel settings (tokens, rate limits); nil reads nothing.
 	Getenv func(string) string
 	Log    hclog.Logger
-	Now      func() time.Time
+	Now    func() time.Time
 	// OnIPC, when set, hears every IPC request's fate (tests and benchmarks).
 	OnIPC func(ipc.Outcome)
 	// OnChannels, when set, is called once the channels are connected.
