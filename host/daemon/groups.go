@@ -128,6 +128,15 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	if g.Trigger == "" {
 		g.Trigger = "@" + d.cfg.Settings.AssistantName
 	}
+	// A channel may file a chat under another form of its id (WhatsApp: a LID under its
+	// phone number); register it the way its messages will arrive.
+	if ch, ok := d.chans.Owner(g.JID); ok {
+		if c, ok := ch.(interface {
+			CanonicalJID(context.Context, string) string
+		}); ok {
+			g.JID = c.CanonicalJID(ctx, g.JID)
+		}
+	}
 	if g.AddedAt == "" {
 		g.AddedAt = store.Timestamp(d.now())
 	}

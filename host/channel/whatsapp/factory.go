@@ -68,3 +68,14 @@ func (d DeviceIdentity) PNForLID(ctx context.Context, lid types.JID) (types.JID,
 	}
 	return pn, true
 }
+
+// CanonicalJID is the form a chat id is filed under: a LID becomes its phone-number JID
+// when known, a device part is dropped. The host registers chats in this form, so a chat
+// given either way matches its messages.
+func (c *Channel) CanonicalJID(ctx context.Context, jid string) string {
+	j, err := types.ParseJID(jid)
+	if err != nil {
+		return jid
+	}
+	return c.normalizeJID(ctx, j, types.EmptyJID).String()
+}

@@ -439,3 +439,31 @@ func FuzzMessageText(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalJID(t *testing.T) {
+	lid := types.NewJID("987654321", types.HiddenUserServer)
+	pn := types.NewJID("15559876543", types.DefaultUserServer)
+	c := New(Options{AssistantName: "Andy"}, &recvFakeClient{}, canonIdentity{lid: lid, pn: pn})
+	tests := []struct{ in, want string }{
+		{"987654321@lid", "15559876543@s.whatsapp.net"},
+		{"111@lid", "111@lid"},
+		{"15559876543:7@s.whatsapp.net", "15559876543@s.whatsapp.net"},
+		{"120363@g.us", "120363@g.us"},
+	}
+	for _, tc := range tests {
+		if got := c.CanonicalJID(context.Background(), tc.in); got != tc.want {
+			t.Errorf("CanonicalJID(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// canonIdentity knows one LID mapping.
+type canonIdentity struct{ lid, pn types.JID }
+
+func (i canonIdentity) Own() (types.JID, types.JID) { return types.EmptyJID, types.EmptyJID }
+func (i canonIdentity) PNForLID(_ context.Context, lid types.JID) (types.JID, bool) {
+	if lid == i.lid {
+		return i.pn, true
+	}
+	return types.EmptyJID, false
+}
