@@ -36,7 +36,6 @@ func (c *Channel) Connect(ctx context.Context) error {
 	if cli, ok := c.client.(*whatsmeow.Client); ok {
 		c.configureReconnect(cli)
 	}
-	c.client.AddEventHandler(c.handleConnEvent)
 	go c.run(context.WithoutCancel(ctx))
 	if err := c.client.Connect(); err != nil {
 		_ = c.Disconnect(ctx)

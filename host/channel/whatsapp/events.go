@@ -24,5 +24,7 @@ func (c *Channel) handleEvent(evt any) {
 		if e.Name != nil {
 			c.onGroupName(e.JID, e.Name.Name)
 		}
+	default:
+		c.handleConnEvent(evt) // keepalive, bans, refused connections, outdated client
 	}
 }
