@@ -102,6 +102,16 @@ func TestHostEndToEnd(t *testing.T) {
 	}
 	main.noReply(2 * time.Second)
 
+	// The terminal client: a piped line in, the assistant's reply out.
+	var chatOut logBuffer
+	if code := dispatch(ctx, []string{"chat", "--chat", "local:family", "--name", "bob", "--replies", "1"},
+		env{stdin: strings.NewReader("@Andy via the cli\n"), stdout: &chatOut, stderr: &chatOut, getenv: func(k string) string { return vars[k] }, workdir: work}); code != 0 {
+		t.Fatalf("nanoclaw chat exited %d:\n%s", code, chatOut.String())
+	}
+	if !strings.Contains(chatOut.String(), "reply: @Andy via the cli") {
+		t.Fatalf("nanoclaw chat printed:\n%s", chatOut.String())
+	}
+
 	out, code := cli(t, work, vars, "status")
 	if code != 0 || !strings.Contains(out, "family") || !strings.Contains(out, "router") {
 		t.Errorf("status (%d):\n%s", code, out)
