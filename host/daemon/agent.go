@@ -59,11 +59,9 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	res, err := d.runAgent(ctx, agentRun{group: g, chatJID: jid, prompt: prompt, sessionID: session, saveSession: true}, func(o sandbox.RunOutput) {
 		if o.Result != nil {
 			if text := pipeline.FormatOutbound(*o.Result); text != "" {
+				d.replied(ctx, jid) // from here on, a retry would repeat the answer
 				mu.Lock()
-				if !sent {
-					d.clearInflight(ctx, jid) // from here on, a retry would repeat the answer
-					sent = true
-				}
+				sent = true
 				mu.Unlock()
 				if err := d.send(ctx, jid, text); err != nil {
 					d.log.Error("reply not delivered", "chat", jid, "error", err)

@@ -69,6 +69,9 @@ type Daemon struct {
 	chans  *channel.Set
 	layout sandbox.Layout
 
+	inflightMu sync.Mutex
+	inflight   map[string]bool // chats whose in-flight marker is set
+
 	pipeMu sync.Mutex          // orders piping follow-ups against the end of a run
 	piped  map[string][]string // per chat: the cursor before each follow-up piped this run
 
@@ -111,6 +114,7 @@ func New(cfg Config) (*Daemon, error) {
 		chans:     channel.NewSet(),
 		listening: map[string]bool{},
 		piped:     map[string][]string{},
+		inflight:  map[string]bool{},
 		running:   map[string]running{},
 		layout: sandbox.Layout{ProjectRoot: cfg.Root, GroupsDir: filepath.Join(cfg.Root, "groups"),
 			DataDir: filepath.Join(cfg.Root, "data")},

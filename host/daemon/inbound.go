@@ -111,6 +111,10 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 		return false
 	}
 	d.piped[g.JID] = append(d.piped[g.JID], cursor)
+	// Until the container answers, a host killed now must give this follow-up again.
+	if err := d.setInflight(ctx, g.JID, cursor); err != nil {
+		d.log.Error("mark follow-up in flight", "chat", g.JID, "error", err)
+	}
 	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, pending[len(pending)-1].Timestamp); err != nil {
 		d.log.Error("advance cursor", "chat", g.JID, "error", err)
 	}
@@ -190,15 +194,39 @@ func (d *Daemon) restoreInflight(ctx context.Context) error {
 
 const inflightPrefix = "cursor:"
 
-// setInflight records the cursor to go back to if this run never replies.
+// setInflight records the cursor to go back to if what the container was given is never
+// answered: a run's prompt, or a follow-up piped to it after its last reply.
 func (d *Daemon) setInflight(ctx context.Context, jid, prev string) error {
-	return d.cfg.Store.SetState(ctx, inflightKey(jid), inflightPrefix+prev)
+	d.inflightMu.Lock()
+	defer d.inflightMu.Unlock()
+	if d.inflight[jid] {
+		return nil // an earlier, unanswered input already holds the older cursor
+	}
+	if err := d.cfg.Store.SetState(ctx, inflightKey(jid), inflightPrefix+prev); err != nil {
+		return err
+	}
+	d.inflight[jid] = true
+	return nil
 }
 
-// clearInflight says the run has replied (or finished): its cursor stays.
+// clearInflight says the container has answered (or the run is over): the cursor stays.
 func (d *Daemon) clearInflight(ctx context.Context, jid string) {
+	d.inflightMu.Lock()
+	defer d.inflightMu.Unlock()
 	if err := d.cfg.Store.SetState(ctx, inflightKey(jid), ""); err != nil {
 		d.log.Error("clear in-flight marker", "chat", jid, "error", err)
+		return
+	}
+	delete(d.inflight, jid)
+}
+
+// replied clears the marker if one is set; it runs before every reply is sent.
+func (d *Daemon) replied(ctx context.Context, jid string) {
+	d.inflightMu.Lock()
+	set := d.inflight[jid]
+	d.inflightMu.Unlock()
+	if set {
+		d.clearInflight(ctx, jid)
 	}
 }
 

@@ -811,3 +811,41 @@ func TestConcurrencyCap(t *testing.T) {
 		}
 	}
 }
+
+// A follow-up piped after the container's last reply is covered by the in-flight marker
+// until the container answers it: a host killed in between gives it again on restart.
+func TestFollowUpInFlightUntilAnswered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(mainGroup)
+	h.start()
+	marker := func() string {
+		t.Helper()
+		v, _, err := h.st.State(h.ctx, inflightKey(mainJID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	h.message(msg(mainJID, "m1", "first", 0))
+	r := h.nextRun()
+	r.request(t)
+	r.reply(t, "first answer", "")
+	h.ch.waitSends(t, mainJID, 1)
+	if m := marker(); m != "" {
+		t.Fatalf("marker %q after the first reply, want none", m)
+	}
+	h.message(msg(mainJID, "m2", "a follow-up", 1))
+	r.waitInputs(t, 1)
+	if m := marker(); m != inflightPrefix+ts(0) {
+		t.Fatalf("marker %q after the follow-up, want the cursor before it (%q)", m, ts(0))
+	}
+	r.reply(t, "second answer", "")
+	h.ch.waitSends(t, mainJID, 2)
+	if m := marker(); m != "" {
+		t.Fatalf("marker %q after the follow-up was answered, want none", m)
+	}
+	r.waitClose(t)
+	r.exit(0)
+	h.drain()
+}
