@@ -30,24 +30,7 @@ func TestRunHotLoads(t *testing.T) {
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	copyPlugin := func(src, name string) {
-		t.Helper()
-		wasm, err := os.ReadFile(plugintest.BuildGo(t, filepath.Join(root, src), ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := os.ReadFile(filepath.Join(root, src, "manifest.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := plugintest.WriteAtomic(filepath.Join(plugins, name+".json"), m); err != nil {
-			t.Fatal(err)
-		}
-		if err := plugintest.WriteAtomic(filepath.Join(plugins, name+".wasm"), wasm); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyPlugin("plugins/router", "router")
+	installPlugin(t, root, "plugins/router", plugins, "router")
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan plugin.Event, 16)
 	ready := make(chan struct{})
@@ -84,7 +67,7 @@ func TestRunHotLoads(t *testing.T) {
 	if got := list(); !strings.Contains(got, "# running host") || !strings.Contains(got, "router") {
 		t.Fatalf("plugin list from the running host:\n%s", got)
 	}
-	copyPlugin("plugins/examples/quiethours", "quiethours")
+	installPlugin(t, root, "plugins/examples/quiethours", plugins, "quiethours")
 	deadline := time.After(2 * time.Minute)
 	for !strings.Contains(list(), "quiethours") {
 		select {

@@ -33,13 +33,11 @@ func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 		d.log.Debug("message ignored", "chat", m.ChatJID, "reason", dec.Reason, "by", dec.DecidedBy)
 		return nil
 	case protocol.ActionStore, protocol.ActionDeliver:
-	default:
-		if registered {
-			d.log.Warn("no route plugin decided; message kept as context", "chat", m.ChatJID)
-		}
+	default: // no route plugin decided: never start an agent on that
 		if !registered {
 			return nil
 		}
+		d.log.Warn("no route plugin decided; message kept as context", "chat", m.ChatJID)
 		dec.Action = protocol.ActionStore
 	}
 	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {

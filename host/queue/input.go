@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/atomicfile"
 )
 
 // closeSentinel is the empty file that asks a container to finish after its current turn.
@@ -57,18 +59,14 @@ func writeMessage(dir, text string) (string, error) {
 	return "", fmt.Errorf("input message: no free file name in %s", dir)
 }
 
-// writeClose writes the empty close sentinel into dir, atomically. The temporary name is
-// unique (concurrent closes must not collide) and neither _close nor *.json, so the runner
-// ignores it.
+// writeClose writes the empty close sentinel into dir, atomically (atomicfile's temporary
+// name is unique and neither _close nor *.json, so concurrent closes never collide and the
+// runner ignores it).
 func writeClose(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("input directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, closeSentinel+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("close sentinel: %w", err)
-	}
-	if err := commit(f, nil, filepath.Join(dir, closeSentinel)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, closeSentinel), nil, 0o644); err != nil {
 		return fmt.Errorf("close sentinel: %w", err)
 	}
 	return nil
@@ -85,7 +83,7 @@ func commit(f *os.File, data []byte, final string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(f.Name(), 0o644) // CreateTemp makes 0600; the umask may narrow too
+		err = os.Chmod(f.Name(), 0o644) // the umask may have narrowed it
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), final)
