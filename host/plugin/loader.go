@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/dataseg"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/interrupt"
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -148,7 +149,10 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
-	instrumented, err := interrupt.Instrument(wasm)
+	// Go guests carry ~32k data segments that wazero would keep decoded for the plugin's
+	// lifetime; a few merged ones describe the same memory (internal/dataseg explains).
+	code, _ := dataseg.Coalesce(wasm)
+	instrumented, err := interrupt.Instrument(code)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ package interrupt
 import (
 	"errors"
 	"fmt"
+
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/wasmbin"
 )
 
 // Export is the name of the interrupt global added to the module.
@@ -49,107 +51,98 @@ const (
 
 // Instrument returns a copy of module with the interrupt global and loop-header checks.
 func Instrument(module []byte) ([]byte, error) {
-	if len(module) < 8 || string(module[:4]) != "\x00asm" || string(module[4:8]) != "\x01\x00\x00\x00" {
-		return nil, bad("not a WebAssembly 1.0 binary")
+	out, err := instrument(module)
+	if err != nil && !errors.Is(err, ErrMalformed) {
+		err = fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	type section struct {
-		id   byte
-		body []byte
-	}
-	var secs []section
-	for r := (reader{b: module, i: 8}); !r.done(); {
-		id := r.byte()
-		n := r.u32()
-		body := r.bytes(int(n))
-		if r.err != nil {
-			return nil, r.err
-		}
-		secs = append(secs, section{id, body})
+	return out, err
+}
+
+func instrument(module []byte) ([]byte, error) {
+	secs, err := wasmbin.Sections(module)
+	if err != nil {
+		return nil, err
 	}
 	// The new globals' indices: after every imported and defined global.
 	var globals, memories uint32
 	for _, s := range secs {
-		switch s.id {
+		switch s.ID {
 		case secImport:
-			n, mems, err := countImports(s.body)
+			n, mems, err := countImports(s.Body)
 			if err != nil {
 				return nil, err
 			}
 			globals += n
 			memories += mems
 		case secMemory:
-			r := reader{b: s.body}
-			memories += r.u32()
-			if r.err != nil {
-				return nil, r.err
+			r := wasmbin.Reader{B: s.Body}
+			memories += r.U32()
+			if r.Err != nil {
+				return nil, r.Err
 			}
 		case secGlobal:
-			r := reader{b: s.body}
-			globals += r.u32()
-			if r.err != nil {
-				return nil, r.err
+			r := wasmbin.Reader{B: s.Body}
+			globals += r.U32()
+			if r.Err != nil {
+				return nil, r.Err
 			}
 		}
 	}
 	idx := globals // the interrupt flag; idx+1 is the countdown to the next preemption point
 	// (global (mut i32) (i32.const 0)) (global (mut i32) (i32.const yieldEvery))
 	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41}
-	newGlobal = appendS32(newGlobal, yieldEvery)
+	newGlobal = wasmbin.AppendS32(newGlobal, yieldEvery)
 	newGlobal = append(newGlobal, 0x0B)
-	newExport := appendName(nil, Export)
+	newExport := wasmbin.AppendName(nil, Export)
 	newExport = append(newExport, externGlobl)
-	newExport = appendU32(newExport, idx)
+	newExport = wasmbin.AppendU32(newExport, idx)
 
 	out := append([]byte(nil), module[:8]...)
-	emit := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
+	emit := func(id byte, body []byte) { out = wasmbin.AppendSection(out, id, body) }
 	haveGlobal, haveExport := false, false
 	for _, s := range secs {
 		// Insert missing global/export sections in their place in the order.
-		if !haveGlobal && order(s.id) > order(secGlobal) {
+		if !haveGlobal && order(s.ID) > order(secGlobal) {
 			emit(secGlobal, append([]byte{2}, newGlobal...))
 			haveGlobal = true
 		}
-		if !haveExport && order(s.id) > order(secExport) {
-			emit(secExport, appendU32(nil, 1, newExport...))
+		if !haveExport && order(s.ID) > order(secExport) {
+			emit(secExport, wasmbin.AppendU32(nil, 1, newExport...))
 			haveExport = true
 		}
-		switch s.id {
+		switch s.ID {
 		case secGlobal:
-			body, err := appendVecItems(s.body, 2, newGlobal)
+			body, err := appendVecItems(s.Body, 2, newGlobal)
 			if err != nil {
 				return nil, err
 			}
 			emit(secGlobal, body)
 			haveGlobal = true
 		case secExport:
-			if err := checkNoExport(s.body, Export); err != nil {
+			if err := checkNoExport(s.Body, Export); err != nil {
 				return nil, err
 			}
-			body, err := appendVecItems(s.body, 1, newExport)
+			body, err := appendVecItems(s.Body, 1, newExport)
 			if err != nil {
 				return nil, err
 			}
 			emit(secExport, body)
 			haveExport = true
 		case secCode:
-			body, err := instrumentCode(s.body, check(idx, memories > 0))
+			body, err := instrumentCode(s.Body, check(idx, memories > 0))
 			if err != nil {
 				return nil, err
 			}
 			emit(secCode, body)
 		default:
-			emit(s.id, s.body)
+			emit(s.ID, s.Body)
 		}
 	}
 	if !haveGlobal {
 		emit(secGlobal, append([]byte{2}, newGlobal...))
 	}
 	if !haveExport {
-		emit(secExport, appendU32(nil, 1, newExport...))
+		emit(secExport, wasmbin.AppendU32(nil, 1, newExport...))
 	}
 	return out, nil
 }
@@ -181,61 +174,61 @@ func order(id byte) int {
 
 // countImports counts the imported globals and memories.
 func countImports(body []byte) (globals, memories uint32, err error) {
-	r := reader{b: body}
-	n := r.u32()
+	r := wasmbin.Reader{B: body}
+	n := r.U32()
 	for range n {
-		r.name()
-		r.name()
-		kind := r.byte()
+		r.Name()
+		r.Name()
+		kind := r.Byte()
 		switch kind {
 		case 0: // func: type index
-			r.u32()
+			r.U32()
 		case 1: // table: reftype + limits
-			r.byte()
-			r.limits()
+			r.Byte()
+			r.Limits()
 		case 2: // memory: limits
-			r.limits()
+			r.Limits()
 			memories++
 		case importGlobl: // global: valtype + mut
-			r.byte()
-			r.byte()
+			r.Byte()
+			r.Byte()
 			globals++
 		case 4: // tag
-			r.byte()
-			r.u32()
+			r.Byte()
+			r.U32()
 		default:
 			return 0, 0, bad("unknown import kind %d", kind)
 		}
-		if r.err != nil {
-			return 0, 0, r.err
+		if r.Err != nil {
+			return 0, 0, r.Err
 		}
 	}
-	return globals, memories, r.err
+	return globals, memories, r.Err
 }
 
 func checkNoExport(body []byte, name string) error {
-	r := reader{b: body}
-	n := r.u32()
+	r := wasmbin.Reader{B: body}
+	n := r.U32()
 	for range n {
-		if string(r.name()) == name {
+		if string(r.Name()) == name {
 			return bad("module already exports %q", name)
 		}
-		r.byte()
-		r.u32()
+		r.Byte()
+		r.U32()
 	}
-	return r.err
+	return r.Err
 }
 
 // appendVecItems returns a vector section body with count more items (encoded in items) at
 // its end.
 func appendVecItems(body []byte, count uint32, items []byte) ([]byte, error) {
-	r := reader{b: body}
-	n := r.u32()
-	if r.err != nil {
-		return nil, r.err
+	r := wasmbin.Reader{B: body}
+	n := r.U32()
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	out := appendU32(nil, n+count)
-	out = append(out, body[r.i:]...)
+	out := wasmbin.AppendU32(nil, n+count)
+	out = append(out, body[r.Pos:]...)
 	return append(out, items...), nil
 }
 
@@ -249,72 +242,72 @@ const yieldEvery = 8192
 //	if ($count == 0) { $count = yieldEvery; drop(memory.grow(0)) }
 func check(flag uint32, memory bool) []byte {
 	b := []byte{0x23}
-	b = appendU32(b, flag)
+	b = wasmbin.AppendU32(b, flag)
 	b = append(b, 0x04, 0x40, 0x00, 0x0B)
 	if !memory {
 		return b
 	}
 	count := flag + 1
 	b = append(b, 0x23)
-	b = appendU32(b, count)
+	b = wasmbin.AppendU32(b, count)
 	b = append(b, 0x41, 0x01, 0x6B, 0x24) // i32.const 1; i32.sub; global.set
-	b = appendU32(b, count)
+	b = wasmbin.AppendU32(b, count)
 	b = append(b, 0x23)
-	b = appendU32(b, count)
+	b = wasmbin.AppendU32(b, count)
 	b = append(b, 0x45, 0x04, 0x40, 0x41) // i32.eqz; if; i32.const
-	b = appendS32(b, yieldEvery)
+	b = wasmbin.AppendS32(b, yieldEvery)
 	b = append(b, 0x24)
-	b = appendU32(b, count)
+	b = wasmbin.AppendU32(b, count)
 	return append(b, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B) // i32.const 0; memory.grow 0; drop; end
 }
 
 func instrumentCode(body []byte, chk []byte) ([]byte, error) {
-	r := reader{b: body}
-	n := r.u32()
-	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
+	r := wasmbin.Reader{B: body}
+	n := r.U32()
+	out := wasmbin.AppendU32(make([]byte, 0, len(body)+len(body)/8), n)
 	var fn []byte
 	for i := range n {
-		size := r.u32()
-		code := r.bytes(int(size))
-		if r.err != nil {
-			return nil, r.err
+		size := r.U32()
+		code := r.Bytes(int(size))
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		var err error
 		fn, err = instrumentFunc(fn[:0], code, chk)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
-		out = appendU32(out, uint32(len(fn)))
+		out = wasmbin.AppendU32(out, uint32(len(fn)))
 		out = append(out, fn...)
 	}
-	if !r.done() {
+	if !r.Done() {
 		return nil, bad("trailing bytes in the code section")
 	}
 	return out, nil
 }
 
 func instrumentFunc(out, code, chk []byte) ([]byte, error) {
-	r := reader{b: code}
-	locals := r.u32()
+	r := wasmbin.Reader{B: code}
+	locals := r.U32()
 	for range locals {
-		r.u32()
-		r.byte()
+		r.U32()
+		r.Byte()
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	out = append(out, code[:r.i]...)
-	for !r.done() {
-		start := r.i
-		op := r.byte()
+	out = append(out, code[:r.Pos]...)
+	for !r.Done() {
+		start := r.Pos
+		op := r.Byte()
 		isLoop := op == 0x03
 		if err := skipImmediates(&r, op); err != nil {
 			return nil, err
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		out = append(out, code[start:r.i]...)
+		out = append(out, code[start:r.Pos]...)
 		if isLoop {
 			out = append(out, chk...)
 		}
@@ -323,66 +316,66 @@ func instrumentFunc(out, code, chk []byte) ([]byte, error) {
 }
 
 // skipImmediates advances past the immediates of op (already read).
-func skipImmediates(r *reader, op byte) error {
+func skipImmediates(r *wasmbin.Reader, op byte) error {
 	switch {
 	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0B || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1:
 		// unreachable nop else end return drop select ref.is_null
 	case op == 0x02 || op == 0x03 || op == 0x04: // block loop if
-		r.blockType()
+		r.BlockType()
 	case op == 0x0C || op == 0x0D || op == 0x10 || op == 0x12 || op == 0xD2: // br br_if call return_call ref.func
-		r.u32()
+		r.U32()
 	case op == 0x0E: // br_table
-		n := r.u32()
+		n := r.U32()
 		for range n {
-			r.u32()
+			r.U32()
 		}
-		r.u32()
+		r.U32()
 	case op == 0x11 || op == 0x13: // call_indirect return_call_indirect
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 	case op == 0x1C: // select t*
-		n := r.u32()
+		n := r.U32()
 		for range n {
-			r.byte()
+			r.Byte()
 		}
 	case op >= 0x20 && op <= 0x26: // local.* global.* table.get/set
-		r.u32()
+		r.U32()
 	case op >= 0x28 && op <= 0x3E: // loads and stores: memarg
-		align := r.u32()
+		align := r.U32()
 		if align&0x40 != 0 {
 			return bad("multi-memory is not supported")
 		}
-		r.u32()
+		r.U32()
 	case op == 0x3F || op == 0x40: // memory.size memory.grow
-		r.byte()
+		r.Byte()
 	case op == 0x41:
-		r.s64()
+		r.S64()
 	case op == 0x42:
-		r.s64()
+		r.S64()
 	case op == 0x43:
-		r.bytes(4)
+		r.Bytes(4)
 	case op == 0x44:
-		r.bytes(8)
+		r.Bytes(8)
 	case op >= 0x45 && op <= 0xC4: // numeric, no immediates
 	case op == 0xD0: // ref.null
-		r.byte()
+		r.Byte()
 	case op == 0xFC:
-		sub := r.u32()
+		sub := r.U32()
 		switch {
 		case sub <= 7: // saturating truncations
 		case sub == 8: // memory.init
-			r.u32()
-			r.byte()
+			r.U32()
+			r.Byte()
 		case sub == 9 || sub == 13 || sub == 15 || sub == 16 || sub == 17: // data.drop elem.drop table.grow/size/fill
-			r.u32()
+			r.U32()
 		case sub == 10: // memory.copy
-			r.byte()
-			r.byte()
+			r.Byte()
+			r.Byte()
 		case sub == 11: // memory.fill
-			r.byte()
+			r.Byte()
 		case sub == 12 || sub == 14: // table.init table.copy
-			r.u32()
-			r.u32()
+			r.U32()
+			r.U32()
 		default:
 			return bad("unknown 0xFC opcode %d", sub)
 		}
@@ -390,118 +383,4 @@ func skipImmediates(r *reader, op byte) error {
 		return bad("unsupported opcode 0x%02x", op)
 	}
 	return nil
-}
-
-// reader decodes the binary format; the first error sticks.
-type reader struct {
-	b   []byte
-	i   int
-	err error
-}
-
-func (r *reader) done() bool { return r.i >= len(r.b) || r.err != nil }
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.i >= len(r.b) {
-		r.err = bad("unexpected end at byte %d", r.i)
-		return 0
-	}
-	c := r.b[r.i]
-	r.i++
-	return c
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b)-r.i {
-		r.err = bad("length %d past the end at byte %d", n, r.i)
-		return nil
-	}
-	b := r.b[r.i : r.i+n]
-	r.i += n
-	return b
-}
-
-func (r *reader) u32() uint32 {
-	var v uint64
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		v |= uint64(c&0x7F) << shift
-		if c&0x80 == 0 {
-			if v > 1<<32-1 {
-				r.err = bad("u32 overflow at byte %d", r.i)
-				return 0
-			}
-			return uint32(v)
-		}
-	}
-	r.err = bad("LEB128 too long at byte %d", r.i)
-	return 0
-}
-
-func (r *reader) s64() {
-	for n := 0; n < 10; n++ {
-		c := r.byte()
-		if r.err != nil || c&0x80 == 0 {
-			return
-		}
-	}
-	r.err = bad("LEB128 too long at byte %d", r.i)
-}
-
-func (r *reader) name() []byte { return r.bytes(int(r.u32())) }
-
-func (r *reader) limits() {
-	flags := r.byte()
-	r.u32()
-	if flags&1 != 0 {
-		r.u32()
-	}
-}
-
-// blockType reads a block type: 0x40, a value type, or a signed 33-bit type index.
-func (r *reader) blockType() {
-	c := r.byte()
-	if c == 0x40 || (c >= 0x6F && c <= 0x7F) {
-		return
-	}
-	r.i--
-	r.s64()
-}
-
-func appendU32(b []byte, v uint32, tail ...byte) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		b = append(b, c)
-		return append(b, tail...)
-	}
-}
-
-func appendS32(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func appendName(b []byte, s string) []byte {
-	b = appendU32(b, uint32(len(s)))
-	return append(b, s...)
 }
