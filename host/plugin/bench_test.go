@@ -264,12 +264,12 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		taken := make([]*instance, 0, n)
 		for range n {
-			in, _ := p.pool.get(ctx)
+			in, _ := p.eng.pool.get(ctx)
 			linear += float64(in.mem.Size())
 			taken = append(taken, in)
 		}
 		for _, in := range taken {
-			p.pool.put(in)
+			p.eng.pool.put(in)
 		}
 		return float64(after.HeapInuse) - float64(before.HeapInuse), linear / float64(n)
 	}

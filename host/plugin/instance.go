@@ -57,6 +57,7 @@ const (
 	FaultError     FaultKind = "error"     // the guest reported an error (status 1)
 	FaultTooLarge  FaultKind = "too-large" // the verdict is over the size cap
 	FaultBusy      FaultKind = "busy"      // no instance became free in time
+	FaultResume    FaultKind = "resume"    // the plugin could not start again after being idle
 	FaultTripped   FaultKind = "tripped"   // the circuit breaker is open
 	FaultRequest   FaultKind = "request"   // the request is over the size cap (not the plugin's fault)
 )
@@ -90,9 +91,9 @@ var errInitTimeout = errors.New("guest code exceeded its time limit while starti
 // instantiateTimeout bounds a new instance's _initialize, which runs guest code too.
 const instantiateTimeout = 10 * time.Second
 
-// newInstance instantiates and checks one instance of p's module. Its _initialize and the
-// ABI probes run guest code, so they run under the interrupt timer too.
-func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+// newInstance instantiates and checks one instance of p's module in engine e. Its
+// _initialize and the ABI probes run guest code, so they run under the interrupt timer too.
+func (p *Plugin) newInstance(ctx context.Context, e *engine) (*instance, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -100,7 +101,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
 		WithStderr(&lineWriter{g: p.logs, level: abi.LevelWarn})
 	// Linear memory is a mapping reserved at the cap, so growth never copies (mmapmem).
-	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mmapmem.Allocator{}), p.compiled, cfg)
+	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mmapmem.Allocator{}), e.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}

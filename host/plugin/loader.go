@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/nanoclaw/nanoclaw-go/host/atomicfile"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/dataseg"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/interrupt"
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
@@ -35,6 +36,11 @@ type Loader struct {
 	services Services
 	log      hclog.Logger
 
+	// Idle release: modules kept for restarts live in modules (under the cache directory).
+	idle     time.Duration
+	released func()
+	modules  string
+
 	mu sync.Mutex
 	kv map[string]*kvStore
 }
@@ -50,11 +56,20 @@ type LoaderConfig struct {
 	Logger   hclog.Logger
 	// BreakerProbe is how often a tripped plugin retries its self-check (default 30 s).
 	BreakerProbe time.Duration
+	// IdleRelease is how long a plugin may go without a call before it releases its native
+	// code, decoded module and instances (~15 MB for a Go guest); its next call starts them
+	// again from the cache (tens of ms). 0 keeps every plugin ready for ever. It needs
+	// CacheDir.
+	IdleRelease time.Duration
+	// Released, if set, runs after each idle release; the host hands the memory back to the
+	// OS there.
+	Released func()
 }
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
-	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe}
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe,
+		idle: cfg.IdleRelease, released: cfg.Released}
 	if l.probe <= 0 {
 		l.probe = DefaultBreakerProbe
 	}
@@ -76,6 +91,10 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 		return nil, fmt.Errorf("plugin compilation cache %s: %w", cfg.CacheDir, err)
 	}
 	l.cache = c
+	l.modules = filepath.Join(cfg.CacheDir, "modules")
+	if err := securePrivateDir(l.modules); err != nil {
+		return nil, fmt.Errorf("plugin module store: %w", err)
+	}
 	return l, nil
 }
 
@@ -149,52 +168,99 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
-	// Go guests carry ~32k data segments that wazero would keep decoded for the plugin's
-	// lifetime; a few merged ones describe the same memory (internal/dataseg explains).
+	// Before that, Go guests' ~32k data segments, which wazero would keep decoded for the
+	// plugin's lifetime, become a few merged ones describing the same memory (dataseg).
 	code, _ := dataseg.Coalesce(wasm)
-	instrumented, err := interrupt.Instrument(code)
+	code, err = interrupt.Instrument(code)
 	if err != nil {
 		return nil, err
 	}
+	e, err := l.startEngine(ctx, p, code, true)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = e
+	p.done = make(chan struct{})
+	if err := selfCheck(ctx, p); err != nil {
+		p.retire(context.Background())
+		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	l.keepForRestart(p, code)
+	return p, nil
+}
+
+// startEngine compiles code (from the cache when it is there), links WASI and the granted
+// host functions and fills the instance pool. check runs the import and export checks,
+// needed once per module.
+func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check bool) (_ *engine, err error) {
+	m := p.Manifest
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(l.cache).
 		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16)
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	p.rt = rt
+	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
 	defer func() {
 		if err != nil {
-			_ = rt.Close(context.Background())
+			e.close(context.Background())
 		}
 	}()
-	p.compiled, err = p.rt.CompileModule(ctx, instrumented)
+	e.compiled, err = e.rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	if err := checkImports(p.compiled, m, granted); err != nil {
-		return nil, err
+	if check {
+		if err := checkImports(e.compiled, m, p.Granted); err != nil {
+			return nil, err
+		}
+		if err := checkExports(e.compiled); err != nil {
+			return nil, err
+		}
 	}
-	if err := checkExports(p.compiled); err != nil {
-		return nil, err
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
 	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
-	if err := env.instantiateHostModule(ctx, p.rt, granted); err != nil {
+	if err := env.instantiateHostModule(ctx, e.rt, p.Granted); err != nil {
 		return nil, fmt.Errorf("host functions: %w", err)
 	}
-	p.pool = newPool(poolSize(m.Limits), p.newInstance, func(err error) {
+	newInst := func(ctx context.Context) (*instance, error) { return p.newInstance(ctx, e) }
+	e.pool = newPool(poolSize(m.Limits), newInst, func(err error) {
 		p.fault(FaultTrap, fmt.Errorf("replacement instance: %w", err))
 	})
-	if err := p.pool.fill(ctx, poolSize(m.Limits)); err != nil {
-		p.pool.close()
+	if err := e.pool.fill(ctx, poolSize(m.Limits)); err != nil {
 		return nil, err
 	}
-	if err := selfCheck(ctx, p); err != nil {
-		p.pool.close()
-		return nil, fmt.Errorf("self-check: %w", err)
+	return e, nil
+}
+
+// keepForRestart arms p's idle release. The module as compiled is kept in the private cache
+// directory, beside its native code, so that a restart depends neither on the plugin file
+// (edited or deleted meanwhile) nor on memory; its hash is checked when it is read back.
+// Without a cache directory, or with IdleRelease 0, the plugin keeps its engine for ever.
+func (l *Loader) keepForRestart(p *Plugin, code []byte) {
+	if l.idle <= 0 || l.modules == "" {
+		return
 	}
-	return p, nil
+	sum := sha256.Sum256(code)
+	path := filepath.Join(l.modules, hex.EncodeToString(sum[:])+".wasm")
+	if _, err := os.Stat(path); err != nil {
+		if err := atomicfile.Write(path, code, 0o600); err != nil {
+			p.log.Warn("cannot keep the module for restarts; the plugin stays loaded while idle", "error", err)
+			return
+		}
+	}
+	p.restart = func(ctx context.Context) (*engine, error) {
+		code, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("kept module: %w", err)
+		}
+		if sha256.Sum256(code) != sum {
+			return nil, fmt.Errorf("kept module %s does not match its hash", path)
+		}
+		return l.startEngine(ctx, p, code, false)
+	}
+	p.idle, p.released = l.idle, l.released
+	p.lastUse.Store(int64(time.Since(p.LoadedAt)))
+	p.idleTimer = time.AfterFunc(p.idle, p.releaseIfIdle)
 }
 
 func (l *Loader) kvFor(name string) *kvStore {

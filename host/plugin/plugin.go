@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/tetratelabs/wazero"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
@@ -35,19 +34,26 @@ type Plugin struct {
 	Granted  []string
 	LoadedAt time.Time
 
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
-	pool     *pool
 	logs     *guestLog
 	log      hclog.Logger
 	memLimit uint32
 	// breakerProbe is how often a tripped plugin retries its self-check.
 	breakerProbe time.Duration
 
-	// mu is held shared by every call and exclusively by retire, so retiring waits for the
-	// calls in flight and no call starts on a closed generation.
+	// mu is held shared by every call and exclusively by retire, resume and an idle release,
+	// so those wait for the calls in flight and no call starts on a closed engine.
 	mu      sync.RWMutex
 	retired bool
+	eng     *engine // nil after an idle release, until the next call resumes the plugin
+	done    chan struct{} // closed on retire
+
+	// Idle release (engine.go): restart builds a new engine; idle is how long an unused
+	// plugin keeps its engine (0: for ever); released runs after each release.
+	restart   func(context.Context) (*engine, error)
+	idle      time.Duration
+	released  func()
+	idleTimer *time.Timer
+	lastUse   atomic.Int64 // time since LoadedAt of the last call, in ns
 
 	calls       atomic.Uint64
 	faults      atomic.Uint64
@@ -70,34 +76,40 @@ func (p *Plugin) Kind() protocol.Kind { return p.Manifest.Kind }
 // to out. Any failure is a *Fault; callers turn it into deny or "no decision". On the success
 // path it allocates nothing beyond what wazero needs to watch the deadline.
 func (p *Plugin) Call(ctx context.Context, req, out []byte) ([]byte, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.retired {
-		return out, errRetired
-	}
-	p.calls.Add(1)
 	if p.tripped.Load() {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if p.retired {
+			return out, errRetired
+		}
+		p.calls.Add(1)
 		return out, p.fault(FaultTripped, errors.New("circuit breaker open after repeated faults; fix or reload the plugin"))
 	}
+	if err := p.acquire(ctx); err != nil {
+		return out, err
+	}
+	defer p.mu.RUnlock()
+	p.calls.Add(1)
 	return p.call(ctx, req, out)
 }
 
-// call runs one call on a pooled instance; the caller holds p.mu for reading.
+// call runs one call on a pooled instance; the caller holds p.mu for reading, with p.eng set.
 func (p *Plugin) call(ctx context.Context, req, out []byte) ([]byte, error) {
-	in, ok := p.pool.get(ctx)
+	pool := p.eng.pool
+	in, ok := pool.get(ctx)
 	if !ok {
 		return out, p.fault(FaultBusy, errors.New("no instance became free in time"))
 	}
 	res, kind, err := in.invoke(p.Manifest.Kind.Hook(), req, out, p.Manifest.Limits.Deadline(), p.Manifest.Limits.MaxVerdictBytes, p.memLimit)
 	if err == nil {
-		p.pool.put(in)
+		pool.put(in)
 		p.consecutive.Store(0)
 		return res, nil
 	}
 	if kind.discards() {
-		p.pool.replace(in)
+		pool.replace(in)
 	} else {
-		p.pool.put(in)
+		pool.put(in)
 	}
 	return out, p.fault(kind, err)
 }
@@ -124,19 +136,17 @@ func (p *Plugin) probe() {
 	defer t.Stop()
 	for {
 		select {
-		case <-p.pool.stop:
+		case <-p.done:
 			return
 		case <-t.C:
 		}
-		p.mu.RLock()
-		retired := p.retired
-		var err error
-		if !retired {
-			err = selfCheckCall(context.Background(), p, p.call)
-		}
-		p.mu.RUnlock()
-		if retired {
+		err := p.acquire(context.Background())
+		if errors.Is(err, errRetired) {
 			return
+		}
+		if err == nil {
+			err = selfCheckCall(context.Background(), p, p.call)
+			p.mu.RUnlock()
 		}
 		if err == nil {
 			p.consecutive.Store(0)
@@ -168,12 +178,19 @@ func (p *Plugin) retire(ctx context.Context) {
 	p.mu.Lock()
 	already := p.retired
 	p.retired = true
+	e := p.eng
+	p.eng = nil
 	p.mu.Unlock()
 	if already {
 		return
 	}
-	p.pool.close()
-	_ = p.rt.Close(ctx)
+	close(p.done)
+	if p.idleTimer != nil {
+		p.idleTimer.Stop()
+	}
+	if e != nil {
+		e.close(ctx)
+	}
 }
 
 // Close retires the plugin; for plugins loaded outside a Registry.
