@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -112,7 +114,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		return err
 	}
 	docs := policyDocs(paths, s.getenv, log)
-	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, log)
+	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, log, s.PluginIdle)
 	if err != nil {
 		return err
 	}
@@ -227,8 +229,10 @@ func policyDocs(paths config.Paths, getenv func(string) string, log hclog.Logger
 	})
 }
 
-// openRegistry builds the plugin loader and registry the host and the CLI share.
-func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSource, groups plugin.GroupDirectory, log hclog.Logger) (*plugin.Registry, func(), error) {
+// openRegistry builds the plugin loader and registry the host and the CLI share. idle is
+// how long an unused plugin keeps its compiled code and instances (0: for ever); after it
+// releases them, their memory goes back to the OS.
+func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSource, groups plugin.GroupDirectory, log hclog.Logger, idle time.Duration) (*plugin.Registry, func(), error) {
 	grants, err := plugin.ReadGrants(paths.PluginGrants)
 	if err != nil {
 		return nil, nil, err
@@ -238,6 +242,9 @@ func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSou
 		Grants:   grants,
 		Services: plugin.Services{Config: docs, Groups: groups},
 		Logger:   log.Named("plugin"),
+
+		IdleRelease: idle,
+		Released:    returnMemory,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -247,4 +254,25 @@ func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSou
 		reg.Close(context.Background())
 		_ = loader.Close(context.Background())
 	}, nil
+}
+
+// returnMemory hands the memory a plugin's idle release freed back to the OS. Its native
+// code is unmapped by a finalizer (wazero's) after a collection, and an object referenced by
+// another with a finalizer waits one more collection for its own. Finalizers run one at a
+// time on one goroutine, so a sentinel's finalizer from the next collection running means
+// the previous one's have had their turn; three rounds cover wazero's chain.
+func returnMemory() {
+	for range 3 {
+		runtime.GC()
+		ran := make(chan struct{})
+		sentinel := &struct{ p *byte }{} // holds a pointer: never batched by the tiny allocator
+		runtime.SetFinalizer(sentinel, func(*struct{ p *byte }) { close(ran) })
+		sentinel = nil
+		runtime.GC()
+		select {
+		case <-ran:
+		case <-time.After(time.Second):
+		}
+	}
+	debug.FreeOSMemory()
 }

@@ -103,6 +103,9 @@ type Settings struct {
 	LogLevel                string        // LOG_LEVEL: trace, debug, info, warn or error
 	Model                   string        // NANOCLAW_MODEL: "" lets the agent runner choose
 	MaxTokensPerDay         int64         // NANOCLAW_MAX_TOKENS_PER_DAY: 0 means no budget
+	// NANOCLAW_PLUGIN_IDLE: a plugin unused this long releases its compiled code and
+	// instances until its next call; 0 keeps plugins ready for ever.
+	PluginIdle time.Duration
 }
 
 // Defaults, NanoClaw's where NanoClaw has the variable.
@@ -115,6 +118,7 @@ const (
 	DefaultMaxMessagesPerPrompt    = 10
 	DefaultMaxOutputBytes          = 10485760
 	DefaultLogLevel                = "info"
+	DefaultPluginIdle              = 5 * time.Minute
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is
@@ -166,6 +170,7 @@ func loadSettings(env func(string) string, sysZone func() string) (Settings, err
 		LogLevel:                p.logLevel("LOG_LEVEL"),
 		Model:                   p.str("NANOCLAW_MODEL", ""),
 		MaxTokensPerDay:         p.integer("NANOCLAW_MAX_TOKENS_PER_DAY", 0, 0, math.MaxInt64),
+		PluginIdle:              p.millisOrZero("NANOCLAW_PLUGIN_IDLE", DefaultPluginIdle),
 	}
 	s.TZ, s.Location = p.zone("TZ", sysZone)
 	if err := errors.Join(p.errs...); err != nil {
@@ -257,6 +262,14 @@ func (p *parser) millis(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// millisOrZero is millis that also accepts 0, meaning off.
+func (p *parser) millisOrZero(name string, def time.Duration) time.Duration {
+	if v := p.get(name); v == "0" || v == "0s" {
+		return 0
+	}
+	return p.millis(name, def)
 }
 
 func (p *parser) logLevel(name string) string {

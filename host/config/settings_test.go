@@ -119,6 +119,7 @@ func TestLoadSettingsDefaults(t *testing.T) {
 		MaxMessagesPerPrompt:    10,
 		MaxOutputBytes:          10485760,
 		LogLevel:                "info",
+		PluginIdle:              5 * time.Minute,
 	}
 	if s != want {
 		t.Errorf("defaults = %+v\nwant %+v", s, want)
@@ -219,6 +220,12 @@ func TestLoadSettingsVariables(t *testing.T) {
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY 0", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "0"}, check: func(s Settings) bool { return s.MaxTokensPerDay == 0 }},
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY negative", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "-1"}, bad: "NANOCLAW_MAX_TOKENS_PER_DAY"},
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY 1e6", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "1e6"}, bad: "NANOCLAW_MAX_TOKENS_PER_DAY"},
+		{name: "NANOCLAW_PLUGIN_IDLE default", env: map[string]string{}, check: func(s Settings) bool { return s.PluginIdle == DefaultPluginIdle }},
+		{name: "NANOCLAW_PLUGIN_IDLE 30s", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "30s"}, check: func(s Settings) bool { return s.PluginIdle == 30*time.Second }},
+		{name: "NANOCLAW_PLUGIN_IDLE ms", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "60000"}, check: func(s Settings) bool { return s.PluginIdle == time.Minute }},
+		{name: "NANOCLAW_PLUGIN_IDLE off", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "0"}, check: func(s Settings) bool { return s.PluginIdle == 0 }},
+		{name: "NANOCLAW_PLUGIN_IDLE negative", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "-5m"}, bad: "NANOCLAW_PLUGIN_IDLE"},
+		{name: "NANOCLAW_PLUGIN_IDLE junk", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "soon"}, bad: "NANOCLAW_PLUGIN_IDLE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := loadSettings(envOf(tc.env), func() string { return tc.sysZone })

@@ -17,13 +17,17 @@ type engine struct {
 	pool     *pool
 }
 
-// close closes the instances, then the runtime and with it the compiled module. Callers make
-// sure no call is in flight.
+// close closes the instances, the runtime and the compiled module. Callers make sure no
+// call is in flight. The compiled module needs its own Close: with a compilation cache,
+// closing the runtime leaves it, native code included, referenced by the shared engine.
 func (e *engine) close(ctx context.Context) {
 	if e.pool != nil {
 		e.pool.close()
 	}
 	_ = e.rt.Close(ctx)
+	if e.compiled != nil {
+		_ = e.compiled.Close(ctx)
+	}
 }
 
 // acquire takes p.mu for reading with an engine running, starting one first if the plugin
@@ -83,10 +87,10 @@ func (p *Plugin) releaseIfIdle() {
 	p.eng = nil
 	p.mu.Unlock()
 	e.close(context.Background())
-	p.log.Debug("plugin idle: released its compiled code and instances until its next call", "idle", p.idle)
 	if p.released != nil {
 		p.released()
 	}
+	p.log.Debug("plugin idle: released its compiled code and instances until its next call", "idle", p.idle)
 }
 
 // Idle reports whether the plugin has released its engine while unused.
