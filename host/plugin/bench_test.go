@@ -280,3 +280,41 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		b.ReportMetric(linear/(1<<20), "linear-MiB/instance")
 	}
 }
+
+// BenchmarkResume: the first decision of a default plugin after an idle release, which
+// starts its engine again from the kept module and the compilation cache. This is what the
+// first message after NANOCLAW_PLUGIN_IDLE adds, per plugin it needs.
+func BenchmarkResume(b *testing.B) {
+	for _, name := range []string{"router", "mountguard", "ipcauthz"} {
+		b.Run(name, func(b *testing.B) {
+			root, err := plugintest.ModuleRoot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := ReadManifest(filepath.Join(root, "plugins", name, "manifest.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			released := make(chan struct{}, 1)
+			l, err := NewLoader(LoaderConfig{CacheDir: plugintest.CacheDir(), Services: Services{Groups: testGroups},
+				IdleRelease: time.Millisecond, Released: func() { released <- struct{}{} }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close(context.Background())
+			p, err := l.Load(context.Background(), m, readWasm(b, plugintest.BuildGo(b, filepath.Join(root, "plugins", name), "")))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			for b.Loop() {
+				b.StopTimer()
+				<-released
+				b.StartTimer()
+				if err := selfCheck(context.Background(), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
