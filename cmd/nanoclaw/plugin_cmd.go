@@ -74,8 +74,11 @@ func cmdPluginList(ctx context.Context, args []string, e env) int {
 	fmt.Fprintln(tw, "KIND\tORDER\tNAME\tHASH\tCAPABILITIES\tCALLS\tFAULTS\tSTATE")
 	for _, p := range list {
 		state := "serving"
-		if p.Tripped {
+		switch {
+		case p.Tripped:
 			state = "tripped"
+		case p.Idle:
+			state = "idle"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.12s\t%v\t%d\t%d\t%s\n", p.Kind, p.Order, p.Name, p.Hash, p.Capabilities, p.Calls, p.Faults, state)
 	}

@@ -68,6 +68,14 @@ func TestIdleRelease(t *testing.T) {
 				if !p.Idle() {
 					t.Fatalf("round %d: released but not idle", round)
 				}
+				if round == 0 {
+					r := NewRegistry(l, nil)
+					r.plugins["x"] = p
+					r.rebuild()
+					if list := r.List(); len(list) != 1 || !list[0].Idle {
+						t.Fatalf("List = %+v, want the plugin idle", list)
+					}
+				}
 				out, f := call(t, p, c.req)
 				if f != nil || !strings.Contains(out, c.want) {
 					t.Fatalf("round %d: call after release = %q, %v", round, out, f)

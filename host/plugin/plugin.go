@@ -44,7 +44,7 @@ type Plugin struct {
 	// so those wait for the calls in flight and no call starts on a closed engine.
 	mu      sync.RWMutex
 	retired bool
-	eng     *engine // nil after an idle release, until the next call resumes the plugin
+	eng     *engine       // nil after an idle release, until the next call resumes the plugin
 	done    chan struct{} // closed on retire
 
 	// Idle release (engine.go): restart builds a new engine; idle is how long an unused

@@ -185,6 +185,7 @@ type Info struct {
 	Calls        uint64        `json:"calls"`
 	Faults       uint64        `json:"faults"`
 	Tripped      bool          `json:"tripped"`
+	Idle         bool          `json:"idle"` // released its engine while unused; the next call resumes it
 	LastFault    string        `json:"lastFault,omitempty"`
 	LoadedAt     string        `json:"loadedAt"`
 }
@@ -197,7 +198,7 @@ func (r *Registry) List() []Info {
 			s := p.Stats()
 			out = append(out, Info{
 				Name: p.Name(), File: p.Path, Kind: p.Kind(), Order: p.Manifest.Order, Hash: p.Hash,
-				Capabilities: p.Granted, Calls: s.Calls, Faults: s.Faults, Tripped: s.Tripped,
+				Capabilities: p.Granted, Calls: s.Calls, Faults: s.Faults, Tripped: s.Tripped, Idle: p.Idle(),
 				LastFault: s.LastFault, LoadedAt: p.LoadedAt.UTC().Format("2006-01-02T15:04:05Z"),
 			})
 		}
