@@ -43,6 +43,11 @@ func BenchmarkHostLatency(b *testing.B) {
 	work := workDir(b, d)
 	api, url := newMockAPI(b)
 	vars := hostEnv(work, url)
+	// NANOCLAW_BENCH_PLUGIN_IDLE=300ms measures every message arriving at released plugins,
+	// the first message after NANOCLAW_PLUGIN_IDLE of silence.
+	if v := os.Getenv("NANOCLAW_BENCH_PLUGIN_IDLE"); v != "" {
+		vars["NANOCLAW_PLUGIN_IDLE"] = v
+	}
 	stop, _ := startHost(b, work, vars)
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -94,7 +99,7 @@ func BenchmarkHostLatency(b *testing.B) {
 // BenchmarkHostIdleRSS starts the host binary with 20 registered groups and the default
 // plugins and reports its resident memory (VmRSS, MiB): ready-rss-MiB once it serves,
 // rss-MiB once idle, after its plugins released their engines (target ≤ 64 MB). The bench
-// shortens NANOCLAW_PLUGIN_IDLE from its 5 minutes to 2 s; what is released is the same.
+// shortens NANOCLAW_PLUGIN_IDLE from its 30 minutes to 2 s; what is released is the same.
 func BenchmarkHostIdleRSS(b *testing.B) {
 	d := requireDocker(b)
 	work := workDir(b, d)

@@ -118,7 +118,7 @@ const (
 	DefaultMaxMessagesPerPrompt    = 10
 	DefaultMaxOutputBytes          = 10485760
 	DefaultLogLevel                = "info"
-	DefaultPluginIdle              = 5 * time.Minute
+	DefaultPluginIdle              = 30 * time.Minute
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is

@@ -119,7 +119,7 @@ func TestLoadSettingsDefaults(t *testing.T) {
 		MaxMessagesPerPrompt:    10,
 		MaxOutputBytes:          10485760,
 		LogLevel:                "info",
-		PluginIdle:              5 * time.Minute,
+		PluginIdle:              30 * time.Minute,
 	}
 	if s != want {
 		t.Errorf("defaults = %+v\nwant %+v", s, want)
