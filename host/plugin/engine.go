@@ -15,6 +15,7 @@ type engine struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	pool     *pool
+	cache    wazero.CompilationCache // the loader's, shared by every engine
 }
 
 // close closes the instances, the runtime and the compiled module. Callers make sure no
@@ -27,7 +28,27 @@ func (e *engine) close(ctx context.Context) {
 	_ = e.rt.Close(ctx)
 	if e.compiled != nil {
 		_ = e.compiled.Close(ctx)
+		unpin(ctx, e.cache)
 	}
+}
+
+// ballast is the smallest module with code: (module (func)).
+var ballast = []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x04\x01\x02\x00\x0b")
+
+// unpin works around wazero v1.12 keeping a closed module's native code alive: its engine
+// removes a module from a sorted slice without clearing the slot past the slice's new end,
+// so the last module removed stays reachable, ~10 MB of code for a Go guest, until another
+// module is added. Compiling a module with code in the same cache overwrites that slot;
+// closing it again leaves at most this one-function module there.
+func unpin(ctx context.Context, cache wazero.CompilationCache) {
+	if cache == nil {
+		return
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
+	if cm, err := rt.CompileModule(ctx, ballast); err == nil {
+		_ = cm.Close(ctx)
+	}
+	_ = rt.Close(ctx)
 }
 
 // acquire takes p.mu for reading with an engine running, starting one first if the plugin

@@ -197,7 +197,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(l.cache).
 		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16)
-	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: l.cache}
 	defer func() {
 		if err != nil {
 			e.close(context.Background())
