@@ -43,8 +43,8 @@ func BenchmarkHostLatency(b *testing.B) {
 	work := workDir(b, d)
 	api, url := newMockAPI(b)
 	vars := hostEnv(work, url)
-	// NANOCLAW_BENCH_PLUGIN_IDLE=300ms measures every message arriving at released plugins,
-	// the first message after NANOCLAW_PLUGIN_IDLE of silence.
+	// NANOCLAW_BENCH_PLUGIN_IDLE=300ms releases the plugins between iterations (not while an
+	// agent runs): every first message is then the first after NANOCLAW_PLUGIN_IDLE of silence.
 	if v := os.Getenv("NANOCLAW_BENCH_PLUGIN_IDLE"); v != "" {
 		vars["NANOCLAW_PLUGIN_IDLE"] = v
 	}

@@ -52,7 +52,7 @@ func cmdPluginList(ctx context.Context, args []string, e env) int {
 			return 2
 		}
 		source = "no running host; loaded " + paths.Plugins
-		reg, closeReg, err := openRegistry(ctx, paths, policyDocs(paths, e.getenv, hclog.NewNullLogger()), nil, hclog.NewNullLogger(), 0)
+		reg, closeReg, err := openRegistry(ctx, paths, policyDocs(paths, e.getenv, hclog.NewNullLogger()), nil, hclog.NewNullLogger(), 0, nil)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "nanoclaw:", err)
 			return 2

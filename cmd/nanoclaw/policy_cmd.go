@@ -78,7 +78,7 @@ func cmdPolicy(ctx context.Context, args []string, e env) int {
 		}
 	}
 	docs := policyDocs(paths, getenv, hclog.NewNullLogger())
-	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, hclog.NewNullLogger(), 0)
+	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, hclog.NewNullLogger(), 0, nil)
 	if err != nil {
 		return fail(err)
 	}

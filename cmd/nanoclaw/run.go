@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -114,7 +115,11 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		return err
 	}
 	docs := policyDocs(paths, s.getenv, log)
-	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, log, s.PluginIdle)
+	// Plugins are released after NANOCLAW_PLUGIN_IDLE only while no agent runs; the daemon
+	// that knows is made after the registry it needs.
+	var running atomic.Pointer[daemon.Daemon]
+	busy := func() bool { d := running.Load(); return d != nil && d.Queue().ActiveCount() > 0 }
+	reg, closeReg, err := openRegistry(ctx, paths, docs, groups, log, s.PluginIdle, busy)
 	if err != nil {
 		return err
 	}
@@ -141,6 +146,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	if err != nil {
 		return err
 	}
+	running.Store(d)
 	if err := ensureMainGroup(ctx, d, groups, log); err != nil {
 		return err
 	}
@@ -230,9 +236,9 @@ func policyDocs(paths config.Paths, getenv func(string) string, log hclog.Logger
 }
 
 // openRegistry builds the plugin loader and registry the host and the CLI share. idle is
-// how long an unused plugin keeps its compiled code and instances (0: for ever); after it
-// releases them, their memory goes back to the OS.
-func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSource, groups plugin.GroupDirectory, log hclog.Logger, idle time.Duration) (*plugin.Registry, func(), error) {
+// how long an unused plugin keeps its compiled code and instances (0: for ever), busy (may
+// be nil) holds that off while agents run; released memory goes back to the OS.
+func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSource, groups plugin.GroupDirectory, log hclog.Logger, idle time.Duration, busy func() bool) (*plugin.Registry, func(), error) {
 	grants, err := plugin.ReadGrants(paths.PluginGrants)
 	if err != nil {
 		return nil, nil, err
@@ -245,6 +251,7 @@ func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSou
 
 		IdleRelease: idle,
 		Released:    returnMemory,
+		Busy:        busy,
 	})
 	if err != nil {
 		return nil, nil, err

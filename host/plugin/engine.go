@@ -85,7 +85,7 @@ func (p *Plugin) resume(ctx context.Context) error {
 	}
 	p.eng = e
 	p.lastUse.Store(int64(time.Since(p.LoadedAt)))
-	p.idleTimer.Reset(p.idle)
+	p.idleTimer.Load().Reset(p.idle)
 	p.log.Debug("plugin resumed after being idle", "took", time.Since(start))
 	return nil
 }
@@ -93,11 +93,15 @@ func (p *Plugin) resume(ctx context.Context) error {
 // releaseIfIdle runs from the idle timer: a plugin unused for p.idle closes its engine.
 func (p *Plugin) releaseIfIdle() {
 	if wait := p.idle - (time.Since(p.LoadedAt) - time.Duration(p.lastUse.Load())); wait > 0 {
-		p.idleTimer.Reset(wait)
+		p.idleTimer.Load().Reset(wait)
+		return
+	}
+	if p.busy != nil && p.busy() { // an agent is running: it may need the plugin any moment
+		p.idleTimer.Load().Reset(p.idle)
 		return
 	}
 	if !p.mu.TryLock() { // a call is in flight: it has just been used
-		p.idleTimer.Reset(p.idle)
+		p.idleTimer.Load().Reset(p.idle)
 		return
 	}
 	e := p.eng

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ func TestNoIdleRelease(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Close(context.Background())
-			if p.idleTimer != nil || p.restart != nil {
+			if p.idleTimer.Load() != nil || p.restart != nil {
 				t.Fatal("idle release armed")
 			}
 		})
@@ -207,4 +208,38 @@ func TestRetireWhileIdle(t *testing.T) {
 	if p.Idle() {
 		t.Fatal("a retired plugin reports idle")
 	}
+}
+
+// TestIdleReleaseWaitsWhileBusy: while the host reports work in flight, an unused plugin
+// keeps its engine; once the work is done it is released.
+func TestIdleReleaseWaitsWhileBusy(t *testing.T) {
+	var busy atomic.Bool
+	busy.Store(true)
+	asked := make(chan struct{}, 64)
+	log, _ := testLogger()
+	released := make(chan struct{}, 8)
+	l, err := NewLoader(LoaderConfig{CacheDir: t.TempDir(), Services: Services{Groups: testGroups}, Logger: log,
+		IdleRelease: 5 * time.Millisecond, Released: func() { released <- struct{}{} },
+		Busy: func() bool { asked <- struct{}{}; return busy.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	p, err := l.Load(context.Background(), testManifest("allow", protocol.KindMount), watWasm(t, "allow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for range 3 { // asked three times, refused each time
+		select {
+		case <-asked:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the idle timer never asked whether the host is busy")
+		}
+	}
+	if p.Idle() || len(released) > 0 {
+		t.Fatal("released while the host was busy")
+	}
+	busy.Store(false)
+	waitReleased(t, released)
 }

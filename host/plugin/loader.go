@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +40,7 @@ type Loader struct {
 	// Idle release: modules kept for restarts live in modules (under the cache directory).
 	idle     time.Duration
 	released func()
+	busy     func() bool
 	modules  string
 
 	mu sync.Mutex
@@ -64,12 +66,15 @@ type LoaderConfig struct {
 	// Released, if set, runs after each idle release; the host hands the memory back to the
 	// OS there.
 	Released func()
+	// Busy, if set, reports work in flight (an agent running): no plugin is released while
+	// it does, so a follow-up or an IPC request of a running agent never waits for one.
+	Busy func() bool
 }
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
 	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe,
-		idle: cfg.IdleRelease, released: cfg.Released}
+		idle: cfg.IdleRelease, released: cfg.Released, busy: cfg.Busy}
 	if l.probe <= 0 {
 		l.probe = DefaultBreakerProbe
 	}
@@ -258,9 +263,12 @@ func (l *Loader) keepForRestart(p *Plugin, code []byte) {
 		}
 		return l.startEngine(ctx, p, code, false)
 	}
-	p.idle, p.released = l.idle, l.released
+	p.idle, p.released, p.busy = l.idle, l.released, l.busy
 	p.lastUse.Store(int64(time.Since(p.LoadedAt)))
-	p.idleTimer = time.AfterFunc(p.idle, p.releaseIfIdle)
+	// Armed far off, published, then set: the callback only runs once the timer is published.
+	t := time.AfterFunc(time.Duration(math.MaxInt64), p.releaseIfIdle)
+	p.idleTimer.Store(t)
+	t.Reset(p.idle)
 }
 
 func (l *Loader) kvFor(name string) *kvStore {

@@ -48,12 +48,14 @@ type Plugin struct {
 	done    chan struct{} // closed on retire
 
 	// Idle release (engine.go): restart builds a new engine; idle is how long an unused
-	// plugin keeps its engine (0: for ever); released runs after each release.
+	// plugin keeps its engine (0: for ever); released runs after each release; busy holds
+	// releases off while the host has work in flight.
 	restart   func(context.Context) (*engine, error)
 	idle      time.Duration
 	released  func()
-	idleTimer *time.Timer
-	lastUse   atomic.Int64 // time since LoadedAt of the last call, in ns
+	busy      func() bool
+	idleTimer atomic.Pointer[time.Timer] // atomic: its own callback reads it
+	lastUse   atomic.Int64               // time since LoadedAt of the last call, in ns
 
 	calls       atomic.Uint64
 	faults      atomic.Uint64
@@ -185,8 +187,8 @@ func (p *Plugin) retire(ctx context.Context) {
 		return
 	}
 	close(p.done)
-	if p.idleTimer != nil {
-		p.idleTimer.Stop()
+	if t := p.idleTimer.Load(); t != nil {
+		t.Stop()
 	}
 	if e != nil {
 		e.close(ctx)
