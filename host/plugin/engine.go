@@ -15,12 +15,17 @@ type engine struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	pool     *pool
-	cache    wazero.CompilationCache // the loader's, shared by every engine
+	// cache is this engine's own compilation cache on the loader's directory (nil without
+	// one). Closing it is what frees the native code: wazero's engine keeps closed modules
+	// reachable in its sorted list of compiled modules (v1.12 deletes from that slice
+	// without clearing the slots past its end), so an engine shared by every plugin would
+	// keep a released plugin's ~10 MB of code mapped.
+	cache wazero.CompilationCache
 }
 
-// close closes the instances, the runtime and the compiled module. Callers make sure no
-// call is in flight. The compiled module needs its own Close: with a compilation cache,
-// closing the runtime leaves it, native code included, referenced by the shared engine.
+// close closes the instances, the runtime, the compiled module and the engine's cache.
+// Callers make sure no call is in flight. The compiled module needs its own Close: with a
+// compilation cache, closing the runtime leaves it referenced by the cache's engine.
 func (e *engine) close(ctx context.Context) {
 	if e.pool != nil {
 		e.pool.close()
@@ -28,27 +33,10 @@ func (e *engine) close(ctx context.Context) {
 	_ = e.rt.Close(ctx)
 	if e.compiled != nil {
 		_ = e.compiled.Close(ctx)
-		unpin(ctx, e.cache)
 	}
-}
-
-// ballast is the smallest module with code: (module (func)).
-var ballast = []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x04\x01\x02\x00\x0b")
-
-// unpin works around wazero v1.12 keeping a closed module's native code alive: its engine
-// removes a module from a sorted slice without clearing the slot past the slice's new end,
-// so the last module removed stays reachable, ~10 MB of code for a Go guest, until another
-// module is added. Compiling a module with code in the same cache overwrites that slot;
-// closing it again leaves at most this one-function module there.
-func unpin(ctx context.Context, cache wazero.CompilationCache) {
-	if cache == nil {
-		return
+	if e.cache != nil {
+		_ = e.cache.Close(ctx)
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
-	if cm, err := rt.CompileModule(ctx, ballast); err == nil {
-		_ = cm.Close(ctx)
-	}
-	_ = rt.Close(ctx)
 }
 
 // acquire takes p.mu for reading with an engine running, starting one first if the plugin

@@ -32,7 +32,8 @@ import (
 // state (kept across reloads of the same plugin name).
 type Loader struct {
 	probe    time.Duration
-	cache    wazero.CompilationCache
+	cache    wazero.CompilationCache // in-memory, shared; nil with a cache directory
+	cacheDir string                  // each engine opens its own cache on it (engine.go)
 	grants   Grants
 	services Services
 	log      hclog.Logger
@@ -95,7 +96,8 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin compilation cache %s: %w", cfg.CacheDir, err)
 	}
-	l.cache = c
+	_ = c.Close(context.Background()) // checked usable; engines open their own
+	l.cacheDir = cfg.CacheDir
 	l.modules = filepath.Join(cfg.CacheDir, "modules")
 	if err := securePrivateDir(l.modules); err != nil {
 		return nil, fmt.Errorf("plugin module store: %w", err)
@@ -126,7 +128,12 @@ func securePrivateDir(dir string) error {
 }
 
 // Close releases the compilation cache.
-func (l *Loader) Close(ctx context.Context) error { return l.cache.Close(ctx) }
+func (l *Loader) Close(ctx context.Context) error {
+	if l.cache == nil {
+		return nil
+	}
+	return l.cache.Close(ctx)
+}
 
 // ManifestPath is the manifest beside a .wasm file: foo.wasm → foo.json.
 func ManifestPath(wasmPath string) string {
@@ -199,10 +206,20 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 // needed once per module.
 func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check bool) (_ *engine, err error) {
 	m := p.Manifest
+	cache, owned := l.cache, false
+	if l.cacheDir != "" {
+		if cache, err = wazero.NewCompilationCacheWithDir(l.cacheDir); err != nil {
+			return nil, fmt.Errorf("plugin compilation cache %s: %w", l.cacheDir, err)
+		}
+		owned = true
+	}
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(l.cache).
+		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16)
-	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: l.cache}
+	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	if owned {
+		e.cache = cache
+	}
 	defer func() {
 		if err != nil {
 			e.close(context.Background())

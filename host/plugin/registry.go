@@ -103,6 +103,7 @@ func (r *Registry) publish(stem string, p *Plugin, err error) error {
 	}
 	if old != nil && old.Hash == p.Hash && reflect.DeepEqual(old.Manifest, p.Manifest) && !old.tripped.Load() {
 		// Nothing changed (an editor touched the file): keep the warm generation.
+		r.log.Debug("plugin file touched but unchanged; the serving generation stays", "plugin", stem)
 		r.retireLater(p)
 		return nil
 	}
