@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -53,7 +54,9 @@ func (p *Plugin) acquire(ctx context.Context) error {
 			return nil
 		}
 		p.mu.RUnlock()
-		if err := p.resume(ctx); err != nil {
+		// Resuming is shared by every caller waiting for it: one caller giving up must not
+		// fail it for the others (instantiation is bounded by the interrupt timer).
+		if err := p.resume(context.WithoutCancel(ctx)); err != nil {
 			return p.fault(FaultResume, err)
 		}
 	}
@@ -65,6 +68,9 @@ func (p *Plugin) resume(ctx context.Context) error {
 	defer p.mu.Unlock()
 	if p.retired || p.eng != nil {
 		return nil
+	}
+	if p.restart == nil {
+		return errors.New("plugin has no engine and cannot start one")
 	}
 	start := time.Now()
 	e, err := p.restart(ctx)
