@@ -127,7 +127,8 @@ func securePrivateDir(dir string) error {
 	return nil
 }
 
-// Close releases the compilation cache.
+// Close releases the shared in-memory compilation cache, if any (with a cache directory
+// each engine closes its own).
 func (l *Loader) Close(ctx context.Context) error {
 	if l.cache == nil {
 		return nil
