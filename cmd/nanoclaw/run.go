@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -250,7 +249,7 @@ func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSou
 		Logger:   log.Named("plugin"),
 
 		IdleRelease: idle,
-		Released:    returnMemory,
+		Released:    plugin.ReturnMemory,
 		Busy:        busy,
 	})
 	if err != nil {
@@ -261,25 +260,4 @@ func openRegistry(ctx context.Context, paths config.Paths, docs plugin.ConfigSou
 		reg.Close(context.Background())
 		_ = loader.Close(context.Background())
 	}, nil
-}
-
-// returnMemory hands the memory a plugin's idle release freed back to the OS. Its native
-// code is unmapped by a finalizer (wazero's) after a collection, and an object referenced by
-// another with a finalizer waits one more collection for its own. Finalizers run one at a
-// time on one goroutine, so a sentinel's finalizer from the next collection running means
-// the previous one's have had their turn; three rounds cover wazero's chain.
-func returnMemory() {
-	for range 3 {
-		runtime.GC()
-		ran := make(chan struct{})
-		sentinel := &struct{ p *byte }{} // holds a pointer: never batched by the tiny allocator
-		runtime.SetFinalizer(sentinel, func(*struct{ p *byte }) { close(ran) })
-		sentinel = nil
-		runtime.GC()
-		select {
-		case <-ran:
-		case <-time.After(time.Second):
-		}
-	}
-	debug.FreeOSMemory()
 }

@@ -3,6 +3,8 @@ package plugin
 import (
 	"context"
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -117,4 +119,25 @@ func (p *Plugin) Idle() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.eng == nil && !p.retired
+}
+
+// ReturnMemory hands what an idle release freed back to the OS; hosts pass it as
+// LoaderConfig.Released. The native code is unmapped by wazero's finalizer after a
+// collection, and memory reachable only from a finalizable object waits one collection
+// more. Finalizers run one at a time on one goroutine, so a sentinel's finalizer from a
+// later collection having run means the earlier ones have had their turn.
+func ReturnMemory() {
+	for range 3 {
+		runtime.GC()
+		ran := make(chan struct{})
+		sentinel := &struct{ p *byte }{} // holds a pointer: never batched by the tiny allocator
+		runtime.SetFinalizer(sentinel, func(*struct{ p *byte }) { close(ran) })
+		sentinel = nil
+		runtime.GC()
+		select {
+		case <-ran:
+		case <-time.After(time.Second):
+		}
+	}
+	debug.FreeOSMemory()
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,24 +34,6 @@ func anonExecKB(t *testing.T) int {
 	return total
 }
 
-// collect runs collections until the finalizers they queued have run: wazero unmaps native
-// code from a finalizer. A sentinel's finalizer running after a later collection marks it.
-func collect(t *testing.T) {
-	for range 4 {
-		runtime.GC()
-		ran := make(chan struct{})
-		s := &struct{ p *byte }{}
-		runtime.SetFinalizer(s, func(*struct{ p *byte }) { close(ran) })
-		s = nil
-		runtime.GC()
-		select {
-		case <-ran:
-		case <-time.After(10 * time.Second):
-			t.Fatal("finalizers did not run")
-		}
-	}
-}
-
 // TestIdleReleaseUnmapsCode: after an idle release the Go guest's native code (~10 MB) is
 // unmapped, which wazero alone would not do for the last module it closed (unpin).
 func TestIdleReleaseUnmapsCode(t *testing.T) {
@@ -60,7 +41,7 @@ func TestIdleReleaseUnmapsCode(t *testing.T) {
 	p := loadProbe(t, l, protocol.KindRoute)
 	warm := anonExecKB(t)
 	waitReleased(t, released)
-	collect(t)
+	ReturnMemory()
 	if after := anonExecKB(t); warm-after < 5<<10 {
 		t.Fatalf("native code mapped: %d KiB while warm, %d KiB after release", warm, after)
 	}
