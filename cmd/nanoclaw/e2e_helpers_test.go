@@ -344,14 +344,33 @@ func (c *chatClient) noReply(d time.Duration) {
 
 // logBuffer is a goroutine-safe log sink that tests can print on failure.
 type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // signalled (without blocking) after each write, if set
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
+	n, err := l.b.Write(p)
+	select {
+	case l.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+// waitCount waits, woken by each write, until the log holds n occurrences of sub.
+func (l *logBuffer) waitCount(t testing.TB, sub string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for strings.Count(l.String(), sub) < n {
+		select {
+		case <-l.wrote:
+		case <-deadline:
+			t.Fatalf("%d × %q not logged within %v", n, sub, timeout)
+		}
+	}
 }
 
 func (l *logBuffer) String() string {
@@ -363,7 +382,7 @@ func (l *logBuffer) String() string {
 // startHost runs `nanoclaw run` in this process and returns a stop function.
 func startHost(t testing.TB, work string, vars map[string]string) (stop func(), logs *logBuffer) {
 	t.Helper()
-	logs = &logBuffer{}
+	logs = &logBuffer{wrote: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan int, 1)
