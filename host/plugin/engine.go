@@ -52,7 +52,9 @@ func (p *Plugin) acquire(ctx context.Context) error {
 			return errRetired
 		}
 		if p.eng != nil {
-			p.lastUse.Store(int64(time.Since(p.LoadedAt)))
+			if p.idle > 0 { // only the idle timer reads it; no clock read on calls otherwise
+				p.lastUse.Store(int64(time.Since(p.LoadedAt)))
+			}
 			return nil
 		}
 		p.mu.RUnlock()

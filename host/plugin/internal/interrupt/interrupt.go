@@ -37,14 +37,8 @@ func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// Section ids.
+// Import and export kinds (section ids are wasmbin's).
 const (
-	secCustom   = 0
-	secImport   = 2
-	secMemory   = 5
-	secGlobal   = 6
-	secExport   = 7
-	secCode     = 10
 	importGlobl = 3
 	externGlobl = 3
 )
@@ -67,20 +61,20 @@ func instrument(module []byte) ([]byte, error) {
 	var globals, memories uint32
 	for _, s := range secs {
 		switch s.ID {
-		case secImport:
+		case wasmbin.SecImport:
 			n, mems, err := countImports(s.Body)
 			if err != nil {
 				return nil, err
 			}
 			globals += n
 			memories += mems
-		case secMemory:
+		case wasmbin.SecMemory:
 			r := wasmbin.Reader{B: s.Body}
 			memories += r.U32()
 			if r.Err != nil {
 				return nil, r.Err
 			}
-		case secGlobal:
+		case wasmbin.SecGlobal:
 			r := wasmbin.Reader{B: s.Body}
 			globals += r.U32()
 			if r.Err != nil {
@@ -102,23 +96,23 @@ func instrument(module []byte) ([]byte, error) {
 	haveGlobal, haveExport := false, false
 	for _, s := range secs {
 		// Insert missing global/export sections in their place in the order.
-		if !haveGlobal && order(s.ID) > order(secGlobal) {
-			emit(secGlobal, append([]byte{2}, newGlobal...))
+		if !haveGlobal && order(s.ID) > order(wasmbin.SecGlobal) {
+			emit(wasmbin.SecGlobal, append([]byte{2}, newGlobal...))
 			haveGlobal = true
 		}
-		if !haveExport && order(s.ID) > order(secExport) {
-			emit(secExport, wasmbin.AppendU32(nil, 1, newExport...))
+		if !haveExport && order(s.ID) > order(wasmbin.SecExport) {
+			emit(wasmbin.SecExport, wasmbin.AppendU32(nil, 1, newExport...))
 			haveExport = true
 		}
 		switch s.ID {
-		case secGlobal:
+		case wasmbin.SecGlobal:
 			body, err := appendVecItems(s.Body, 2, newGlobal)
 			if err != nil {
 				return nil, err
 			}
-			emit(secGlobal, body)
+			emit(wasmbin.SecGlobal, body)
 			haveGlobal = true
-		case secExport:
+		case wasmbin.SecExport:
 			if err := checkNoExport(s.Body, Export); err != nil {
 				return nil, err
 			}
@@ -126,23 +120,23 @@ func instrument(module []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			emit(secExport, body)
+			emit(wasmbin.SecExport, body)
 			haveExport = true
-		case secCode:
+		case wasmbin.SecCode:
 			body, err := instrumentCode(s.Body, check(idx, memories > 0))
 			if err != nil {
 				return nil, err
 			}
-			emit(secCode, body)
+			emit(wasmbin.SecCode, body)
 		default:
 			emit(s.ID, s.Body)
 		}
 	}
 	if !haveGlobal {
-		emit(secGlobal, append([]byte{2}, newGlobal...))
+		emit(wasmbin.SecGlobal, append([]byte{2}, newGlobal...))
 	}
 	if !haveExport {
-		emit(secExport, wasmbin.AppendU32(nil, 1, newExport...))
+		emit(wasmbin.SecExport, wasmbin.AppendU32(nil, 1, newExport...))
 	}
 	return out, nil
 }
