@@ -1,7 +1,7 @@
 // Package runproto is the contract between the host and the agent runner inside a
 // container: the run request on stdin and the marker-delimited results on stdout (NanoClaw's
-// protocol). Both sides import it, so they cannot drift; it has no dependencies, so the
-// runner binary stays small.
+// protocol), and what the two say over the group's agent socket (socket.go). Both sides
+// import it, so they cannot drift; it has no dependencies, so the runner binary stays small.
 package runproto
 
 // Markers around every result the runner writes on stdout.
@@ -21,6 +21,9 @@ type Request struct {
 	AssistantName   string `json:"assistantName,omitempty"`
 	Script          string `json:"script,omitempty"` // a scheduled task's pre-check script
 	Model           string `json:"model,omitempty"`  // overrides the runner's default model
+	// RunID names this run on the agent socket: the runner opens its input stream with it,
+	// so a stream left over from an earlier container of the group is never served.
+	RunID string `json:"runId,omitempty"`
 }
 
 // Output is one result between the markers (NanoClaw's ContainerOutput).
@@ -29,4 +32,8 @@ type Output struct {
 	Result       *string `json:"result"` // null when there is nothing to send
 	NewSessionID string  `json:"newSessionId,omitempty"`
 	Error        string  `json:"error,omitempty"`
+	// Inputs are the inputs this result answers: PromptInput for the run's prompt, and the
+	// ids of the follow-ups taken into the turn. The host counts a message as answered only
+	// when a result naming its input has been stored.
+	Inputs []int64 `json:"inputs,omitempty"`
 }
