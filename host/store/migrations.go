@@ -23,6 +23,31 @@ func migrations() []migration {
 			// only idx_timestamp a quiet chat means walking every other chat's traffic.
 			`CREATE INDEX IF NOT EXISTS idx_messages_chat_timestamp ON messages(chat_jid, timestamp)`,
 		)},
+		{name: "outbox and IPC refusals", up: execAll(
+			// Everything the host sends is stored here first, in the same transaction as
+			// what it answers, then handed to the channel: a crash in between resends it.
+			`CREATE TABLE IF NOT EXISTS outbox (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				chat_jid TEXT NOT NULL,
+				text TEXT NOT NULL,
+				origin TEXT NOT NULL DEFAULT '',
+				created_at TEXT NOT NULL,
+				sent_at TEXT,
+				attempts INTEGER NOT NULL DEFAULT 0,
+				last_error TEXT
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_outbox_unsent ON outbox(sent_at, id)`,
+			// Refused agent requests, kept for the operator instead of quarantined files.
+			`CREATE TABLE IF NOT EXISTS ipc_refusals (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				at TEXT NOT NULL,
+				group_folder TEXT NOT NULL,
+				type TEXT NOT NULL DEFAULT '',
+				code TEXT NOT NULL,
+				reason TEXT NOT NULL,
+				request TEXT NOT NULL DEFAULT ''
+			)`,
+		)},
 	}
 }
 

@@ -42,11 +42,11 @@ func tableNames(t *testing.T, db *sql.DB, typ string) []string {
 func TestOpenCreatesNanoClawSchema(t *testing.T) {
 	s := openTest(t)
 	if got, want := strings.Join(tableNames(t, s.r, "table"), ","),
-		"chats,messages,registered_groups,router_state,scheduled_tasks,sessions,task_run_logs"; got != want {
+		"chats,ipc_refusals,messages,outbox,registered_groups,router_state,scheduled_tasks,sessions,task_run_logs"; got != want {
 		t.Errorf("tables = %s, want %s", got, want)
 	}
 	if got, want := strings.Join(tableNames(t, s.r, "index"), ","),
-		"idx_messages_chat_timestamp,idx_next_run,idx_status,idx_task_run_logs,idx_timestamp"; got != want {
+		"idx_messages_chat_timestamp,idx_next_run,idx_outbox_unsent,idx_status,idx_task_run_logs,idx_timestamp"; got != want {
 		t.Errorf("indexes = %s, want %s", got, want)
 	}
 	if v := pragmaInt(t, s.r, "user_version"); v != len(migrations()) {
@@ -382,7 +382,7 @@ func TestOpenAppliesOnlyPendingMigrations(t *testing.T) {
 	if strings.Contains(idx, "idx_status") || !strings.Contains(idx, "idx_messages_chat_timestamp") {
 		t.Errorf("indexes %s: want step 2 applied and step 1 not rerun", idx)
 	}
-	if v := pragmaInt(t, s.r, "user_version"); v != 2 {
+	if v := pragmaInt(t, s.r, "user_version"); v != len(migrations()) {
 		t.Errorf("user_version = %d", v)
 	}
 }
