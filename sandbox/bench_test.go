@@ -2,10 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -39,13 +39,14 @@ func BenchmarkFirstModelRequest(b *testing.B) {
 	}
 	defer proxy.Close()
 	l := layout(b)
-	if err := proxy.Listen("bench", filepath.Join(l.DataDir, "proxy", "bench", "api.sock")); err != nil {
-		b.Fatal(err)
-	}
+	srv := serveAgents(b, l, proxy, &recordedIPC{})
 	ctx := context.Background()
 	var lat []time.Duration
+	n := 0
 	for b.Loop() {
-		spec, err := BuildSpec(ctx, l, RunSpec{Folder: "bench", Image: agentImage, Now: time.Now()}, allowAll{}, nil)
+		n++
+		sock, run := startRun(b, srv, "bench", fmt.Sprint("run-", n))
+		spec, err := BuildSpec(ctx, l, RunSpec{Folder: "bench", SocketDir: sock, Image: agentImageBuilder.Tag(), Now: time.Now()}, allowAll{}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,9 +54,9 @@ func BenchmarkFirstModelRequest(b *testing.B) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_, _ = Run(ctx, d, spec, RunRequest{Prompt: "hi", GroupFolder: "bench", ChatJID: "b@g.us"}, RunConfig{
-				Idle: 10 * time.Millisecond, IdleGrace: 30 * time.Second, Timeout: time.Minute,
-				InputDir: filepath.Join(l.DataDir, "ipc", "bench", "input")}, nil)
+			_, _ = Run(ctx, d, spec, RunRequest{Prompt: "hi", GroupFolder: "bench", ChatJID: "b@g.us", RunID: run.ID()}, RunConfig{
+				Idle: 10 * time.Millisecond, IdleGrace: 30 * time.Second, Timeout: time.Minute, Close: func() { run.Close() }}, nil)
+			run.End()
 		}()
 		select {
 		case at := <-first:

@@ -111,6 +111,17 @@ func layout(t testing.TB) Layout {
 	return Layout{ProjectRoot: root, GroupsDir: filepath.Join(root, "groups"), DataDir: filepath.Join(root, "data")}
 }
 
+// sockDir makes the directory a group's agent socket lives in, for runs that need no
+// socket; it returns the directory, as agentsock.Server.Listen does.
+func sockDir(t testing.TB, l Layout, folder string) string {
+	t.Helper()
+	dir := filepath.Join(l.DataDir, "agents", folder)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // escapeScript tries to leave the sandbox; every line prints what happened.
 const escapeScript = `
 echo "uid=$(id -u) gid=$(id -g)"
@@ -142,7 +153,7 @@ func TestDockerRun(t *testing.T) {
 			if err := os.Chmod(shared, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			spec, err := BuildSpec(ctx, l, RunSpec{Folder: name, IsMain: isMain, Image: testImage, TZ: "Europe/London", Now: time.Now(),
+			spec, err := BuildSpec(ctx, l, RunSpec{Folder: name, IsMain: isMain, SocketDir: sockDir(t, l, name), Image: testImage, TZ: "Europe/London", Now: time.Now(),
 				Extra: []ExtraMount{{HostPath: "~/shared", ContainerPath: "shared", ReadOnly: true}, {HostPath: "~/denied", ContainerPath: "nope"}}},
 				allowAll{real: shared}, nil)
 			if err != nil {
@@ -244,8 +255,7 @@ func assertSettings(t *testing.T, info container.InspectResponse, spec Spec, isM
 		PathGroup:             {filepath.Join(l.GroupsDir, folder), true},
 		PathGlobal:            {filepath.Join(l.GroupsDir, "global"), isMain},
 		PathHome:              {filepath.Join(l.DataDir, "sessions", folder), true},
-		PathIPC:               {filepath.Join(l.DataDir, "ipc", folder), true},
-		PathProxy:             {filepath.Join(l.DataDir, "proxy", folder), true},
+		PathSocket:            {filepath.Join(l.DataDir, "agents", folder), false},
 		PathExtra + "/shared": {shared, false},
 	}
 	if isMain {
@@ -280,7 +290,7 @@ func TestRemoveManaged(t *testing.T) {
 	d := docker(t)
 	ctx := context.Background()
 	l := layout(t)
-	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "orphan", Image: testImage, Now: time.Now()}, allowAll{}, nil)
+	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "orphan", SocketDir: sockDir(t, l, "orphan"), Image: testImage, Now: time.Now()}, allowAll{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,21 +18,67 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
 	"github.com/nanoclaw/nanoclaw-go/sandbox/imagetest"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
-const (
-	agentImage = "nanoclaw-agent:e2e"
-	realKey    = "sk-ant-real-e2e-7f3c9d1b5a"
-)
+const realKey = "sk-ant-real-e2e-7f3c9d1b5a"
 
 var agentImageBuilder imagetest.Builder
+
+// recordedIPC plays the host's IPC service: it performs everything and keeps what came in,
+// with the group whose socket it arrived on.
+type recordedIPC struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (r *recordedIPC) Handle(_ context.Context, group string, body []byte) runproto.IPCResponse {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, group+" "+string(body))
+	return runproto.IPCResponse{OK: true}
+}
+
+func (r *recordedIPC) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.reqs)
+}
+
+// serveAgents serves the groups' agent sockets as the host does: the model API through
+// proxy, IPC into ipc. Sockets belong to the agent user (1000), as for a root host.
+func serveAgents(t testing.TB, l Layout, proxy *credproxy.Proxy, ipc agentsock.IPC) *agentsock.Server {
+	t.Helper()
+	srv, err := agentsock.New(agentsock.Config{Dir: filepath.Join(l.DataDir, "agents"), UID: 1000, GID: 1000, Model: proxy.Handler, IPC: ipc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// startRun serves group's socket and attaches a run to it, as the daemon does before a
+// container starts; it returns the socket directory and the run.
+func startRun(t testing.TB, srv *agentsock.Server, group, id string) (string, *agentsock.Run) {
+	t.Helper()
+	dir, err := srv.Listen(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := srv.StartRun(group, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, run
+}
 
 // buildAgentImage builds the minimal agent image exactly as `make image` does.
 func buildAgentImage(t testing.TB, d *Docker) {
 	t.Helper()
-	if err := agentImageBuilder.Build(context.Background(), d.Client(), agentImage); err != nil {
+	if _, err := agentImageBuilder.Build(context.Background(), d.Client(), "nanoclaw-agent-e2e"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -70,8 +117,9 @@ func toolUseBlock(id, name string, input map[string]any) map[string]any {
 }
 
 // TestAgentEndToEnd runs the real minimal image with the agent runner, reaching a scripted
-// model only through the credential proxy's socket: bash writes into the group folder,
-// send_message writes an IPC file, the agent hunts for the real key and must not find it.
+// model only through the group's agent socket: bash writes into the group folder,
+// send_message reaches the host's IPC service as the socket's group, the agent hunts for the
+// real key and must not find it.
 func TestAgentEndToEnd(t *testing.T) {
 	d := docker(t)
 	buildAgentImage(t, d)
@@ -100,18 +148,18 @@ func TestAgentEndToEnd(t *testing.T) {
 	defer proxy.Close()
 
 	l := layout(t)
-	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", Image: agentImage, Now: time.Now()}, allowAll{}, nil)
+	ipc := &recordedIPC{}
+	sock, run := startRun(t, serveAgents(t, l, proxy, ipc), "family", "run-e2e")
+	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", SocketDir: sock, Image: agentImageBuilder.Tag(), Now: time.Now()}, allowAll{}, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proxy.Listen("family", filepath.Join(l.DataDir, "proxy", "family", "api.sock")); err != nil {
 		t.Fatal(err)
 	}
 	var outputs []RunOutput
 	cfg := RunConfig{Idle: 2 * time.Second, IdleGrace: 30 * time.Second, Timeout: 2 * time.Minute,
-		InputDir: filepath.Join(l.DataDir, "ipc", "family", "input"), LogDir: filepath.Join(l.GroupsDir, "family", "logs")}
-	res, err := Run(ctx, d, spec, RunRequest{Prompt: "please work", GroupFolder: "family", ChatJID: "family@g.us", AssistantName: "Andy"}, cfg,
+		Close: func() { run.Close() }, LogDir: filepath.Join(l.GroupsDir, "family", "logs")}
+	res, err := Run(ctx, d, spec, RunRequest{Prompt: "please work", GroupFolder: "family", ChatJID: "family@g.us", AssistantName: "Andy", RunID: run.ID()}, cfg,
 		func(o RunOutput) { outputs = append(outputs, o) })
+	run.End()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +170,12 @@ func TestAgentEndToEnd(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(l.GroupsDir, "family", "agent.txt")); err != nil || string(b) != "from-the-agent\n" {
 		t.Errorf("the agent's file on the host: %q, %v", b, err)
 	}
-	msgs, _ := filepath.Glob(filepath.Join(l.DataDir, "ipc", "family", "messages", "*.json"))
-	if len(msgs) != 1 {
-		t.Fatalf("IPC message files: %v", msgs)
+	reqs := ipc.all()
+	if len(reqs) != 1 || !strings.HasPrefix(reqs[0], "family {") || !strings.Contains(reqs[0], "hello from the sandbox") || !strings.Contains(reqs[0], "family@g.us") {
+		t.Fatalf("IPC requests: %q", reqs)
 	}
-	if b, _ := os.ReadFile(msgs[0]); !strings.Contains(string(b), "hello from the sandbox") || !strings.Contains(string(b), "family@g.us") {
-		t.Errorf("IPC message: %s", b)
+	if len(outputs[0].Inputs) != 1 || outputs[0].Inputs[0] != runproto.PromptInput {
+		t.Errorf("the first result answers inputs %v, want the prompt", outputs[0].Inputs)
 	}
 	api.mu.Lock()
 	defer api.mu.Unlock()

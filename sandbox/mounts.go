@@ -13,13 +13,14 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // Layout is where a run's host-side directories live.
 type Layout struct {
 	ProjectRoot string // the checkout; main sees it read-only at /workspace/project
 	GroupsDir   string // groups/: <folder>/ and global/
-	DataDir     string // data/: sessions/<folder>, ipc/<folder>, proxy/<folder>
+	DataDir     string // data/: sessions/<folder>
 }
 
 // Container paths.
@@ -27,10 +28,9 @@ const (
 	PathProject = "/workspace/project"
 	PathGroup   = "/workspace/group"
 	PathGlobal  = "/workspace/global"
-	PathIPC     = "/workspace/ipc"
 	PathExtra   = "/workspace/extra"
 	PathHome    = "/home/node"
-	PathProxy   = "/run/proxy"
+	PathSocket  = runproto.SocketDir // the group's agent socket, read-only
 )
 
 // ExtraMount is one additional mount from a group's container configuration, as written.
@@ -49,11 +49,14 @@ type MountPolicy interface {
 type RunSpec struct {
 	Folder string
 	IsMain bool
-	Extra  []ExtraMount
-	Image  string
-	TZ     string
-	Limits Limits
-	Now    time.Time
+	// SocketDir is the host directory holding the group's agent socket (agentsock); it is
+	// mounted read-only, which still lets the agent connect but not replace the socket.
+	SocketDir string
+	Extra     []ExtraMount
+	Image     string
+	TZ        string
+	Limits    Limits
+	Now       time.Time
 }
 
 // BuildSpec assembles a run's container from the security model's privilege table:
@@ -64,8 +67,8 @@ type RunSpec struct {
 //	group       /workspace/group rw                   /workspace/group rw
 //	global      /workspace/global rw                  /workspace/global ro
 //	home        data/sessions/<folder> rw             data/sessions/<folder> rw
-//	ipc         data/ipc/<folder> rw                  data/ipc/<folder> rw
-//	proxy       data/proxy/<folder> (model API)       data/proxy/<folder>
+//	socket      data/agents/<folder> ro: the agent    data/agents/<folder> ro
+//	            socket (model API, IPC, input)
 //	extra       only what the mount plugin allowed, at its resolved real path
 //
 // Nothing under store/ (WhatsApp credentials) and nothing of the nanoclaw config directory
@@ -94,11 +97,12 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 		Limits: r.Limits,
 		Tmpfs:  []Tmpfs{{Target: "/tmp", Options: "rw,exec,nosuid,nodev,size=64m"}},
 	}
+	if r.SocketDir == "" || !filepath.IsAbs(r.SocketDir) {
+		return Spec{}, fmt.Errorf("sandbox: group %s has no agent socket directory", r.Folder)
+	}
 	groupDir := filepath.Join(l.GroupsDir, r.Folder)
 	sessionDir := filepath.Join(l.DataDir, "sessions", r.Folder)
-	ipcDir := filepath.Join(l.DataDir, "ipc", r.Folder)
-	proxyDir := filepath.Join(l.DataDir, "proxy", r.Folder)
-	for _, d := range []string{groupDir, sessionDir, filepath.Join(ipcDir, "messages"), filepath.Join(ipcDir, "tasks"), filepath.Join(ipcDir, "input"), proxyDir} {
+	for _, d := range []string{groupDir, sessionDir} {
 		if err := ensureAgentDir(d); err != nil {
 			return Spec{}, err
 		}
@@ -120,8 +124,7 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 	}
 	s.Mounts = append(s.Mounts,
 		Mount{Source: sessionDir, Target: PathHome},
-		Mount{Source: ipcDir, Target: PathIPC},
-		Mount{Source: proxyDir, Target: PathProxy},
+		Mount{Source: r.SocketDir, Target: PathSocket, ReadOnly: true},
 	)
 	for _, e := range r.Extra {
 		d := policy.DecideMount(ctx, &protocol.MountRequest{Group: r.Folder, IsMain: r.IsMain, HostPath: e.HostPath, ContainerPath: e.ContainerPath, ReadOnly: e.ReadOnly})

@@ -34,6 +34,7 @@ type RunResult struct {
 	NewSessionID string
 	ExitCode     int64
 	TimedOut     bool
+	Killed       bool // its ctx was cancelled (the host stopping) and the container killed
 	HadOutput    bool
 	Duration     time.Duration
 	LogFile      string
@@ -45,14 +46,15 @@ type RunConfig struct {
 	// effective one is max(Timeout, Idle+30s), and every output resets it.
 	Timeout time.Duration
 	// Idle is how long after a result the run may stay silent before the host asks it to
-	// wind down with the _close sentinel (IDLE_TIMEOUT, default 30 min).
+	// wind down (IDLE_TIMEOUT, default 30 min): Close is called.
 	Idle time.Duration
 	// IdleGrace is added to Idle for the hard timeout's floor (default 30 s).
 	IdleGrace time.Duration
 	// MaxOutput caps each of stdout and stderr (default 10 MiB); the rest is dropped.
 	MaxOutput int
-	// InputDir is the group's IPC input directory, where _close is written.
-	InputDir string
+	// Close asks the run to finish after its current turn (over its agent socket); called
+	// once the run has been idle for Idle after a result. Nil: runs end only by timeout.
+	Close func()
 	// LogDir is groups/<folder>/logs; one log file per run is written there.
 	LogDir string
 	// Debug logs the full input, stdout and stderr even when the run succeeds.
@@ -84,6 +86,7 @@ func (c RunConfig) HardTimeout() time.Duration {
 
 // Run starts spec, sends req, streams each output to onOutput as it arrives and applies the
 // timeouts. A timeout after output counts as success (the agent answered, then idled).
+// Cancelling ctx kills the container.
 func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConfig, onOutput func(RunOutput)) (RunResult, error) {
 	cfg = cfg.withDefaults()
 	start := time.Now()
@@ -107,7 +110,19 @@ func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConf
 		_ = p.Kill(context.WithoutCancel(ctx))
 	})
 	defer timer.Stop()
-	idle := time.AfterFunc(time.Hour, func() { writeClose(cfg.InputDir) })
+	// A cancelled ctx kills the container: the host is stopping and its grace is over.
+	stopKill := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		res.Killed = true
+		mu.Unlock()
+		_ = p.Kill(context.WithoutCancel(ctx))
+	})
+	defer stopKill()
+	idle := time.AfterFunc(time.Hour, func() {
+		if cfg.Close != nil {
+			cfg.Close()
+		}
+	})
 	idle.Stop()
 	defer idle.Stop()
 
@@ -127,7 +142,7 @@ func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConf
 			res.NewSessionID = out.NewSessionID
 		}
 		mu.Unlock()
-		if out.Status == "success" && cfg.InputDir != "" {
+		if out.Status == "success" && cfg.Close != nil {
 			idle.Reset(cfg.Idle)
 		}
 		if onOutput != nil {
@@ -145,6 +160,8 @@ func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConf
 		res.Status = "success"
 	case res.TimedOut:
 		res.Status, res.Error = "error", fmt.Sprintf("container timed out after %v", hard)
+	case res.Killed:
+		res.Status, res.Error = "error", "container stopped: the host is shutting down"
 	case werr != nil:
 		res.Status, res.Error = "error", werr.Error()
 	case code != 0:
@@ -154,12 +171,6 @@ func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConf
 	}
 	res.LogFile = writeRunLog(cfg, spec, req, res, stdout, stderr)
 	return res, nil
-}
-
-func writeClose(dir string) {
-	if dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "_close"), nil, 0o644)
-	}
 }
 
 func tail(s string, n int) string {

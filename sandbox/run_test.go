@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestRun(t *testing.T) {
 		timedOut bool
 		session  string
 		errText  string
-		closed   bool // the _close sentinel was written
+		closed   bool // the run was asked to close
 	}{
 		{name: "two results", script: block(`{"status":"success","result":"one","newSessionId":"s1"}`) + "echo noise; " + block(`{"status":"success","result":"two","newSessionId":"s2"}`),
 			status: "success", outputs: 2, session: "s2"},
@@ -35,19 +36,23 @@ func TestRun(t *testing.T) {
 			status: "error", timedOut: true, errText: "timed out"},
 		{name: "timeout after output is success", script: block(`{"status":"success","result":"hi","newSessionId":"s9"}`) + "sleep 30",
 			cfg: RunConfig{Timeout: 2 * time.Second, Idle: time.Second, IdleGrace: time.Millisecond}, status: "success", outputs: 1, timedOut: true, session: "s9", closed: true},
-		{name: "idle close", script: block(`{"status":"success","result":"hi"}`) + "while [ ! -e /workspace/ipc/input/_close ]; do sleep 0.05; done; echo closed",
+		{name: "idle close", script: block(`{"status":"success","result":"hi"}`) + "while [ ! -e /workspace/group/closed ]; do sleep 0.05; done; echo closed",
 			cfg: RunConfig{Idle: 300 * time.Millisecond, Timeout: time.Minute}, status: "success", outputs: 1, closed: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := layout(t)
-			spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", Image: testImage, Now: time.Now()}, allowAll{}, nil)
+			spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", SocketDir: sockDir(t, l, "family"), Image: testImage, Now: time.Now()}, allowAll{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			spec.Entrypoint = []string{"/bin/sh", "-c", "read req; " + c.script}
 			cfg := c.cfg
-			cfg.InputDir = filepath.Join(l.DataDir, "ipc", "family", "input")
+			var closed atomic.Bool
+			cfg.Close = func() {
+				closed.Store(true) // the runner would now finish its turn and exit
+				_ = os.WriteFile(filepath.Join(l.GroupsDir, "family", "closed"), nil, 0o644)
+			}
 			cfg.LogDir = filepath.Join(l.GroupsDir, "family", "logs")
 			var outs []RunOutput
 			res, err := Run(ctx, d, spec, RunRequest{Prompt: "hello", GroupFolder: "family", ChatJID: "family@g.us"}, cfg, func(o RunOutput) { outs = append(outs, o) })
@@ -57,8 +62,8 @@ func TestRun(t *testing.T) {
 			if res.Status != c.status || len(outs) != c.outputs || res.TimedOut != c.timedOut || res.NewSessionID != c.session || !strings.Contains(res.Error, c.errText) {
 				t.Fatalf("result %+v with %d outputs %+v", res, len(outs), outs)
 			}
-			if _, err := os.Stat(filepath.Join(cfg.InputDir, "_close")); (err == nil) != c.closed {
-				t.Errorf("_close written = %v, want %v", err == nil, c.closed)
+			if closed.Load() != c.closed {
+				t.Errorf("asked to close = %v, want %v", closed.Load(), c.closed)
 			}
 			log, err := os.ReadFile(res.LogFile)
 			if err != nil || !strings.Contains(string(log), "=== Container run ===") || !strings.Contains(string(log), "group: family") {

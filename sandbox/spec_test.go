@@ -22,7 +22,7 @@ func TestContainerName(t *testing.T) {
 
 func TestBuildSpecRefusesDeniedExtraMounts(t *testing.T) {
 	l := layout(t)
-	s, err := BuildSpec(context.Background(), l, RunSpec{Folder: "family", Now: time.Now(),
+	s, err := BuildSpec(context.Background(), l, RunSpec{Folder: "family", SocketDir: sockDir(t, l, "family"), Now: time.Now(),
 		Extra: []ExtraMount{{HostPath: "/x/denied", ContainerPath: "d"}}}, allowAll{real: "/x"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +34,9 @@ func TestBuildSpecRefusesDeniedExtraMounts(t *testing.T) {
 	}
 	if s.Image != DefaultImage || s.User != AgentUser || s.Limits != DefaultLimits() {
 		t.Errorf("defaults not applied: %+v", s)
+	}
+	if _, err := BuildSpec(context.Background(), l, RunSpec{Folder: "family", Now: time.Now()}, allowAll{}, nil); err == nil {
+		t.Error("a spec without the group's agent socket was built")
 	}
 }
 

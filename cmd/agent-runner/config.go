@@ -8,14 +8,16 @@ import (
 	"strings"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go"
+
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // config is everything the runner takes from its environment. Every path is configurable so
 // tests can point the runner at temp dirs; the defaults are the container's mount points.
 //
-//	NANOCLAW_WORKSPACE      /workspace   (group/, global/, project/, extra/*, ipc/ below it)
-//	NANOCLAW_IPC_DIR        $NANOCLAW_WORKSPACE/ipc
-//	NANOCLAW_PROXY_SOCKET   /run/proxy/api.sock
+//	NANOCLAW_WORKSPACE      /workspace   (group/, global/, project/, extra/* below it)
+//	NANOCLAW_SOCKET         /run/nanoclaw/agent.sock: the group's agent socket, the only
+//	                        way to the host (model API, IPC requests, input stream)
 //	NANOCLAW_MODEL          claude-sonnet-5-5 (a run request's "model" wins)
 //	NANOCLAW_WEB_TOOLS      on unless "0": server-side web_search and web_fetch
 //	NANOCLAW_MAX_TOKENS     16384
@@ -31,7 +33,6 @@ type config struct {
 	projectDir string
 	extraDir   string
 	extraDirs  []string
-	ipcDir     string
 
 	socket        string
 	model         string
@@ -58,8 +59,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.globalDir = filepath.Join(c.workspace, "global")
 	c.projectDir = filepath.Join(c.workspace, "project")
 	c.extraDir = filepath.Join(c.workspace, "extra")
-	c.ipcDir = get("NANOCLAW_IPC_DIR", filepath.Join(c.workspace, "ipc"))
-	c.socket = get("NANOCLAW_PROXY_SOCKET", "/run/proxy/api.sock")
+	c.socket = get("NANOCLAW_SOCKET", runproto.SocketPath)
 	c.model = get("NANOCLAW_MODEL", defaultModel)
 	c.webTools = getenv("NANOCLAW_WEB_TOOLS") != "0"
 	c.bash = get("NANOCLAW_BASH", "/bin/bash")

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,13 +12,15 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/toolrunner"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/schedule"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // ipcContext is what NanoClaw's MCP server got through NANOCLAW_CHAT_JID,
 // NANOCLAW_GROUP_FOLDER and NANOCLAW_IS_MAIN. The host never trusts isMain or groupFolder
-// from these files: identity is the IPC directory the file was written to.
+// from a request: identity is the agent socket it arrives on. They are still sent, in
+// NanoClaw's request shapes, so that policies and logs read the same as ever.
 type ipcContext struct {
-	dir         string // /workspace/ipc
+	host        ipcHost
 	chatJID     string
 	groupFolder string
 	isMain      bool
@@ -30,44 +28,24 @@ type ipcContext struct {
 	now         func() time.Time
 }
 
-func (c *ipcContext) timestamp() string { return c.now().UTC().Format("2006-01-02T15:04:05.000Z") }
-
-const base36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-func randBase36(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		v, err := rand.Int(rand.Reader, big.NewInt(36))
-		if err != nil {
-			panic(err)
-		}
-		b[i] = base36[v.Int64()]
-	}
-	return string(b)
+// ipcHost sends one IPC request and returns the host's result; the agent socket is one.
+type ipcHost interface {
+	ipc(ctx context.Context, req map[string]any) (json.RawMessage, error)
 }
 
-// writeIPCFile writes data as <unix-ms>-<6 base36>.json into dir/sub, atomically: the host
-// only reads *.json, and rename makes the whole file appear at once.
-func (c *ipcContext) writeIPCFile(sub string, data any) (string, error) {
-	dir := filepath.Join(c.dir, sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	b, err := json.MarshalIndent(data, "", "  ")
+func (c *ipcContext) timestamp() string { return c.now().UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// request sends data and turns a refusal into the tool error the model sees.
+func (c *ipcContext) request(ctx context.Context, data map[string]any) (json.RawMessage, error) {
+	res, err := c.host.ipc(ctx, data)
 	if err != nil {
-		return "", err
+		var refused errRefused
+		if errors.As(err, &refused) {
+			return nil, fmt.Errorf("the host did not do it: %s", refused.Error())
+		}
+		return nil, err
 	}
-	name := fmt.Sprintf("%d-%s.json", c.now().UnixMilli(), randBase36(6))
-	final := filepath.Join(dir, name)
-	tmp := final + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return final, nil
+	return res, nil
 }
 
 func textBlock(s string) anthropic.BetaToolResultBlockParamContentUnion {
@@ -116,6 +94,10 @@ type registerGroupInput struct {
 }
 
 type emptyInput struct{}
+
+type listGroupsInput struct {
+	Refresh bool `json:"refresh,omitempty" jsonschema:"description=Ask the chat network for current group names first (slower)."`
+}
 
 // validateSchedule applies NanoClaw's pre-checks, using the same parser as the host's
 // ipcauthz plugin so that the two never disagree on what is valid.
@@ -184,7 +166,7 @@ func ipcTools(c *ipcContext) ([]anthropic.BetaTool, error) {
 			if in.Sender != "" {
 				data["sender"] = in.Sender
 			}
-			if _, err := c.writeIPCFile("messages", data); err != nil {
+			if _, err := c.request(ctx, data); err != nil {
 				return toolErr("could not send message: %v", err)
 			}
 			return textBlock("Message sent."), nil
@@ -220,10 +202,8 @@ SCHEDULE VALUE FORMAT (all times are LOCAL timezone):
 			if c.isMain && in.TargetGroupJID != "" {
 				target = in.TargetGroupJID // non-main: ignored, as in NanoClaw
 			}
-			taskID := fmt.Sprintf("task-%d-%s", c.now().UnixMilli(), randBase36(6))
 			data := map[string]any{
 				"type":           "schedule_task",
-				"taskId":         taskID,
 				"prompt":         in.Prompt,
 				"schedule_type":  in.ScheduleType,
 				"schedule_value": in.ScheduleValue,
@@ -235,22 +215,25 @@ SCHEDULE VALUE FORMAT (all times are LOCAL timezone):
 			if in.Script != "" {
 				data["script"] = in.Script
 			}
-			if _, err := c.writeIPCFile("tasks", data); err != nil {
+			res, err := c.request(ctx, data)
+			if err != nil {
 				return toolErr("could not schedule task: %v", err)
 			}
-			return textBlock(fmt.Sprintf("Task %s scheduled: %s - %s", taskID, in.ScheduleType, in.ScheduleValue)), nil
+			var done runproto.TaskScheduled
+			_ = json.Unmarshal(res, &done)
+			return textBlock(fmt.Sprintf("Task %s scheduled: %s - %s", done.TaskID, in.ScheduleType, in.ScheduleValue)), nil
 		}))
 
 	add(toolrunner.NewBetaToolFromJSONSchema("list_tasks",
 		"List all scheduled tasks. From main: shows all tasks. From other groups: shows only that group's tasks.",
 		func(ctx context.Context, _ emptyInput) (anthropic.BetaToolResultBlockParamContentUnion, error) {
-			return c.listTasks()
+			return c.listTasks(ctx)
 		}))
 
-	for _, op := range []struct{ name, desc, verb string }{
-		{"pause_task", "Pause a scheduled task. It will not run until resumed.", "pause"},
-		{"resume_task", "Resume a paused task.", "resume"},
-		{"cancel_task", "Cancel and delete a scheduled task.", "cancellation"},
+	for _, op := range []struct{ name, desc, verb, done string }{
+		{"pause_task", "Pause a scheduled task. It will not run until resumed.", "pause", "paused"},
+		{"resume_task", "Resume a paused task.", "resume", "resumed"},
+		{"cancel_task", "Cancel and delete a scheduled task.", "cancellation", "cancelled"},
 	} {
 		add(toolrunner.NewBetaToolFromJSONSchema(op.name, op.desc,
 			func(ctx context.Context, in taskIDInput) (anthropic.BetaToolResultBlockParamContentUnion, error) {
@@ -265,10 +248,10 @@ SCHEDULE VALUE FORMAT (all times are LOCAL timezone):
 					"createdBy":   c.groupFolder,
 					"timestamp":   c.timestamp(),
 				}
-				if _, err := c.writeIPCFile("tasks", data); err != nil {
+				if _, err := c.request(ctx, data); err != nil {
 					return toolErr("could not request %s: %v", op.verb, err)
 				}
-				return textBlock(fmt.Sprintf("Task %s %s requested.", in.TaskID, op.verb)), nil
+				return textBlock(fmt.Sprintf("Task %s %s.", in.TaskID, op.done)), nil
 			}))
 	}
 
@@ -318,16 +301,16 @@ SCHEDULE VALUE FORMAT (all times are LOCAL timezone):
 			if in.ScheduleValue != nil {
 				data["schedule_value"] = *in.ScheduleValue
 			}
-			if _, err := c.writeIPCFile("tasks", data); err != nil {
-				return toolErr("could not request update: %v", err)
+			if _, err := c.request(ctx, data); err != nil {
+				return toolErr("could not update the task: %v", err)
 			}
-			return textBlock(fmt.Sprintf("Task %s update requested.", in.TaskID)), nil
+			return textBlock(fmt.Sprintf("Task %s updated.", in.TaskID)), nil
 		}))
 
 	add(toolrunner.NewBetaToolFromJSONSchema("register_group",
 		`Register a new chat/group so the agent can respond to messages there. Main group only.
 
-Use available_groups.json to find the JID for a group. The folder name must be channel-prefixed: "{channel}_{group-name}" (e.g., "whatsapp_family-chat", "telegram_dev-team", "discord_general"). Use lowercase with hyphens for the group name part.`,
+Use list_groups to find the JID for a group. The folder name must be channel-prefixed: "{channel}_{group-name}" (e.g., "whatsapp_family-chat", "telegram_dev-team", "discord_general"). Use lowercase with hyphens for the group name part.`,
 		func(ctx context.Context, in registerGroupInput) (anthropic.BetaToolResultBlockParamContentUnion, error) {
 			if !c.isMain {
 				return toolErr("Only the main group can register new groups.")
@@ -351,11 +334,19 @@ Use available_groups.json to find the JID for a group. The folder name must be c
 				"createdBy":       c.groupFolder,
 				"timestamp":       c.timestamp(),
 			}
-			if _, err := c.writeIPCFile("tasks", data); err != nil {
+			if _, err := c.request(ctx, data); err != nil {
 				return toolErr("could not register group: %v", err)
 			}
 			return textBlock(fmt.Sprintf("Group %q registered. It will start receiving messages immediately.", in.Name)), nil
 		}))
+
+	if c.isMain {
+		add(toolrunner.NewBetaToolFromJSONSchema("list_groups",
+			"List the chats the assistant has seen, with their JIDs and whether they are registered, so you can register one with register_group. Main group only.",
+			func(ctx context.Context, in listGroupsInput) (anthropic.BetaToolResultBlockParamContentUnion, error) {
+				return c.listGroups(ctx, in.Refresh)
+			}))
+	}
 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -363,34 +354,17 @@ Use available_groups.json to find the JID for a group. The folder name must be c
 	return tools, nil
 }
 
-// snapshotTask is one entry of current_tasks.json as the host writes it.
-type snapshotTask struct {
-	ID            string  `json:"id"`
-	GroupFolder   string  `json:"groupFolder"`
-	Prompt        string  `json:"prompt"`
-	ScheduleType  string  `json:"schedule_type"`
-	ScheduleValue string  `json:"schedule_value"`
-	Status        string  `json:"status"`
-	NextRun       *string `json:"next_run"`
-}
-
-func (c *ipcContext) listTasks() (anthropic.BetaToolResultBlockParamContentUnion, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, "current_tasks.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return textBlock("No scheduled tasks found."), nil
-	}
+func (c *ipcContext) listTasks(ctx context.Context) (anthropic.BetaToolResultBlockParamContentUnion, error) {
+	res, err := c.request(ctx, map[string]any{"type": "list_tasks", "groupFolder": c.groupFolder, "timestamp": c.timestamp()})
 	if err != nil {
 		return toolErr("Error reading tasks: %v", err)
 	}
-	var all []snapshotTask
-	if err := json.Unmarshal(b, &all); err != nil {
+	var list runproto.TaskList
+	if err := json.Unmarshal(res, &list); err != nil {
 		return toolErr("Error reading tasks: %v", err)
 	}
 	var lines []string
-	for _, t := range all {
-		if !c.isMain && t.GroupFolder != c.groupFolder {
-			continue
-		}
+	for _, t := range list.Tasks {
 		next := "N/A"
 		if t.NextRun != nil && *t.NextRun != "" {
 			next = *t.NextRun
@@ -405,4 +379,32 @@ func (c *ipcContext) listTasks() (anthropic.BetaToolResultBlockParamContentUnion
 		return textBlock("No scheduled tasks found."), nil
 	}
 	return textBlock("Scheduled tasks:\n" + strings.Join(lines, "\n")), nil
+}
+
+func (c *ipcContext) listGroups(ctx context.Context, refresh bool) (anthropic.BetaToolResultBlockParamContentUnion, error) {
+	if refresh {
+		if _, err := c.request(ctx, map[string]any{"type": "refresh_groups", "timestamp": c.timestamp()}); err != nil {
+			return toolErr("could not refresh groups: %v", err)
+		}
+	}
+	res, err := c.request(ctx, map[string]any{"type": "available_groups", "timestamp": c.timestamp()})
+	if err != nil {
+		return toolErr("could not list groups: %v", err)
+	}
+	var list runproto.GroupList
+	if err := json.Unmarshal(res, &list); err != nil {
+		return toolErr("could not list groups: %v", err)
+	}
+	if len(list.Groups) == 0 {
+		return textBlock("No chats seen yet."), nil
+	}
+	lines := []string{fmt.Sprintf("Chats (names last synced %s):", list.LastSync)}
+	for _, g := range list.Groups {
+		reg := ""
+		if g.IsRegistered {
+			reg = " (registered)"
+		}
+		lines = append(lines, fmt.Sprintf("- %s: %s, last active %s%s", g.JID, g.Name, g.LastActivity, reg))
+	}
+	return textBlock(strings.Join(lines, "\n")), nil
 }

@@ -2,9 +2,11 @@
 //
 // It reads one run request (JSON) on stdin, runs the agent with anthropic-sdk-go's Beta tool
 // runner (bash/read/write/edit/glob/grep from tools/agenttoolset plus NanoClaw's IPC tools),
-// and writes every result between NanoClaw's output markers on stdout. Follow-up messages
-// arrive as files in <ipc>/input; an "_close" file there ends the run after the current turn.
-// Logs go to stderr. The model API is reached only through the credential proxy's Unix socket.
+// and writes every result between NanoClaw's output markers on stdout, naming the inputs it
+// answers. Everything else goes over the group's agent socket (/run/nanoclaw/agent.sock),
+// the only way to the host: the model API, IPC requests, and the run's input stream of
+// follow-up messages (acknowledged as they are taken into a turn) and the close request.
+// Logs go to stderr.
 //
 // Everything lives in run(), which tests drive in-process; main is a thin wrapper.
 package main

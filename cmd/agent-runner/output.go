@@ -35,12 +35,13 @@ func (o *outputWriter) write(out output) error {
 	return err
 }
 
-func (o *outputWriter) success(result, sessionID string) error {
+// success reports a finished turn: its text (if any) and the inputs it answers.
+func (o *outputWriter) success(result, sessionID string, inputs []int64) error {
 	var r *string
 	if result != "" {
 		r = &result
 	}
-	return o.write(output{Status: "success", Result: r, NewSessionID: sessionID})
+	return o.write(output{Status: "success", Result: r, NewSessionID: sessionID, Inputs: inputs})
 }
 
 func (o *outputWriter) failure(err error, sessionID string) error {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,9 +57,19 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		cfg.model = req.Model
 	}
 
-	input := openInputDir(filepath.Join(cfg.ipcDir, "input"), logf)
-	defer input.close()
-	input.removeStaleClose()
+	host := newHostConn(cfg.socket, logf)
+	var input *inputStream
+	if req.RunID != "" {
+		input = openInput(ctx, host, req.RunID)
+		select {
+		case <-input.ready:
+		case <-ctx.Done():
+		case <-time.After(readyTimeout):
+			logf("the input stream did not open within %v; going on without its backlog", readyTimeout)
+		}
+	} else {
+		logf("no run id: one turn, no follow-ups")
+	}
 
 	// Session: resume by id, or start fresh with a new id.
 	store := sessionStore{dir: cfg.sessionsDir}
@@ -85,9 +93,22 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if req.IsScheduledTask {
 		prompt = scheduledPrefix + prompt
 	}
-	if pending := input.drain(); len(pending) > 0 {
-		logf("draining %d pending IPC messages into initial prompt", len(pending))
-		prompt += "\n" + strings.Join(pending, "\n")
+	// The prompt answers input 0; follow-ups that came while the container started join it.
+	inputs := []int64{runproto.PromptInput}
+	lastTurn := input == nil
+	if input != nil {
+		early, closed := input.pending()
+		lastTurn = closed
+		if len(early) > 0 && !closed {
+			if err := host.ack(ctx, req.RunID, frameIDs(early)); err != nil {
+				logf("cannot acknowledge early follow-ups (%v); they wait for a later run", err)
+				lastTurn = true
+			} else {
+				logf("folding %d follow-ups that arrived during start into the first prompt", len(early))
+				prompt += "\n" + frameTexts(early)
+				inputs = append(inputs, frameIDs(early)...)
+			}
+		}
 	}
 
 	if req.IsScheduledTask && req.Script != "" {
@@ -98,14 +119,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 			} else {
 				logf("script: wakeAgent=false; not waking agent")
 			}
-			_ = out.success("", req.SessionID)
+			_ = out.success("", req.SessionID, inputs)
 			return 0
 		}
 		pretty, _ := json.MarshalIndent(data, "", "  ")
 		prompt = "[SCHEDULED TASK]\n\nScript output:\n" + string(pretty) + "\n\nInstructions:\n" + req.Prompt
 	}
 
-	ag, err := newAgent(cfg, req, logf)
+	ag, err := newAgent(cfg, req, host, logf)
 	if err != nil {
 		return fail(err, sessionID)
 	}
@@ -122,18 +143,49 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		if err != nil {
 			return fail(err, sessionID)
 		}
-		if werr := out.success(text, sessionID); werr != nil {
+		if werr := out.success(text, sessionID, inputs); werr != nil {
 			logf("writing output: %v", werr)
 			return 1
 		}
+		if lastTurn {
+			return 0
+		}
 		next, closed := input.wait(ctx)
 		if closed {
+			// Follow-ups that came with the close are not acknowledged: the host gives
+			// them to a later run.
 			logf("close requested; exiting after turn %d", turn)
 			return 0
 		}
-		logf("follow-up message received (%d chars)", len(next))
-		msgs = appendUserText(msgs, next)
+		if err := host.ack(ctx, req.RunID, frameIDs(next)); err != nil {
+			logf("cannot acknowledge follow-ups (%v); leaving them to a later run", err)
+			return 0
+		}
+		inputs = frameIDs(next)
+		followUp := frameTexts(next)
+		logf("follow-up received: %d messages, %d chars", len(next), len(followUp))
+		msgs = appendUserText(msgs, followUp)
 	}
+}
+
+// readyTimeout bounds the wait for the input stream's backlog before the first turn.
+const readyTimeout = 10 * time.Second
+
+func frameIDs(fs []runproto.InputFrame) []int64 {
+	ids := make([]int64, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return ids
+}
+
+// frameTexts joins follow-ups by newlines, as NanoClaw joined its input files.
+func frameTexts(fs []runproto.InputFrame) string {
+	texts := make([]string, len(fs))
+	for i, f := range fs {
+		texts[i] = f.Text
+	}
+	return strings.Join(texts, "\n")
 }
 
 // appendUserText adds a user turn. If the history ends in an assistant turn with tool calls
@@ -176,7 +228,7 @@ type agent struct {
 	logf        func(string, ...any)
 }
 
-func newAgent(cfg config, req runRequest, logf func(string, ...any)) (*agent, error) {
+func newAgent(cfg config, req runRequest, host *hostConn, logf func(string, ...any)) (*agent, error) {
 	allowed, readOnly := cfg.roots(req.IsMain)
 	env := &agenttoolset.AgentToolContext{
 		Workdir:       cfg.groupDir,
@@ -191,7 +243,7 @@ func newAgent(cfg config, req runRequest, logf func(string, ...any)) (*agent, er
 		}
 	}
 	ipc, err := ipcTools(&ipcContext{
-		dir:         cfg.ipcDir,
+		host:        host,
 		chatJID:     req.ChatJID,
 		groupFolder: req.GroupFolder,
 		isMain:      req.IsMain,
@@ -205,7 +257,7 @@ func newAgent(cfg config, req runRequest, logf func(string, ...any)) (*agent, er
 	tools = append(tools, ipc...)
 
 	a := &agent{
-		client:    newClient(cfg),
+		client:    newClient(cfg, host),
 		tools:     tools,
 		system:    systemPrompt(cfg, req),
 		model:     cfg.model,
@@ -225,20 +277,11 @@ func newAgent(cfg config, req runRequest, logf func(string, ...any)) (*agent, er
 
 func (a *agent) close() { agenttoolset.CloseAll(a.tools) }
 
-// newClient talks to the model API only through the credential proxy's Unix socket. The proxy
-// replaces the placeholder key with the real credentials on the host.
-func newClient(cfg config) anthropic.Client {
-	sock := cfg.socket
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		MaxIdleConns:    4,
-		IdleConnTimeout: 90 * time.Second,
-	}
+// newClient talks to the model API only through the agent socket. The host's credential
+// proxy replaces the placeholder key with the real credentials.
+func newClient(cfg config, host *hostConn) anthropic.Client {
 	return anthropic.NewClient(
-		option.WithHTTPClient(&http.Client{Transport: tr}),
+		option.WithHTTPClient(host.http),
 		option.WithBaseURL("http://proxy"),
 		option.WithAPIKey("placeholder"),
 		option.WithMaxRetries(cfg.maxRetries),

@@ -7,14 +7,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 const testDeadline = 15 * time.Second
@@ -71,16 +74,42 @@ func toolUse(id, name string, input any) (int, string) {
 	return msgResp("tool_use", map[string]any{"type": "tool_use", "id": id, "name": name, "input": input})
 }
 
-// harness runs run() in-process against a temp workspace and the mock API.
+// harness runs run() in-process against a temp workspace and the host's real agent socket
+// (host/agentsock), whose model API is the mock and whose IPC service records requests.
 type harness struct {
 	t       *testing.T
 	ws      string
 	home    string
 	env     map[string]string
 	api     *mockAPI
+	ipc     *recordingIPC
+	sock    *agentsock.Server
+	run     *agentsock.Run
+	runs    int
 	outputs chan output
 	stderr  *syncBuffer
 	done    chan int
+}
+
+// recordingIPC performs every request and keeps it.
+type recordingIPC struct {
+	mu   sync.Mutex
+	reqs []map[string]any
+}
+
+func (r *recordingIPC) Handle(_ context.Context, group string, body []byte) runproto.IPCResponse {
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, m)
+	return runproto.IPCResponse{OK: true}
+}
+
+func (r *recordingIPC) all() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.reqs)
 }
 
 type syncBuffer struct {
@@ -104,7 +133,7 @@ func newHarness(t *testing.T, api *mockAPI) *harness {
 	t.Helper()
 	root := t.TempDir()
 	ws := filepath.Join(root, "workspace")
-	for _, d := range []string{"group", "global", "project", "extra/notes", "ipc/messages", "ipc/tasks", "ipc/input"} {
+	for _, d := range []string{"group", "global", "project", "extra/notes"} {
 		if err := os.MkdirAll(filepath.Join(ws, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -115,27 +144,47 @@ func newHarness(t *testing.T, api *mockAPI) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "api.sock")
-	ln, err := net.Listen("unix", sock)
+	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), api: api, ipc: &recordingIPC{}}
+	h.sock, err = agentsock.New(agentsock.Config{Dir: sockDir, UID: -1, GID: -1, IPC: h.ipc,
+		Model: func(string) http.Handler { return api }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-
-	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), api: api}
+	t.Cleanup(func() { h.sock.Close() })
+	dir, err := h.sock.Listen("whatsapp_family")
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.env = map[string]string{
-		"NANOCLAW_WORKSPACE":    ws,
-		"NANOCLAW_PROXY_SOCKET": sock,
-		"NANOCLAW_MAX_RETRIES":  "0",
-		"HOME":                  h.home,
+		"NANOCLAW_WORKSPACE":   ws,
+		"NANOCLAW_SOCKET":      filepath.Join(dir, agentsock.SocketName),
+		"NANOCLAW_MAX_RETRIES": "0",
+		"HOME":                 h.home,
 	}
 	return h
 }
 
+// newRun attaches a fresh run to the socket, as the host does before each container, and
+// returns its id for the run request.
+func (h *harness) newRun() string {
+	h.t.Helper()
+	if h.run != nil {
+		h.run.End()
+	}
+	h.runs++
+	var err error
+	h.run, err = h.sock.StartRun("whatsapp_family", fmt.Sprint("run-", h.runs))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.run.ID()
+}
+
 func (h *harness) start(req runRequest) {
 	h.t.Helper()
+	if req.RunID == "" {
+		req.RunID = h.newRun()
+	}
 	h.outputs = make(chan output, 16)
 	h.stderr = &syncBuffer{}
 	done := make(chan int, 1)
@@ -211,33 +260,10 @@ func (h *harness) exitCode() int {
 
 func (h *harness) path(rel string) string { return filepath.Join(h.ws, rel) }
 
+// dropClose asks the run to finish, as the host does at the idle timeout.
 func (h *harness) dropClose() {
 	h.t.Helper()
-	if err := os.WriteFile(h.path("ipc/input/_close"), nil, 0o644); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-// dropInput writes a follow-up message the way the host does: tmp file, then rename.
-func dropInput(t *testing.T, dir, name, text string) {
-	b, _ := json.Marshal(map[string]string{"type": "message", "text": text})
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
-		t.Error(err)
-		return
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
-		t.Error(err)
-	}
-}
-
-func jsonFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	h.run.Close()
 }
 
 // toolResults returns the tool_result blocks of the last message of a request.
@@ -303,9 +329,9 @@ func baseRequest() runRequest {
 	}
 }
 
-// TestToolTurns: bash writes into the group folder, send_message writes an IPC file,
-// schedule_task with a bad cron is a tool error that writes nothing, the final text comes
-// out between the markers with a new session id.
+// TestToolTurns: bash writes into the group folder, send_message reaches the host over the
+// socket, schedule_task with a bad cron is a tool error that sends nothing, the final text
+// comes out between the markers with a new session id and the input it answers.
 func TestToolTurns(t *testing.T) {
 	api := &mockAPI{}
 	h := newHarness(t, api)
@@ -347,18 +373,11 @@ func TestToolTurns(t *testing.T) {
 		t.Errorf("bash tool_result = %v", tr)
 	}
 	// (2) send_message
-	files := jsonFiles(t, h.path("ipc/messages"))
-	if len(files) != 1 {
-		t.Fatalf("messages files = %v", files)
+	sent := h.ipc.all()
+	if len(sent) != 1 {
+		t.Fatalf("IPC requests = %v", sent)
 	}
-	if !validIPCName(filepath.Base(files[0])) {
-		t.Errorf("bad IPC file name %s", files[0])
-	}
-	var msg map[string]any
-	b, _ = os.ReadFile(files[0])
-	if err := json.Unmarshal(b, &msg); err != nil {
-		t.Fatal(err)
-	}
+	msg := sent[0]
 	want := map[string]any{"type": "message", "chatJid": "123@g.us", "text": "progress update", "sender": "Researcher", "groupFolder": "whatsapp_family"}
 	for k, v := range want {
 		if msg[k] != v {
@@ -375,8 +394,8 @@ func TestToolTurns(t *testing.T) {
 	if tr := toolResults(reqs[3]); len(tr) != 1 || tr[0]["is_error"] != true || !strings.Contains(resultText(tr[0]), "Invalid cron") {
 		t.Errorf("schedule_task result = %v", tr)
 	}
-	if f := jsonFiles(t, h.path("ipc/tasks")); len(f) != 0 {
-		t.Errorf("tasks files = %v, want none", f)
+	if len(o.Inputs) != 1 || o.Inputs[0] != runproto.PromptInput {
+		t.Errorf("the result answers %v, want the prompt", o.Inputs)
 	}
 	// Request shape: system prompt, tools, placeholder key.
 	sys, _ := json.Marshal(reqs[0]["system"])
@@ -405,15 +424,6 @@ func TestToolTurns(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.home, ".nanoclaw", "sessions", o.NewSessionID+".json")); err != nil {
 		t.Errorf("session file: %v", err)
 	}
-}
-
-func validIPCName(n string) bool {
-	var ms int64
-	var rnd string
-	if _, err := fmt.Sscanf(strings.TrimSuffix(n, ".json"), "%d-%s", &ms, &rnd); err != nil {
-		return false
-	}
-	return len(rnd) == 6 && strings.Trim(rnd, base36) == "" && ms > 1_600_000_000_000
 }
 
 // TestResume: a second run with the session id sends the prior history; a corrupt or
@@ -478,57 +488,85 @@ func TestResume(t *testing.T) {
 	}
 }
 
-// TestFollowUps: a follow-up dropped mid-run becomes the next user turn; one dropped while the
-// runner idles is picked up through fsnotify; _close ends the run; consumed files are deleted.
-// A stale _close from an earlier run does not end this one.
+// TestFollowUps: a follow-up pushed mid-turn becomes the next user turn, acknowledged and
+// named in that turn's result; one pushed while the runner idles is picked up at once;
+// close ends the run. Each result names exactly the inputs it answers.
 func TestFollowUps(t *testing.T) {
 	api := &mockAPI{}
 	h := newHarness(t, api)
-	inDir := h.path("ipc/input")
-	h.dropClose() // stale
 	api.script = func(n int, body map[string]any) (int, string) {
 		if n == 0 {
-			dropInput(t, inDir, fmt.Sprintf("%d-abcd.json", time.Now().UnixMilli()), "follow-up one")
+			h.run.Push("follow-up one")
 		}
 		return textResp(fmt.Sprintf("reply %d", n))
 	}
 	h.start(baseRequest())
-	if o := h.next(); o.Result == nil || *o.Result != "reply 0" {
-		t.Fatalf("output 1 = %+v", o)
+	for i, want := range [][]int64{{0}, {1}} {
+		o := h.next()
+		if o.Result == nil || *o.Result != fmt.Sprintf("reply %d", i) || !slices.Equal(o.Inputs, want) {
+			t.Fatalf("output %d = %+v, want inputs %v", i+1, o, want)
+		}
 	}
-	if o := h.next(); o.Result == nil || *o.Result != "reply 1" {
-		t.Fatalf("output 2 = %+v", o)
-	}
-	dropInput(t, inDir, fmt.Sprintf("%d-efgh.json", time.Now().UnixMilli()), "follow-up two")
-	if o := h.next(); o.Result == nil || *o.Result != "reply 2" {
+	h.run.Push("follow-up two")
+	h.run.Push("follow-up three")
+	o := h.next()
+	if o.Result == nil || *o.Result != "reply 2" {
 		t.Fatalf("output 3 = %+v", o)
+	}
+	// Both may have come together (one turn) or apart (two): every id is answered once.
+	answered := slices.Clone(o.Inputs)
+	if len(answered) == 1 {
+		o4 := h.next()
+		answered = append(answered, o4.Inputs...)
+	}
+	if !slices.Equal(answered, []int64{2, 3}) {
+		t.Fatalf("answered %v, want [2 3]", answered)
+	}
+	if left := h.run.Unacked(); len(left) != 0 {
+		t.Errorf("unacknowledged after their turns: %v", left)
 	}
 	h.dropClose()
 	if code := h.exitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	reqs := api.requests()
-	if len(reqs) != 3 {
-		t.Fatalf("%d requests", len(reqs))
-	}
 	if got := userTexts(reqs[1]); len(got) != 2 || got[1] != "follow-up one" {
 		t.Errorf("request 2 user texts %q", got)
 	}
-	if got := userTexts(reqs[2]); len(got) != 3 || got[2] != "follow-up two" {
+	if got := userTexts(reqs[2]); !strings.Contains(strings.Join(got, "\n"), "follow-up two") {
 		t.Errorf("request 3 user texts %q", got)
-	}
-	left, _ := os.ReadDir(inDir)
-	if len(left) != 0 {
-		t.Errorf("input dir not emptied: %v", left)
 	}
 }
 
-// TestCloseDuringTurn: _close written while a turn runs ends the run right after that turn.
+// TestEarlyFollowUps: follow-ups that reach the host while the container starts join the
+// first prompt, and the first result answers them too.
+func TestEarlyFollowUps(t *testing.T) {
+	api := &mockAPI{script: func(n int, body map[string]any) (int, string) { return textResp("ok") }}
+	h := newHarness(t, api)
+	id := h.newRun()
+	h.run.Push("early one")
+	h.run.Push("early two")
+	req := baseRequest()
+	req.RunID = id
+	h.start(req)
+	if o := h.next(); !slices.Equal(o.Inputs, []int64{0, 1, 2}) {
+		t.Fatalf("output %+v, want inputs [0 1 2]", o)
+	}
+	h.dropClose()
+	h.exitCode()
+	if got := userTexts(api.requests()[0]); len(got) != 1 || got[0] != "hello\nearly one\nearly two" {
+		t.Errorf("first prompt %q", got)
+	}
+}
+
+// TestCloseDuringTurn: close requested while a turn runs ends the run right after that turn;
+// a follow-up pushed with it is left unacknowledged for a later run.
 func TestCloseDuringTurn(t *testing.T) {
 	api := &mockAPI{}
 	h := newHarness(t, api)
 	api.script = func(n int, body map[string]any) (int, string) {
-		os.WriteFile(h.path("ipc/input/_close"), nil, 0o644)
+		h.run.Push("too late")
+		h.run.Close()
 		return textResp("bye")
 	}
 	h.start(baseRequest())
@@ -538,8 +576,21 @@ func TestCloseDuringTurn(t *testing.T) {
 	if code := h.exitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if _, err := os.Stat(h.path("ipc/input/_close")); !os.IsNotExist(err) {
-		t.Errorf("_close not consumed: %v", err)
+	if left := h.run.Unacked(); !slices.Equal(left, []int64{1}) {
+		t.Errorf("unacknowledged %v, want [1]", left)
+	}
+}
+
+// TestHostGone: when the run's stream ends (the host went away), the runner finishes after
+// its turn instead of waiting forever.
+func TestHostGone(t *testing.T) {
+	api := &mockAPI{script: func(n int, body map[string]any) (int, string) { return textResp("ok") }}
+	h := newHarness(t, api)
+	h.start(baseRequest())
+	h.next()
+	h.run.End()
+	if code := h.exitCode(); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
 

@@ -37,18 +37,29 @@ func reportLatency(b *testing.B, name string, ds []time.Duration) {
 //   - first: a message received (stored by the host) → the first model request at the mock,
 //     with no container running for the group (NanoClaw's 2 s poll alone averages 1 s);
 //   - followup: a follow-up message → the running agent's next model request;
-//   - ipc: an IPC message file written → the message delivered to the chat client.
+//   - seen: a follow-up message → the running agent acknowledging it on its socket;
+//   - ipc: an IPC request on main's agent socket → the host's answer (performed: stored
+//     for sending; the message then reaches the chat client).
 func BenchmarkHostLatency(b *testing.B) {
 	d := requireDocker(b)
 	work := workDir(b, d)
 	api, url := newMockAPI(b)
 	vars := hostEnv(work, url)
+	vars["IDLE_TIMEOUT"] = "1000" // each iteration's container closes a second after its last reply
 	// NANOCLAW_BENCH_PLUGIN_IDLE=300ms releases the plugins between iterations (not while an
 	// agent runs): every first message is then the first after NANOCLAW_PLUGIN_IDLE of silence.
 	if v := os.Getenv("NANOCLAW_BENCH_PLUGIN_IDLE"); v != "" {
 		vars["NANOCLAW_PLUGIN_IDLE"] = v
 	}
-	stop, _ := startHost(b, work, vars)
+	acks := make(chan time.Time, 16)
+	stop, _ := startHostWith(b, work, vars, func(e *env) {
+		e.onAck = func(string, string, []int64) {
+			select {
+			case acks <- time.Now():
+			default:
+			}
+		}
+	})
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -58,7 +69,7 @@ func BenchmarkHostLatency(b *testing.B) {
 	gone := d.Client().Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
 		Add("type", "container").Add("event", "destroy").Add("label", sandbox.LabelInstance+"="+sandbox.Instance(work))})
 
-	var first, followup, ipcLat []time.Duration
+	var first, followup, seen, ipcLat []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -69,19 +80,24 @@ func BenchmarkHostLatency(b *testing.B) {
 
 		start = time.Now()
 		main.say(fmt.Sprintf("again %d", i))
+		select {
+		case at := <-acks:
+			seen = append(seen, at.Sub(start))
+		case <-time.After(time.Minute):
+			b.Fatal("the running agent never acknowledged the follow-up")
+		}
 		r = api.next(b, time.Minute)
 		followup = append(followup, r.At.Sub(start))
 		main.reply(time.Minute)
 
 		start = time.Now()
-		writeIPC(b, work, "main", "messages", `{"type":"message","chatJid":"local:main","text":"ipc `+strconv.Itoa(i)+`"}`)
-		main.reply(time.Minute)
-		ipcLat = append(ipcLat, time.Since(start))
-
-		// End the container so the next iteration starts a fresh one.
-		if err := os.WriteFile(filepath.Join(work, "data", "ipc", "main", "input", "_close"), nil, 0o644); err != nil {
-			b.Fatal(err)
+		if resp := sendIPC(b, work, "main", `{"type":"message","chatJid":"local:main","text":"ipc `+strconv.Itoa(i)+`"}`); !resp.OK {
+			b.Fatalf("ipc: %+v", resp)
 		}
+		ipcLat = append(ipcLat, time.Since(start))
+		main.reply(time.Minute)
+
+		// The container closes after IDLE_TIMEOUT; the next iteration starts a fresh one.
 		select {
 		case <-gone.Messages:
 		case err := <-gone.Err:
@@ -93,6 +109,7 @@ func BenchmarkHostLatency(b *testing.B) {
 	b.StopTimer()
 	reportLatency(b, "first", first)
 	reportLatency(b, "followup", followup)
+	reportLatency(b, "seen", seen)
 	reportLatency(b, "ipc", ipcLat)
 }
 

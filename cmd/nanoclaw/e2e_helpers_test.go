@@ -22,9 +22,11 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/sandbox/imagetest"
 )
 
-const e2eImage = "nanoclaw-agent:e2e"
-
 var e2eImageBuilder imagetest.Builder
+
+// e2eImage is the minimal agent image built from this checkout's runner (after
+// requireDocker).
+func e2eImage() string { return e2eImageBuilder.Tag() }
 
 // requireDocker returns the engine, skipping the test when there is none unless
 // NANOCLAW_REQUIRE_DOCKER=1 (CI), where a missing engine is a failure.
@@ -43,7 +45,7 @@ func requireDocker(t testing.TB) *sandbox.Docker {
 		t.Skipf("no container engine: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := e2eImageBuilder.Build(context.Background(), d.Client(), e2eImage); err != nil {
+	if _, err := e2eImageBuilder.Build(context.Background(), d.Client(), "nanoclaw-agent-e2e"); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -112,7 +114,7 @@ func hostEnv(work, apiURL string) map[string]string {
 		"NANOCLAW_PLUGIN_CACHE": plugintest.CacheDir(), // compiled once per machine, not per test
 		"ANTHROPIC_API_KEY":     "sk-ant-e2e-real-key",
 		"ANTHROPIC_BASE_URL":    apiURL,
-		"CONTAINER_IMAGE":       e2eImage,
+		"CONTAINER_IMAGE":       e2eImage(),
 		"IDLE_TIMEOUT":          "60000",
 		"TZ":                    "UTC",
 		"ASSISTANT_NAME":        "Andy",
@@ -382,13 +384,23 @@ func (l *logBuffer) String() string {
 // startHost runs `nanoclaw run` in this process and returns a stop function.
 func startHost(t testing.TB, work string, vars map[string]string) (stop func(), logs *logBuffer) {
 	t.Helper()
+	return startHostWith(t, work, vars, nil)
+}
+
+// startHostWith is startHost with a chance to set the host's hooks.
+func startHostWith(t testing.TB, work string, vars map[string]string, hooks func(*env)) (stop func(), logs *logBuffer) {
+	t.Helper()
 	logs = &logBuffer{wrote: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan int, 1)
 	getenv := func(k string) string { return vars[k] }
+	e := env{stdout: logs, stderr: logs, getenv: getenv, workdir: work, ready: ready}
+	if hooks != nil {
+		hooks(&e)
+	}
 	go func() {
-		done <- dispatch(ctx, []string{"run"}, env{stdout: logs, stderr: logs, getenv: getenv, workdir: work, ready: ready})
+		done <- dispatch(ctx, []string{"run"}, e)
 	}()
 	select {
 	case <-ready:

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // TestHostEndToEnd drives the real host (`nanoclaw run`) through the local chat channel,
@@ -68,14 +72,14 @@ func TestHostEndToEnd(t *testing.T) {
 		t.Fatalf("family reply %q", got)
 	}
 
-	// IPC: a non-main group cannot message another chat; main can.
-	errs := watchDir(t, filepath.Join(work, "data", "ipc", "errors"))
-	writeIPC(t, work, "family", "messages", `{"type":"message","chatJid":"local:main","text":"spoofed"}`)
-	reason := waitReason(t, errs)
-	if !strings.Contains(reason, "denied by ipcauthz") {
-		t.Fatalf("refusal reason %q", reason)
+	// IPC over the agent sockets: a non-main group cannot message another chat; main can.
+	// Either way the agent is told.
+	if resp := sendIPC(t, work, "family", `{"type":"message","chatJid":"local:main","text":"spoofed"}`); resp.OK || !strings.Contains(resp.Error, "denied by ipcauthz") {
+		t.Fatalf("family's message to main: %+v", resp)
 	}
-	writeIPC(t, work, "main", "messages", `{"type":"message","chatJid":"local:family","text":"from main"}`)
+	if resp := sendIPC(t, work, "main", `{"type":"message","chatJid":"local:family","text":"from main"}`); !resp.OK {
+		t.Fatalf("main's message to family: %+v", resp)
+	}
 	if got := fam.reply(30 * time.Second); got != "from main" {
 		t.Fatalf("main's IPC message arrived as %q", got)
 	}
@@ -160,39 +164,22 @@ func watchDir(t testing.TB, dir string) <-chan string {
 	return out
 }
 
-// waitReason waits for a quarantine reason file and returns its text.
-func waitReason(t testing.TB, names <-chan string) string {
+// sendIPC sends an IPC request over a group's agent socket, as that group's agent does.
+func sendIPC(t testing.TB, work, folder, body string) runproto.IPCResponse {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case n := <-names:
-			if !strings.HasSuffix(n, ".reason") {
-				continue
-			}
-			b, err := os.ReadFile(n)
-			if err != nil || len(b) == 0 {
-				continue // created, not yet written: its write event follows
-			}
-			return string(b)
-		case <-deadline:
-			t.Fatal("no IPC request was quarantined")
-			return ""
-		}
-	}
-}
-
-// writeIPC drops a request into a group's IPC directory the way an agent does.
-func writeIPC(t testing.TB, work, folder, dir, body string) {
-	t.Helper()
-	if !json.Valid([]byte(body)) {
-		t.Fatalf("invalid test request %s", body)
-	}
-	p := filepath.Join(work, "data", "ipc", folder, dir, time.Now().Format("150405.000000000")+".json")
-	if err := os.WriteFile(p+".tmp", []byte(body), 0o644); err != nil {
+	sock := filepath.Join(work, "data", "agents", folder, agentsock.SocketName)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Post("http://agent"+runproto.PathIPC, "application/json", strings.NewReader(body))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(p+".tmp", p); err != nil {
+	defer resp.Body.Close()
+	var out runproto.IPCResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
+	return out
 }

@@ -50,12 +50,12 @@ func TestGroupsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "# Claw") || !strings.Contains(string(b), "You are Claw") {
 		t.Fatalf("CLAUDE.md from the template: %q, %v", b, err)
 	}
-	for _, d := range []string{"groups/family/logs", "data/ipc/family/messages", "data/ipc/family/tasks", "data/ipc/family/input"} {
+	for _, d := range []string{"groups/family/logs"} {
 		if fi, err := os.Stat(filepath.Join(work, d)); err != nil || !fi.IsDir() {
 			t.Errorf("%s: %v", d, err)
 		}
 	}
-	for _, d := range []string{"etc", "groups/global/logs", "data/ipc/global"} {
+	for _, d := range []string{"etc", "groups/global/logs", "data/agents/global"} {
 		if _, err := os.Stat(filepath.Join(work, d)); err == nil {
 			t.Errorf("a refused folder left %s behind", d)
 		}

@@ -103,7 +103,9 @@ func TestHostSurvivesSIGKILL(t *testing.T) {
 	main := dialChat(t, ctx, work, "local:main")
 	// A once task for family, due now; its model call is held, like the message's.
 	when := time.Now().UTC().Format("2006-01-02T15:04:05")
-	writeIPC(t, work, "main", "tasks", `{"type":"schedule_task","taskId":"task-kill-1","prompt":"hold-me task","schedule_type":"once","schedule_value":"`+when+`","targetJid":"local:family"}`)
+	if resp := sendIPC(t, work, "main", `{"type":"schedule_task","taskId":"task-kill-1","prompt":"hold-me task","schedule_type":"once","schedule_value":"`+when+`","targetJid":"local:family"}`); !resp.OK {
+		t.Fatalf("schedule: %+v", resp)
+	}
 	main.say("hold-me please")
 	seen := map[string]bool{}
 	for len(seen) < 2 {

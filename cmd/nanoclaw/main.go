@@ -41,6 +41,8 @@ type env struct {
 	pluginEvents func(plugin.Event)
 	// ready, when set, is closed once the host serves its control socket.
 	ready chan<- struct{}
+	// onAck, when set, hears each follow-up a running agent acknowledges (benchmarks).
+	onAck func(group, run string, ids []int64)
 }
 
 func main() {

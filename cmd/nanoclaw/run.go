@@ -79,10 +79,15 @@ func loadSettings(e env) (hostSettings, error) {
 
 func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error {
 	paths := s.paths
-	for _, dir := range []string{paths.Data, paths.Plugins} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("directory: %w", err)
-		}
+	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	// data/ holds the agent sockets, sessions and the plugin cache: the host's alone.
+	if err := os.MkdirAll(paths.Data, 0o700); err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	if err := os.Chmod(paths.Data, 0o700); err != nil {
+		return fmt.Errorf("directory: %w", err)
 	}
 	proxyCfg, err := credproxy.ConfigFromEnv(s.getenv)
 	if err != nil {
@@ -140,8 +145,15 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		return err
 	}
 	defer proxy.Close()
+	// Containers run as 1000:1000 under a root host, as the host's own user otherwise; the
+	// agent sockets belong to that user.
+	agentUID, agentGID := -1, -1
+	if os.Getuid() == 0 {
+		agentUID, agentGID = 1000, 1000
+	}
 	d, err := daemon.New(daemon.Config{Root: paths.Root, Settings: s.Settings, Store: st, Groups: groups, Policy: reg,
-		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Getenv: s.getenv, Log: log.Named("host")})
+		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Getenv: s.getenv, Log: log.Named("host"),
+		AgentUID: agentUID, AgentGID: agentGID, OnAck: e.onAck})
 	if err != nil {
 		return err
 	}

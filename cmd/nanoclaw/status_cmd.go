@@ -77,7 +77,7 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 	if len(s.Errors) > 0 {
 		fmt.Fprintln(e.stdout, "\nrecent refused IPC requests:")
 		for _, o := range s.Errors {
-			fmt.Fprintf(e.stdout, "  %s/%s/%s: %s\n", o.Group, o.Dir, o.File, o.Reason)
+			fmt.Fprintf(e.stdout, "  %s %s %s (%s): %s\n", o.At, o.Group, o.Type, o.Code, o.Reason)
 		}
 	}
 	return 0
@@ -106,5 +106,5 @@ type statusView struct {
 		Calls, Faults uint64
 	}
 	Usage  map[string]struct{ TokensToday int64 }
-	Errors []struct{ Group, Dir, File, Reason string } `json:"recentIpcErrors"`
+	Errors []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
 }

@@ -187,9 +187,10 @@ func (s *Server) Listen(group string) (string, error) {
 	return dir, nil
 }
 
-// prepareDir makes dir (not a symlink) with exactly mode perm.
+// prepareDir makes dir (and its parents) and checks it is a directory, not a symlink,
+// with exactly mode perm.
 func prepareDir(dir string, perm os.FileMode) error {
-	if err := os.Mkdir(dir, perm); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.MkdirAll(dir, perm); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(dir)
@@ -483,4 +484,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// Push hands text to group's current run as a follow-up (queue.Input); false when no run
+// is attached or it has ended.
+func (s *Server) Push(group, text string) (int64, bool) {
+	if r := s.current(group); r != nil {
+		return r.Push(text)
+	}
+	return 0, false
+}
+
+// RequestClose asks group's current run to finish after its turn (queue.Input).
+func (s *Server) RequestClose(group string) bool {
+	if r := s.current(group); r != nil {
+		return r.Close()
+	}
+	return false
+}
+
+func (s *Server) current(group string) *Run {
+	s.mu.Lock()
+	g := s.groups[group]
+	s.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.run
 }

@@ -106,6 +106,10 @@ type Settings struct {
 	// NANOCLAW_PLUGIN_IDLE: a plugin unused this long releases its compiled code and
 	// instances until its next call; 0 keeps plugins ready for ever.
 	PluginIdle time.Duration
+	// NANOCLAW_SHUTDOWN_GRACE: on SIGTERM, how long working agents may take to finish their
+	// turn (their socket still serving) before their containers are stopped; 0 stops them
+	// at once. What is left unanswered is answered after the restart.
+	ShutdownGrace time.Duration
 }
 
 // Defaults, NanoClaw's where NanoClaw has the variable.
@@ -119,6 +123,7 @@ const (
 	DefaultMaxOutputBytes          = 10485760
 	DefaultLogLevel                = "info"
 	DefaultPluginIdle              = 30 * time.Minute
+	DefaultShutdownGrace           = 30 * time.Second
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is
@@ -171,6 +176,7 @@ func loadSettings(env func(string) string, sysZone func() string) (Settings, err
 		Model:                   p.str("NANOCLAW_MODEL", ""),
 		MaxTokensPerDay:         p.integer("NANOCLAW_MAX_TOKENS_PER_DAY", 0, 0, math.MaxInt64),
 		PluginIdle:              p.millisOrZero("NANOCLAW_PLUGIN_IDLE", DefaultPluginIdle),
+		ShutdownGrace:           p.millisOrZero("NANOCLAW_SHUTDOWN_GRACE", DefaultShutdownGrace),
 	}
 	s.TZ, s.Location = p.zone("TZ", sysZone)
 	if err := errors.Join(p.errs...); err != nil {

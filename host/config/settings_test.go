@@ -120,6 +120,7 @@ func TestLoadSettingsDefaults(t *testing.T) {
 		MaxOutputBytes:          10485760,
 		LogLevel:                "info",
 		PluginIdle:              30 * time.Minute,
+		ShutdownGrace:           30 * time.Second,
 	}
 	if s != want {
 		t.Errorf("defaults = %+v\nwant %+v", s, want)
@@ -226,6 +227,9 @@ func TestLoadSettingsVariables(t *testing.T) {
 		{name: "NANOCLAW_PLUGIN_IDLE off", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "0"}, check: func(s Settings) bool { return s.PluginIdle == 0 }},
 		{name: "NANOCLAW_PLUGIN_IDLE negative", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "-5m"}, bad: "NANOCLAW_PLUGIN_IDLE"},
 		{name: "NANOCLAW_PLUGIN_IDLE junk", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "soon"}, bad: "NANOCLAW_PLUGIN_IDLE"},
+		{name: "NANOCLAW_SHUTDOWN_GRACE 5s", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "5s"}, check: func(s Settings) bool { return s.ShutdownGrace == 5*time.Second }},
+		{name: "NANOCLAW_SHUTDOWN_GRACE none", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "0"}, check: func(s Settings) bool { return s.ShutdownGrace == 0 }},
+		{name: "NANOCLAW_SHUTDOWN_GRACE junk", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "later"}, bad: "NANOCLAW_SHUTDOWN_GRACE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := loadSettings(envOf(tc.env), func() string { return tc.sysZone })

@@ -1,10 +1,9 @@
 // Package credproxy serves the model API (the Anthropic Messages API) to agent containers,
-// which have no network. Each group gets its own Unix socket, bind-mounted into its
-// container, so the group of every request is which socket it arrived on — never anything
-// the container says. The proxy strips whatever credentials the container sends (it only
-// ever holds a placeholder), adds the real ones, forwards to the upstream, streams the
-// answer back, counts the tokens each group uses and can refuse a group over its daily
-// budget.
+// which have no network. It is mounted on each group's agent socket (host/agentsock), so the
+// group of every request is which socket it arrived on — never anything the container says.
+// The proxy strips whatever credentials the container sends (it only ever holds a
+// placeholder), adds the real ones, forwards to the upstream, streams the answer back,
+// counts the tokens each group uses and can refuse a group over its daily budget.
 //
 // The real key or token never reaches a container, a log line or an error message.
 package credproxy
@@ -12,12 +11,9 @@ package credproxy
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -124,7 +120,7 @@ type groupState struct {
 	day   string // the UTC day TokensToday belongs to
 }
 
-// Proxy serves the API on one Unix socket per group.
+// Proxy serves the API to every group; Handler gives one group's view.
 type Proxy struct {
 	upstream  *url.URL
 	apiKey    string
@@ -136,20 +132,13 @@ type Proxy struct {
 	clock     func() time.Time
 	rp        *httputil.ReverseProxy
 
-	mu      sync.Mutex
-	groups  map[string]*groupState
-	sockets map[string]*socket // by group
-	closed  bool
+	transport http.RoundTripper
+
+	mu     sync.Mutex
+	groups map[string]*groupState
 
 	// onDone, if set (tests), is called after each request has been counted and logged.
 	onDone func(group string)
-}
-
-type socket struct {
-	path string
-	srv  *http.Server
-	ln   *net.UnixListener
-	done chan struct{} // closed when Serve has returned
 }
 
 // New checks cfg and builds a proxy serving no sockets yet.
@@ -186,7 +175,6 @@ func New(cfg Config) (*Proxy, error) {
 		log:       cfg.Logger,
 		clock:     cfg.Clock,
 		groups:    make(map[string]*groupState),
-		sockets:   make(map[string]*socket),
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxRequestBytes
@@ -201,6 +189,7 @@ func New(cfg Config) (*Proxy, error) {
 	if transport == nil {
 		transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
+	p.transport = transport
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      transport,
@@ -212,132 +201,16 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-// Listen creates group's socket at socketPath and serves it until CloseGroup or Close.
-// The socket is mode 0666 (the container runs as another uid, and connect needs write
-// permission); its directory is created 0755 if missing and made searchable if it is not,
-// so it should be a directory of its own. A stale socket left by a crashed host is
-// replaced; a live one, or any other kind of file at socketPath, is an error.
-func (p *Proxy) Listen(group, socketPath string) error {
-	if group == "" {
-		return errors.New("credproxy: empty group")
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return errors.New("credproxy: proxy closed")
-	}
-	if s, ok := p.sockets[group]; ok {
-		p.mu.Unlock()
-		return fmt.Errorf("credproxy: group %q already served at %s", group, s.path)
-	}
-	p.mu.Unlock()
+// Handler serves the API to group: the agent socket mounts it for the group the socket
+// belongs to, and nothing in a request can change which group that is.
+func (p *Proxy) Handler(group string) http.Handler { return p.handler(group) }
 
-	if err := prepareDir(filepath.Dir(socketPath)); err != nil {
-		return fmt.Errorf("credproxy: socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(socketPath); err == nil {
-		if fi.Mode().Type() != os.ModeSocket {
-			return fmt.Errorf("credproxy: %s exists and is not a socket", socketPath)
-		}
-		if conn, err := net.DialTimeout("unix", socketPath, 200*time.Millisecond); err == nil {
-			conn.Close()
-			return fmt.Errorf("credproxy: %s is in use by another server", socketPath)
-		}
-		if err := os.Remove(socketPath); err != nil {
-			return fmt.Errorf("credproxy: stale socket: %w", err)
-		}
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socketPath, Net: "unix"})
-	if err != nil {
-		return fmt.Errorf("credproxy: %w", err)
-	}
-	if err := os.Chmod(socketPath, 0o666); err != nil {
-		ln.Close()
-		return fmt.Errorf("credproxy: %w", err)
-	}
-	s := &socket{
-		path: socketPath,
-		ln:   ln,
-		done: make(chan struct{}),
-		srv: &http.Server{
-			Handler:           p.handler(group),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-		},
-	}
-	p.mu.Lock()
-	if _, ok := p.sockets[group]; ok || p.closed {
-		p.mu.Unlock()
-		ln.Close()
-		return fmt.Errorf("credproxy: group %q: proxy closed or socket raced", group)
-	}
-	p.sockets[group] = s
-	p.mu.Unlock()
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			p.log.Error("socket stopped", "group", group, "error", err)
-		}
-	}()
-	p.log.Debug("serving", "group", group, "socket", socketPath)
-	return nil
-}
-
-func prepareDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return os.Chmod(dir, 0o755) // whatever the umask
-	}
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if perm := fi.Mode().Perm(); perm&0o011 != 0o011 {
-		return os.Chmod(dir, perm|0o011)
-	}
-	return nil
-}
-
-// CloseGroup stops serving group's socket and removes it. Requests in flight are cut off.
-// Its usage is kept.
-func (p *Proxy) CloseGroup(group string) error {
-	p.mu.Lock()
-	s := p.sockets[group]
-	delete(p.sockets, group)
-	p.mu.Unlock()
-	if s == nil {
-		return nil
-	}
-	return s.close()
-}
-
-func (s *socket) close() error {
-	err := s.srv.Close() // closes the listener, which unlinks the socket
-	<-s.done
-	if rmErr := os.Remove(s.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) && err == nil {
-		err = rmErr
-	}
-	return err
-}
-
-// Close stops every socket. The proxy cannot listen again afterwards.
+// Close releases the proxy's idle upstream connections.
 func (p *Proxy) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	socks := p.sockets
-	p.sockets = make(map[string]*socket)
-	p.mu.Unlock()
-	var errs []error
-	for _, s := range socks {
-		errs = append(errs, s.close())
+	if t, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Usage is a snapshot of group's use so far; TokensToday is 0 once the UTC day has changed.

@@ -114,13 +114,18 @@ func noSecret(t *testing.T, where, s string) {
 	}
 }
 
-// listen serves group on a new socket and returns a client that dials it.
+// listen serves group's handler on a new Unix socket, as the agent socket does, and
+// returns a client that dials it.
 func (h *harness) listen(group string) (*http.Client, string) {
 	h.t.Helper()
-	sock := filepath.Join(h.dir, group, "api.sock")
-	if err := h.p.Listen(group, sock); err != nil {
+	sock := filepath.Join(h.dir, group+".sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
 		h.t.Fatal(err)
 	}
+	srv := &http.Server{Handler: h.p.Handler(group)}
+	go func() { _ = srv.Serve(ln) }()
+	h.t.Cleanup(func() { srv.Close() })
 	return unixClient(sock), sock
 }
 
@@ -548,85 +553,6 @@ func TestGroupFromSocket(t *testing.T) {
 	}
 	if u := h.p.Usage("nobody"); u != (Usage{}) {
 		t.Errorf("unknown group %+v", u)
-	}
-	if err := h.p.Listen("alpha", filepath.Join(h.dir, "other.sock")); err == nil {
-		t.Error("a second socket for alpha was accepted")
-	}
-}
-
-func TestSocketLifecycle(t *testing.T) {
-	up, _ := mockUpstream(t, nil)
-	h := newHarness(t, Config{Upstream: up, APIKey: realKey})
-
-	// A stale socket (its server died without unlinking) is replaced.
-	sock := filepath.Join(h.dir, "g", "api.sock")
-	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale.SetUnlinkOnClose(false)
-	stale.Close()
-	if err := h.p.Listen("g", sock); err != nil {
-		t.Fatalf("stale socket: %v", err)
-	}
-	fi, err := os.Stat(sock)
-	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o666 {
-		t.Errorf("socket mode %v (%v), want socket 0666", fi.Mode(), err)
-	}
-	if di, _ := os.Stat(filepath.Dir(sock)); di.Mode().Perm() != 0o711 {
-		t.Errorf("existing 0700 directory became %v, want 0711 (searchable)", di.Mode().Perm())
-	}
-	if a := h.do(unixClient(sock), post("/v1/messages", `{}`, nil)); a.status != 200 {
-		t.Fatalf("status %d", a.status)
-	}
-
-	// A new directory is created 0755.
-	_, sock2 := h.listen("fresh")
-	if di, _ := os.Stat(filepath.Dir(sock2)); di.Mode().Perm() != 0o755 {
-		t.Errorf("new directory mode %v", di.Mode().Perm())
-	}
-
-	// A live socket is not taken over, a regular file is not removed.
-	if err := h.p.Listen("other", sock); err == nil {
-		t.Error("took over a live socket")
-	}
-	file := filepath.Join(h.dir, "file")
-	os.WriteFile(file, []byte("keep"), 0o600)
-	if err := h.p.Listen("other", file); err == nil {
-		t.Error("listened over a regular file")
-	}
-	if b, _ := os.ReadFile(file); string(b) != "keep" {
-		t.Error("regular file was clobbered")
-	}
-
-	// CloseGroup removes the socket; the group's usage stays.
-	if err := h.p.CloseGroup("g"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
-		t.Errorf("socket still there after CloseGroup: %v", err)
-	}
-	if _, err := unixClient(sock).Do(post("/v1/messages", `{}`, nil)); err == nil {
-		t.Error("closed socket still answers")
-	}
-	if u := h.p.Usage("g"); u.Requests != 1 {
-		t.Errorf("usage lost: %+v", u)
-	}
-	if err := h.p.Listen("g", sock); err != nil {
-		t.Errorf("re-listen after CloseGroup: %v", err)
-	}
-
-	if err := h.p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(sock2); !os.IsNotExist(err) {
-		t.Errorf("socket still there after Close: %v", err)
-	}
-	if err := h.p.Listen("late", filepath.Join(h.dir, "late.sock")); err == nil {
-		t.Error("Listen after Close succeeded")
 	}
 }
 

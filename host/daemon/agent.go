@@ -8,16 +8,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/pipeline"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // processGroupMessages is the queue's message run for one group: the pending messages (at
-// most MAX_MESSAGES_PER_PROMPT) go to a container as one prompt, and every result goes back
-// to the chat. The cursor advances before the run and rolls back if the run fails before
-// anything reached the user, so a failure is retried and a partial answer is not repeated.
+// most MAX_MESSAGES_PER_PROMPT) go to a container as one prompt, follow-ups are piped to it
+// while it runs, and every result's reply is stored and sent. Each input (the prompt, each
+// follow-up) counts as answered only when a result naming it is stored; whatever the
+// container leaves unanswered is taken back and run again, so nothing is lost and nothing is
+// answered twice.
 func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	g, ok := d.groups.ByJID(jid)
 	if !ok {
@@ -40,62 +42,64 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	if len(pending) == 0 {
 		return true
 	}
-	d.pipeMu.Lock()
-	delete(d.piped, jid)
-	d.pipeMu.Unlock()
 	prompt := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
-	if err := d.setInflight(ctx, jid, prev); err != nil {
+	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev); err != nil {
 		d.log.Error("mark run in flight", "chat", jid, "error", err)
+		d.answers.takeBack(jid)
 		return false
 	}
 	if err := d.cfg.Store.SetAgentCursor(ctx, jid, pending[len(pending)-1].Timestamp); err != nil {
 		d.log.Error("advance cursor", "chat", jid, "error", err)
+		d.settle(ctx, g)
 		return false
 	}
 	d.typing(ctx, jid, true)
 	var mu sync.Mutex
-	sent, failed := false, false
+	failed := false
 	session, _ := d.cfg.Store.Session(ctx, g.Folder)
 	res, err := d.runAgent(ctx, agentRun{group: g, chatJID: jid, prompt: prompt, sessionID: session, saveSession: true}, func(o sandbox.RunOutput) {
-		if o.Result != nil {
-			if text := pipeline.FormatOutbound(*o.Result); text != "" {
-				d.replied(ctx, jid) // from here on, a retry would repeat the answer
-				mu.Lock()
-				sent = true
-				mu.Unlock()
-				if err := d.send(ctx, jid, text); err != nil {
-					d.log.Error("reply not delivered", "chat", jid, "error", err)
+		switch o.Status {
+		case "success":
+			var reply *store.Outgoing
+			if o.Result != nil {
+				if text := pipeline.FormatOutbound(*o.Result); text != "" {
+					r := d.outgoing(jid, text, "reply:"+g.Folder)
+					reply = &r
 				}
 			}
-		}
-		if o.Status == "success" {
+			if stored, err := d.answers.answer(ctx, jid, o.Inputs, reply); err != nil {
+				d.log.Error("storing a reply failed; its messages will be answered again", "chat", jid, "error", err)
+			} else if stored && reply != nil {
+				d.wakeOutbox()
+			}
 			d.queue.NotifyIdle(jid)
-		}
-		if o.Status == "error" {
+		case "error":
 			mu.Lock()
 			failed = true // NanoClaw's hadError: the run failed even if the container then exits 0
 			mu.Unlock()
 		}
 	})
 	d.typing(ctx, jid, false)
-	d.settlePiped(ctx, g)
+	left := d.settle(ctx, g)
 	mu.Lock()
 	defer mu.Unlock()
-	if err == nil && res.Status != "error" && !failed {
-		d.clearInflight(ctx, jid)
+	switch {
+	case left == 0:
+		if err != nil || res.Status == "error" || failed {
+			d.log.Warn("agent failed after answering everything it was given; nothing to retry", "chat", jid, "error", res.Error)
+		}
+		return true
+	case d.stopping.Load():
+		d.log.Info("the host is stopping; unanswered messages are answered after the restart", "chat", jid, "count", left)
+		return true
+	case err != nil || res.Status == "error" || failed:
+		d.log.Warn("agent failed; its unanswered messages will be retried", "chat", jid, "inputs", left, "error", res.Error)
+		return false
+	default:
+		d.log.Info("follow-ups arrived as the container closed; they get a new run", "chat", jid, "inputs", left)
+		d.queue.EnqueueMessageCheck(jid, g.Folder)
 		return true
 	}
-	if sent {
-		d.log.Warn("agent failed after replying; not retrying, to avoid a duplicate answer", "chat", jid, "error", res.Error)
-		d.clearInflight(ctx, jid)
-		return true
-	}
-	d.log.Warn("agent failed; messages will be retried", "chat", jid, "error", res.Error)
-	if err := d.cfg.Store.SetAgentCursor(ctx, jid, prev); err != nil {
-		d.log.Error("roll back cursor", "chat", jid, "error", err)
-	}
-	d.clearInflight(ctx, jid)
-	return false
 }
 
 // agentRun is one container run's parameters.
@@ -109,23 +113,32 @@ type agentRun struct {
 	idle        time.Duration
 }
 
+// newRunID names a container run on its group's socket.
+func newRunID(now time.Time) string { return fmt.Sprintf("run-%d-%s", now.UnixMilli(), randBase36(8)) }
+
 // staleSession matches errors that mean the stored session cannot be resumed; the session
 // is then forgotten so the retry starts fresh (NanoClaw #1216).
 var staleSession = regexp.MustCompile(`(?i)no conversation found|ENOENT.*\.jsonl|session.*not found`)
 
-// runAgent runs one container for a group: snapshots written, the group's proxy socket up,
-// the spec built from the privilege table and the mount plugin, then sandbox.Run.
+// runAgent runs one container for a group: the group's agent socket up with a run attached
+// for this container, the spec built from the privilege table and the mount plugin, then
+// sandbox.Run. The run is detached when the container is gone.
 func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox.RunOutput)) (sandbox.RunResult, error) {
 	g, s := r.group, d.cfg.Settings
 	cc, extra, err := parseContainerConfig(g.ContainerConfig)
 	if err != nil {
 		d.log.Warn("group's container configuration is invalid; running without its extra mounts", "group", g.Folder, "error", err)
 	}
-	if err := d.ensureProxy(g.Folder); err != nil {
+	sockDir, err := d.sockets.Listen(g.Folder)
+	if err != nil {
 		return sandbox.RunResult{Status: "error", Error: err.Error()}, err
 	}
-	d.writeSnapshotsFor(ctx, g)
-	spec, err := sandbox.BuildSpec(ctx, d.layout, sandbox.RunSpec{Folder: g.Folder, IsMain: g.IsMain, Extra: extra,
+	run, err := d.sockets.StartRun(g.Folder, newRunID(d.now()))
+	if err != nil {
+		return sandbox.RunResult{Status: "error", Error: err.Error()}, err
+	}
+	defer run.End()
+	spec, err := sandbox.BuildSpec(ctx, d.layout, sandbox.RunSpec{Folder: g.Folder, IsMain: g.IsMain, SocketDir: sockDir, Extra: extra,
 		Image: s.ContainerImage, TZ: s.TZ, Limits: d.cfg.Limits, Now: d.now()}, d.cfg.Policy, d.log.Named("sandbox"))
 	if err != nil {
 		return sandbox.RunResult{Status: "error", Error: err.Error()}, err
@@ -139,11 +152,11 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 		idle = r.idle
 	}
 	cfg := sandbox.RunConfig{Timeout: timeout, Idle: idle, MaxOutput: s.MaxOutputBytes,
-		InputDir: filepath.Join(d.layout.DataDir, "ipc", g.Folder, "input"),
-		LogDir:   filepath.Join(d.layout.GroupsDir, g.Folder, "logs"),
-		Debug:    s.LogLevel == "debug" || s.LogLevel == "trace"}
+		Close:  func() { run.Close() },
+		LogDir: filepath.Join(d.layout.GroupsDir, g.Folder, "logs"),
+		Debug:  s.LogLevel == "debug" || s.LogLevel == "trace"}
 	req := sandbox.RunRequest{Prompt: r.prompt, SessionID: r.sessionID, GroupFolder: g.Folder, ChatJID: r.chatJID,
-		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model}
+		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model, RunID: run.ID()}
 	taskID := ""
 	if r.task != nil {
 		req.IsScheduledTask, req.Script, taskID = true, r.task.Script, r.task.ID
@@ -157,10 +170,10 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 		d.mu.Unlock()
 	}()
 	if r.task == nil {
-		d.queue.Started(r.chatJID) // follow-ups may now go to this run's input directory
+		d.queue.Started(r.chatJID) // follow-ups may now go to this run
 	}
-	d.log.Info("agent run", "group", g.Folder, "task", taskID, "container", spec.Name)
-	res, err := sandbox.Run(ctx, d.cfg.Runtime, spec, req, cfg, func(o sandbox.RunOutput) {
+	d.log.Info("agent run", "group", g.Folder, "task", taskID, "container", spec.Name, "run", run.ID())
+	res, err := sandbox.Run(d.killCtx, d.cfg.Runtime, spec, req, cfg, func(o sandbox.RunOutput) {
 		if o.NewSessionID != "" && r.saveSession {
 			if err := d.cfg.Store.SetSession(ctx, g.Folder, o.NewSessionID); err != nil {
 				d.log.Error("save session", "group", g.Folder, "error", err)
@@ -176,47 +189,4 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 	}
 	d.log.Info("agent run ended", "group", g.Folder, "status", res.Status, "duration", res.Duration, "timed_out", res.TimedOut, "log", res.LogFile)
 	return res, err
-}
-
-// ensureProxy serves the group's model API socket, once per group for the host's life.
-func (d *Daemon) ensureProxy(folder string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.listening[folder] {
-		return nil
-	}
-	if err := d.cfg.Proxy.Listen(folder, filepath.Join(d.layout.DataDir, "proxy", folder, "api.sock")); err != nil {
-		return fmt.Errorf("model API socket for %s: %w", folder, err)
-	}
-	d.listening[folder] = true
-	return nil
-}
-
-// writeSnapshots rewrites every registered group's snapshots (after tasks or groups change).
-func (d *Daemon) writeSnapshots(ctx context.Context) {
-	for _, g := range d.groups.All() {
-		d.writeSnapshotsFor(ctx, g)
-	}
-}
-
-// writeSnapshotsFor writes one group's current_tasks.json and available_groups.json.
-func (d *Daemon) writeSnapshotsFor(ctx context.Context, g store.Group) {
-	dir := filepath.Join(d.layout.DataDir, "ipc")
-	tasks, err := d.cfg.Store.Tasks(ctx)
-	if err == nil {
-		err = ipc.WriteTasksSnapshot(dir, g.Folder, g.IsMain, tasks)
-	}
-	if err != nil {
-		d.log.Error("tasks snapshot", "group", g.Folder, "error", err)
-	}
-	var avail []store.AvailableGroup
-	if g.IsMain {
-		if avail, err = d.cfg.Store.AvailableGroups(ctx); err != nil {
-			d.log.Error("available groups", "error", err)
-		}
-	}
-	last, _ := d.cfg.Store.LastGroupSync(ctx)
-	if err := ipc.WriteGroupsSnapshot(dir, g.Folder, g.IsMain, avail, last); err != nil {
-		d.log.Error("groups snapshot", "group", g.Folder, "error", err)
-	}
 }

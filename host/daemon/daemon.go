@@ -1,9 +1,10 @@
 // Package daemon is the host: it ties channels, the store, the policy plugins, the group
-// queue, the sandbox, the IPC watcher and the scheduler into `nanoclaw run`.
+// queue, the sandbox, the agent sockets and the scheduler into `nanoclaw run`.
 //
 // A message travels channel → OnMessage (stored, routed by the route plugin) → the group
-// queue → a container → replies back through the owning channel. Nothing polls: a stored
-// message is handed on at once, IPC requests arrive through fsnotify, tasks through a timer.
+// queue → a container → replies stored in the outbox → the owning channel. Nothing polls: a
+// stored message is handed on at once, agents' IPC requests arrive on their sockets, tasks
+// through a timer, outgoing messages on a wake-up.
 package daemon
 
 import (
@@ -12,10 +13,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
@@ -52,32 +55,43 @@ type Config struct {
 	Getenv func(string) string
 	Log    hclog.Logger
 	Now    func() time.Time
+	// AgentUID and AgentGID are the user containers run as; each agent socket belongs to
+	// it. -1 leaves the host's own.
+	AgentUID, AgentGID int
 	// OnIPC, when set, hears every IPC request's fate (tests and benchmarks).
 	OnIPC func(ipc.Outcome)
+	// OnAck, when set, hears each acknowledgement of follow-ups by a running agent.
+	OnAck func(group, run string, ids []int64)
+	// OnSent, when set, hears each outgoing message a channel took.
+	OnSent func(store.Outgoing)
 	// OnChannels, when set, is called once the channels are connected.
 	OnChannels func(*channel.Set)
 }
 
 // Daemon is a running host.
 type Daemon struct {
-	cfg    Config
-	log    hclog.Logger
-	groups *Groups
-	queue  *queue.Queue
-	sched  *scheduler.Scheduler
-	ipc    *ipc.Watcher
-	chans  *channel.Set
-	layout sandbox.Layout
+	cfg     Config
+	log     hclog.Logger
+	groups  *Groups
+	queue   *queue.Queue
+	sched   *scheduler.Scheduler
+	sockets *agentsock.Server
+	chans   *channel.Set
+	layout  sandbox.Layout
+	answers *answers
 
-	inflightMu sync.Mutex
-	inflight   map[string]bool // chats whose in-flight marker is set
+	pipeMu   sync.Mutex  // orders piping follow-ups against the end of a run
+	stopping atomic.Bool // a graceful stop began: no new work is taken
 
-	pipeMu sync.Mutex          // orders piping follow-ups against the end of a run
-	piped  map[string][]string // per chat: the cursor before each follow-up piped this run
+	// killRuns ends every container still running when the shutdown grace is over.
+	killCtx  context.Context
+	killRuns context.CancelFunc
 
-	mu        sync.Mutex
-	listening map[string]bool    // groups whose proxy socket is up
-	running   map[string]running // containers now running, by group folder
+	outboxWake chan struct{} // buffered 1
+	outboxMu   sync.Mutex    // one pass over the outbox at a time
+
+	mu      sync.Mutex
+	running map[string]running // containers now running, by group folder
 }
 
 // running describes a container in flight, for status.
@@ -108,27 +122,33 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Limits = sandbox.DefaultLimits()
 	}
 	d := &Daemon{
-		cfg:       cfg,
-		log:       cfg.Log,
-		groups:    cfg.Groups,
-		chans:     channel.NewSet(),
-		listening: map[string]bool{},
-		piped:     map[string][]string{},
-		inflight:  map[string]bool{},
-		running:   map[string]running{},
+		cfg:        cfg,
+		log:        cfg.Log,
+		groups:     cfg.Groups,
+		chans:      channel.NewSet(),
+		running:    map[string]running{},
+		answers:    newAnswers(cfg.Store),
+		outboxWake: make(chan struct{}, 1),
 		layout: sandbox.Layout{ProjectRoot: cfg.Root, GroupsDir: filepath.Join(cfg.Root, "groups"),
 			DataDir: filepath.Join(cfg.Root, "data")},
 	}
+	d.killCtx, d.killRuns = context.WithCancel(context.Background())
+	service := ipc.NewService(ipc.Config{Authorizer: cfg.Policy, Facts: ipcFacts{d}, Performer: d, Refusals: cfg.Store,
+		Log: cfg.Log.Named("ipc"), Now: cfg.Now, OnOutcome: cfg.OnIPC})
+	var err error
+	d.sockets, err = agentsock.New(agentsock.Config{Dir: filepath.Join(d.layout.DataDir, "agents"), UID: cfg.AgentUID, GID: cfg.AgentGID,
+		Model: cfg.Proxy.Handler, IPC: service, Log: cfg.Log.Named("agentsock"), OnAck: cfg.OnAck})
+	if err != nil {
+		return nil, err
+	}
 	d.queue = queue.New(queue.Config{
 		MaxConcurrent:   cfg.Settings.MaxConcurrentContainers,
-		InputDir:        func(folder string) string { return filepath.Join(d.layout.DataDir, "ipc", folder, "input") },
+		Input:           d.sockets,
 		ProcessMessages: d.processGroupMessages,
 		Log:             cfg.Log.Named("queue"),
 	})
 	d.sched = scheduler.New(scheduler.Config{Store: cfg.Store, Location: cfg.Settings.Location,
 		Dispatch: d.dispatchTask, Now: cfg.Now, Log: cfg.Log.Named("scheduler")})
-	d.ipc = ipc.New(ipc.Config{Dir: filepath.Join(d.layout.DataDir, "ipc"), Authorizer: cfg.Policy,
-		Facts: ipcFacts{d}, Performer: d, Log: cfg.Log.Named("ipc"), OnOutcome: cfg.OnIPC})
 	return d, nil
 }
 
@@ -141,13 +161,16 @@ func (d *Daemon) getenv(k string) string {
 	return d.cfg.Getenv(k)
 }
 
-// Run starts the channels, the IPC watcher and the scheduler, recovers what a previous run
-// left pending, and serves until ctx ends. Shutdown is graceful: no new runs start, running
-// containers are not killed (they end by their idle close or timeout, and the next host
-// removes any left over).
+// Run starts the channels, the agent sockets' outbox and the scheduler, recovers what a
+// previous run left pending, and serves until ctx ends. Then it stops gracefully (see
+// shutdown): no new work, idle containers closed, working ones given the shutdown grace to
+// finish their turn with their sockets still serving, replies delivered, and whatever is
+// left unanswered marked so the next host answers it, exactly once.
 func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	defer d.killRuns()
+	defer d.sockets.Close()
 	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
 		return err
 	}
@@ -155,6 +178,11 @@ func (d *Daemon) Run(parent context.Context) error {
 		return err
 	}
 	d.closeInterruptedTasks(ctx)
+	for _, g := range d.groups.All() {
+		if _, err := d.sockets.Listen(g.Folder); err != nil {
+			d.log.Error("agent socket", "group", g.Folder, "error", err)
+		}
+	}
 	for _, f := range d.cfg.Channels {
 		ch, err := f(channel.Options{Sink: d, Log: d.log, DataDir: d.layout.DataDir, StoreDir: filepath.Join(d.cfg.Root, "store"),
 			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber, Getenv: d.getenv})
@@ -184,12 +212,13 @@ func (d *Daemon) Run(parent context.Context) error {
 	if d.cfg.OnChannels != nil {
 		d.cfg.OnChannels(d.chans)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
-	go func() { defer wg.Done(); errs <- d.ipc.Run(ctx) }()
-	go func() { defer wg.Done(); errs <- d.sched.Run(ctx) }()
-	d.writeSnapshots(ctx)
+	// The outbox outlives ctx: replies of the shutdown grace still go out.
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOutbox()
+	outboxDone := make(chan struct{})
+	go d.runOutbox(outboxCtx, outboxDone)
+	schedErr := make(chan error, 1)
+	go func() { schedErr <- d.sched.Run(ctx) }()
 	d.recoverPending(ctx)
 	d.log.Info("host ready", "groups", len(d.groups.All()), "channels", d.chans.Len())
 
@@ -199,18 +228,43 @@ func (d *Daemon) Run(parent context.Context) error {
 	case fatal = <-d.fatal():
 		d.log.Error("a channel stopped for good; the host stops", "error", fatal)
 	}
-	d.log.Info("shutting down: no new runs; running containers finish on their own")
-	cancel() // stops the IPC watcher and the scheduler, also after a channel's fatal error
-	stop, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 0)
-	_ = d.queue.Shutdown(stop)
-	cancelStop()
-	wg.Wait()
-	close(errs)
-	all := []error{fatal}
-	for err := range errs {
-		all = append(all, err)
+	cancel() // stops the scheduler, also after a channel's fatal error
+	d.shutdown(context.WithoutCancel(ctx))
+	stopOutbox()
+	<-outboxDone
+	d.flushOutbox(context.WithoutCancel(ctx)) // what the last runs said
+	return errors.Join(fatal, <-schedErr)
+}
+
+// shutdown ends the host's runs: no new work is taken (messages are still stored, and
+// answered after the restart), every container is asked to close after its current turn
+// (an idle one closes at once), and those still working after the grace are stopped. A
+// stopped run's unanswered inputs are taken back, so the next host answers them.
+func (d *Daemon) shutdown(ctx context.Context) {
+	d.stopping.Store(true)
+	grace := d.cfg.Settings.ShutdownGrace
+	d.log.Info("shutting down: no new work; containers finish their turn", "running", d.queue.ActiveCount(), "grace", grace)
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	_ = d.queue.Shutdown(stopped) // no new runs or retries from here on
+	for _, s := range d.queue.Status() {
+		if s.Active {
+			d.queue.CloseRun(s.JID)
+		}
 	}
-	return errors.Join(all...)
+	wait, cancel := context.WithTimeout(ctx, grace)
+	err := d.queue.Shutdown(wait)
+	cancel()
+	if err == nil {
+		return
+	}
+	d.log.Warn("the shutdown grace is over; stopping the containers still working", "running", d.queue.ActiveCount())
+	d.killRuns()
+	wait, cancel = context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.queue.Shutdown(wait); err != nil {
+		d.log.Error("containers did not stop", "error", err)
+	}
 }
 
 // Queue exposes the group queue (status, tests).

@@ -152,13 +152,15 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
 		return err
 	}
+	if _, err := d.sockets.Listen(g.Folder); err != nil {
+		d.log.Error("agent socket", "group", g.Folder, "error", err)
+	}
 	d.log.Info("group registered", "jid", g.JID, "folder", g.Folder, "main", g.IsMain)
-	d.writeSnapshots(ctx)
 	return nil
 }
 
-// PrepareGroupDirs makes a group's folders under root (groups/, data/ipc/) and copies its
-// CLAUDE.md template. It is also what `nanoclaw groups add` runs without a host.
+// PrepareGroupDirs makes a group's folder under root (groups/) and copies its CLAUDE.md
+// template. It is also what `nanoclaw groups add` runs without a host.
 func PrepareGroupDirs(root, folder string, isMain bool, assistantName string) error {
 	if !ipcpolicy.ValidFolder(folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
@@ -166,9 +168,6 @@ func PrepareGroupDirs(root, folder string, isMain bool, assistantName string) er
 	gdir := filepath.Join(root, "groups", folder)
 	for _, dir := range []string{
 		filepath.Join(gdir, "logs"),
-		filepath.Join(root, "data", "ipc", folder, "messages"),
-		filepath.Join(root, "data", "ipc", folder, "tasks"),
-		filepath.Join(root, "data", "ipc", folder, "input"),
 	} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("group %s: %w", folder, err)
@@ -203,6 +202,10 @@ func (d *Daemon) ReloadGroups(ctx context.Context) error {
 	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
 		return err
 	}
-	d.writeSnapshots(ctx)
+	for _, g := range d.groups.All() {
+		if _, err := d.sockets.Listen(g.Folder); err != nil {
+			d.log.Error("agent socket", "group", g.Folder, "error", err)
+		}
+	}
 	return nil
 }

@@ -7,11 +7,15 @@ package daemon
 // wait is on a channel, with a deadline.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +24,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
@@ -34,6 +38,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 	"github.com/nanoclaw/nanoclaw-go/plugins/router/routepolicy"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // waitTimeout bounds every wait: generous, since -race on two shared cores is slow.
@@ -142,59 +147,50 @@ func (rt *fakeRuntime) killAll() {
 }
 
 // fakeRun is one scripted agent container. It reads the run request from stdin, like the
-// agent runner, and watches its IPC input directory for follow-up messages and _close.
+// agent runner, then opens its run's input stream on the group's agent socket: follow-ups
+// are acknowledged as they arrive (as the runner takes them into its next turn) and the
+// next reply answers them, with the prompt.
 type fakeRun struct {
-	spec     sandbox.Spec
-	inputDir string
+	spec sandbox.Spec
+	sock string // the agent socket's host path
+	http *http.Client
 
 	reqReady chan struct{}
 	req      sandbox.RunRequest
 	reqErr   error
 
 	stdout, stderr *io.PipeWriter
-	watcher        *fsnotify.Watcher
 
 	exitOnce sync.Once
 	exited   chan struct{}
 	code     int64
+	stop     context.CancelFunc // ends the input stream
 
-	inputMu   sync.Mutex
-	deaf      bool // reads no more input, as a runner on its way out
-	seen      map[string]bool
-	inputs    recorder[string] // the texts of follow-up messages, in arrival order
-	closeOnce sync.Once
-	closeReq  chan struct{} // closed when _close appeared
+	inputMu    sync.Mutex
+	deaf       bool             // reads no more input, as a runner on its way out
+	unanswered []int64          // inputs taken in and not yet answered by a reply
+	inputs     recorder[string] // the texts of follow-up messages, in arrival order
+	closeOnce  sync.Once
+	closeReq   chan struct{} // closed when the host asked the run to close
 }
 
 func newFakeRun(spec sandbox.Spec) (*fakeRun, *sandbox.Process, error) {
 	r := &fakeRun{spec: spec, reqReady: make(chan struct{}), exited: make(chan struct{}),
-		seen: map[string]bool{}, closeReq: make(chan struct{})}
+		closeReq: make(chan struct{}), unanswered: []int64{runproto.PromptInput}}
 	for _, m := range spec.Mounts {
-		if m.Target == sandbox.PathIPC {
-			r.inputDir = filepath.Join(m.Source, "input")
+		if m.Target == sandbox.PathSocket {
+			r.sock = filepath.Join(m.Source, agentsock.SocketName)
 		}
 	}
-	if r.inputDir == "" {
-		return nil, nil, fmt.Errorf("spec %s has no %s mount", spec.Name, sandbox.PathIPC)
+	if r.sock == "" {
+		return nil, nil, fmt.Errorf("spec %s has no %s mount", spec.Name, sandbox.PathSocket)
 	}
-	// As the agent runner does: a _close left from an earlier run is not for this one.
-	_ = os.Remove(filepath.Join(r.inputDir, "_close"))
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := w.Add(r.inputDir); err != nil {
-		w.Close()
-		return nil, nil, err
-	}
-	r.watcher = w
-	go r.watch()
-	if ents, err := os.ReadDir(r.inputDir); err == nil {
-		for _, e := range ents {
-			r.inputFile(e.Name())
-		}
-	}
-
+	r.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", r.sock)
+	}}}
+	ctx, stop := context.WithCancel(context.Background())
+	r.stop = stop
 	stdinR, stdinW := io.Pipe()
 	go func() {
 		b, err := io.ReadAll(stdinR)
@@ -203,6 +199,9 @@ func newFakeRun(spec sandbox.Spec) (*fakeRun, *sandbox.Process, error) {
 		}
 		r.reqErr = err
 		close(r.reqReady)
+		if err == nil && r.req.RunID != "" {
+			r.readInput(ctx)
+		}
 	}()
 	outR, outW := io.Pipe()
 	errR, errW := io.Pipe()
@@ -213,61 +212,70 @@ func newFakeRun(spec sandbox.Spec) (*fakeRun, *sandbox.Process, error) {
 	return r, p, nil
 }
 
-func (r *fakeRun) watch() {
-	for {
-		select {
-		case ev, ok := <-r.watcher.Events:
-			if !ok {
-				return
-			}
-			if ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) != 0 {
-				r.inputFile(filepath.Base(ev.Name))
-			}
-		case _, ok := <-r.watcher.Errors:
-			if !ok {
-				return
-			}
-		}
-	}
-}
-
-// inputFile consumes one file of the input directory as the agent runner would.
-func (r *fakeRun) inputFile(name string) {
-	path := filepath.Join(r.inputDir, name)
-	if name == "_close" {
-		if _, err := os.Stat(path); err == nil {
-			r.closeOnce.Do(func() { close(r.closeReq) })
-		}
-		return
-	}
-	if !strings.HasSuffix(name, ".json") {
-		return
-	}
-	r.inputMu.Lock()
-	defer r.inputMu.Unlock()
-	if r.seen[name] || r.deaf {
-		return
-	}
-	b, err := os.ReadFile(path)
+// readInput follows the run's input stream until it ends.
+func (r *fakeRun) readInput(ctx context.Context) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+runproto.PathInput+"?run="+r.req.RunID, nil)
+	resp, err := r.http.Do(req)
 	if err != nil {
 		return
 	}
-	r.seen[name] = true
-	_ = os.Remove(path)
-	var m struct{ Type, Text string }
-	if err := json.Unmarshal(b, &m); err != nil || m.Type != "message" {
-		r.inputs.add("MALFORMED: " + string(b))
-		return
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var f runproto.InputFrame
+		if json.Unmarshal(sc.Bytes(), &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case runproto.FrameClose:
+			r.closeOnce.Do(func() { close(r.closeReq) })
+		case runproto.FrameMessage:
+			r.inputMu.Lock()
+			deaf := r.deaf
+			r.inputMu.Unlock()
+			if deaf {
+				continue
+			}
+			body, _ := json.Marshal(runproto.InputAck{Run: r.req.RunID, IDs: []int64{f.ID}})
+			ack, err := r.http.Post("http://agent"+runproto.PathInputAck, "application/json", bytes.NewReader(body))
+			if err != nil {
+				continue
+			}
+			ack.Body.Close()
+			if ack.StatusCode != http.StatusOK {
+				r.inputs.add(fmt.Sprintf("ACK REFUSED %d", ack.StatusCode))
+				continue
+			}
+			r.inputMu.Lock()
+			r.unanswered = append(r.unanswered, f.ID)
+			r.inputMu.Unlock()
+			r.inputs.add(f.Text)
+		}
 	}
-	r.inputs.add(m.Text)
 }
 
-// stopReading makes the agent ignore input files from now on, like a runner that has
-// finished its last turn and is exiting.
+// stopReading makes the agent ignore input from now on, like a runner that has finished
+// its last turn and is exiting.
 func (r *fakeRun) stopReading() {
 	r.inputMu.Lock()
 	r.deaf = true
 	r.inputMu.Unlock()
+}
+
+// ipc sends one IPC request over the group's socket, as the runner's tools do.
+func (r *fakeRun) ipc(t testing.TB, body string) runproto.IPCResponse {
+	t.Helper()
+	resp, err := r.http.Post("http://agent"+runproto.PathIPC, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("ipc: %v", err)
+	}
+	defer resp.Body.Close()
+	var out runproto.IPCResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("ipc answer: %v", err)
+	}
+	return out
 }
 
 // request waits for the run request the host wrote on stdin.
@@ -308,10 +316,15 @@ func (r *fakeRun) output(t testing.TB, o sandbox.RunOutput) {
 	writeWithin(t, r.stdout, "some log noise\n"+sandbox.OutputStart+"\n"+string(b)+"\n"+sandbox.OutputEnd+"\n")
 }
 
-// reply prints a success block with result text (and a session id when not empty).
+// reply prints a success block with result text (and a session id when not empty): it
+// answers every input taken in since the last reply.
 func (r *fakeRun) reply(t testing.TB, text, session string) {
 	t.Helper()
-	r.output(t, sandbox.RunOutput{Status: "success", Result: &text, NewSessionID: session})
+	r.inputMu.Lock()
+	inputs := r.unanswered
+	r.unanswered = []int64{}
+	r.inputMu.Unlock()
+	r.output(t, sandbox.RunOutput{Status: "success", Result: &text, NewSessionID: session, Inputs: inputs})
 }
 
 // fail prints an error block without a result, as the runner does when a turn fails.
@@ -331,30 +344,30 @@ func (r *fakeRun) exit(code int64) {
 	r.exitOnce.Do(func() {
 		_ = r.stdout.Close()
 		_ = r.stderr.Close()
-		_ = r.watcher.Close()
+		r.stop()
 		r.code = code
 		close(r.exited)
 	})
 }
 
-// closeWithin bounds the wait for _close: well under the 10 s a task's container may stay
-// silent, so a task container that is not closed on its result is noticed.
+// closeWithin bounds the wait for a close request: well under the 10 s a task's container
+// may stay silent, so a task container that is not closed on its result is noticed.
 const closeWithin = 5 * time.Second
 
-// waitClose waits for the host's _close sentinel in the input directory.
+// waitClose waits for the host to ask the run to close.
 func (r *fakeRun) waitClose(t testing.TB) {
 	t.Helper()
 	select {
 	case <-r.closeReq:
 	case <-time.After(closeWithin):
-		t.Fatalf("run %s: no _close in %s", r.spec.Name, r.inputDir)
+		t.Fatalf("run %s: not asked to close", r.spec.Name)
 	}
 }
 
 // waitInputs waits for n follow-up messages.
 func (r *fakeRun) waitInputs(t testing.TB, n int) []string {
 	t.Helper()
-	return r.inputs.wait(t, fmt.Sprintf("%d follow-up input files", n), func(s []string) bool { return len(s) >= n })
+	return r.inputs.wait(t, fmt.Sprintf("%d follow-ups", n), func(s []string) bool { return len(s) >= n })
 }
 
 // ---- the recording channel ----
@@ -551,7 +564,7 @@ func newHarness(t *testing.T, opt options) *harness {
 	}
 	h.d, err = New(Config{Root: root, Settings: s, Store: h.st, Groups: groups, Policy: pol, Runtime: h.rt, Proxy: proxy,
 		Channels: []channel.Factory{func(o channel.Options) (channel.Channel, error) { h.ch.opts = o; return h.ch, nil }},
-		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add})
+		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add, AgentUID: -1, AgentGID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,14 +662,18 @@ func (h *harness) assertIdle() {
 	}
 }
 
-// drain stops the queue and waits for every run to finish: after it, the store holds each
-// run's final state. No run starts after drain.
+// drain stops the queue and waits for every run to finish and every stored message to be
+// handed to its channel: after it, the store holds each run's final state. No run starts
+// after drain.
 func (h *harness) drain() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := h.d.queue.Shutdown(ctx); err != nil {
 		h.t.Fatalf("drain: %v", err)
+	}
+	if h.d.flushOutbox(ctx) {
+		h.t.Fatalf("drain: some stored messages could not be sent")
 	}
 }
 

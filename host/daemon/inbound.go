@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -82,17 +80,21 @@ func (d *Daemon) route(ctx context.Context, m store.Message, g store.Group, regi
 type routeDecision struct{ Action, Group, Reason, DecidedBy string }
 
 // deliver hands a group's pending messages to its running container when there is one
-// (a follow-up: no new container), else asks the queue for a run.
+// (a follow-up: no new container), else asks the queue for a run. While the host stops it
+// does neither: the message is stored, and answered after the restart.
 func (d *Daemon) deliver(ctx context.Context, g store.Group) {
+	if d.stopping.Load() {
+		return
+	}
 	if d.pipe(ctx, g) {
 		return
 	}
 	d.queue.EnqueueMessageCheck(g.JID, g.Folder)
 }
 
-// pipe writes the group's pending messages into its running container's input directory
-// and advances the cursor; false when no message container is running for the group.
-// It holds pipeMu throughout, so the end of a run (settlePiped) sees every piped message.
+// pipe hands the group's pending messages to its running container as a follow-up and
+// advances the cursor; false when no message container is running for the group. It holds
+// pipeMu throughout, so the end of a run (settle) sees every piped follow-up.
 func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	d.pipeMu.Lock()
 	defer d.pipeMu.Unlock()
@@ -105,12 +107,14 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	if err != nil || len(pending) == 0 {
 		return false
 	}
-	if !d.queue.SendMessage(g.JID, pipeline.FormatMessages(pending, d.cfg.Settings.Location)) {
+	text := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
+	ok, err := d.answers.giveVia(ctx, g.JID, cursor, func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
+	if !ok {
 		return false
 	}
-	d.piped[g.JID] = append(d.piped[g.JID], cursor)
-	// Until the container answers, a host killed now must give this follow-up again.
-	if err := d.setInflight(ctx, g.JID, cursor); err != nil {
+	if err != nil {
+		// The follow-up is with the container but a host killed now would not know: it is
+		// still taken back if the container never answers it.
 		d.log.Error("mark follow-up in flight", "chat", g.JID, "error", err)
 	}
 	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, pending[len(pending)-1].Timestamp); err != nil {
@@ -120,32 +124,25 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	return true
 }
 
-// settlePiped runs when a message container has exited. Follow-ups piped to it that it
-// never read (it was already winding down) are taken back: their files are removed, the
-// cursor returns to before the first of them, and the group gets another run, so no
-// message is lost between a container's last read and its exit.
-func (d *Daemon) settlePiped(ctx context.Context, g store.Group) {
+// settle runs when a message container has exited: the inputs it never answered (a
+// follow-up it never read, a turn it did not finish) are taken back — the cursor returns to
+// before the oldest of them and the marker is cleared — and their number is returned.
+func (d *Daemon) settle(ctx context.Context, g store.Group) int {
 	d.pipeMu.Lock()
 	defer d.pipeMu.Unlock()
 	d.queue.Stopped(g.JID)
-	piped := d.piped[g.JID]
-	delete(d.piped, g.JID)
-	dir := filepath.Join(d.layout.DataDir, "ipc", g.Folder, "input")
-	left, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(left) == 0 {
-		return
+	before, n := d.answers.takeBack(g.JID)
+	if n == 0 {
+		return 0
 	}
-	for _, f := range left {
-		_ = os.Remove(f)
+	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, before); err != nil {
+		d.log.Error("take back unanswered messages", "chat", g.JID, "error", err)
+		return n // the marker stays: the next host puts the cursor back
 	}
-	k := max(len(piped)-len(left), 0)
-	if k < len(piped) {
-		if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, piped[k]); err != nil {
-			d.log.Error("take back unread follow-ups", "chat", g.JID, "error", err)
-		}
+	if err := d.cfg.Store.SetState(ctx, inflightKey(g.JID), ""); err != nil {
+		d.log.Error("clear in-flight marker", "chat", g.JID, "error", err)
 	}
-	d.log.Info("follow-ups arrived as the container closed; they get a new run", "chat", g.JID, "count", len(left))
-	d.queue.EnqueueMessageCheck(g.JID, g.Folder)
+	return n
 }
 
 func (d *Daemon) botPrefix() string { return d.cfg.Settings.AssistantName + ":" }
@@ -164,12 +161,6 @@ func (d *Daemon) cursor(ctx context.Context, jid string) (string, error) {
 	return c, d.cfg.Store.SetAgentCursor(ctx, jid, c)
 }
 
-// inflightKey is the router_state key holding a chat's cursor from before a run that has
-// not yet put anything in front of the user. If the host dies mid-run, the next host puts
-// the cursor back, so the messages are answered: nothing lost, and nothing answered twice
-// because the key is cleared just before the first reply is sent.
-func inflightKey(jid string) string { return "inflight:" + jid }
-
 // restoreInflight rolls back the cursors of runs a dead host left unanswered.
 func (d *Daemon) restoreInflight(ctx context.Context) error {
 	for _, g := range d.groups.All() {
@@ -184,48 +175,12 @@ func (d *Daemon) restoreInflight(ctx context.Context) error {
 		if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, prev); err != nil {
 			return fmt.Errorf("restore interrupted runs: %w", err)
 		}
-		d.clearInflight(ctx, g.JID)
-		d.log.Info("a run was interrupted before it replied; its messages are pending again", "chat", g.JID)
+		if err := d.cfg.Store.SetState(ctx, inflightKey(g.JID), ""); err != nil {
+			return fmt.Errorf("restore interrupted runs: %w", err)
+		}
+		d.log.Info("a run was interrupted before it answered; its messages are pending again", "chat", g.JID)
 	}
 	return nil
-}
-
-const inflightPrefix = "cursor:"
-
-// setInflight records the cursor to go back to if what the container was given is never
-// answered: a run's prompt, or a follow-up piped to it after its last reply.
-func (d *Daemon) setInflight(ctx context.Context, jid, prev string) error {
-	d.inflightMu.Lock()
-	defer d.inflightMu.Unlock()
-	if d.inflight[jid] {
-		return nil // an earlier, unanswered input already holds the older cursor
-	}
-	if err := d.cfg.Store.SetState(ctx, inflightKey(jid), inflightPrefix+prev); err != nil {
-		return err
-	}
-	d.inflight[jid] = true
-	return nil
-}
-
-// clearInflight says the container has answered (or the run is over): the cursor stays.
-func (d *Daemon) clearInflight(ctx context.Context, jid string) {
-	d.inflightMu.Lock()
-	defer d.inflightMu.Unlock()
-	if err := d.cfg.Store.SetState(ctx, inflightKey(jid), ""); err != nil {
-		d.log.Error("clear in-flight marker", "chat", jid, "error", err)
-		return
-	}
-	delete(d.inflight, jid)
-}
-
-// replied clears the marker if one is set; it runs before every reply is sent.
-func (d *Daemon) replied(ctx context.Context, jid string) {
-	d.inflightMu.Lock()
-	set := d.inflight[jid]
-	d.inflightMu.Unlock()
-	if set {
-		d.clearInflight(ctx, jid)
-	}
 }
 
 // recoverPending starts a run for every group with messages the route plugin would deliver

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,8 +44,8 @@ func TestMessageRunsAgentAndReplies(t *testing.T) {
 			if req.Prompt != wantPrompt {
 				t.Errorf("prompt:\n%s\nwant:\n%s", req.Prompt, wantPrompt)
 			}
-			want := sandbox.RunRequest{Prompt: wantPrompt, GroupFolder: "main", ChatJID: mainJID, IsMain: true, AssistantName: "Andy"}
-			if req != want {
+			want := sandbox.RunRequest{Prompt: wantPrompt, GroupFolder: "main", ChatJID: mainJID, IsMain: true, AssistantName: "Andy", RunID: req.RunID}
+			if req != want || !strings.HasPrefix(req.RunID, "run-") {
 				t.Errorf("request %+v, want %+v", req, want)
 			}
 			if r.spec.Image != "x" || r.spec.Labels[sandbox.LabelGroup] != "main" || !slices.Contains(r.spec.Env, "TZ=UTC") {
@@ -319,7 +318,8 @@ func TestFailedRunRollsBackCursor(t *testing.T) {
 	}
 }
 
-// A run that fails after it replied keeps its cursor: retrying would repeat the answer.
+// A run that fails after it answered everything it was given keeps its cursor: there is
+// nothing to retry, and retrying would repeat the answer.
 func TestErrorAfterOutputIsNotRetried(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -359,7 +359,7 @@ func TestErrorAfterOutputIsNotRetried(t *testing.T) {
 			if h.logged("message run failed, retrying") {
 				t.Error("the run was retried")
 			}
-			if !h.logged("agent failed after replying; not retrying, to avoid a duplicate answer") {
+			if !h.logged("agent failed after answering everything it was given; nothing to retry") {
 				t.Error("the failure after the reply was not noticed")
 			}
 			if s, ok := h.queueStatus(mainJID); ok && s.RetryCount != 0 {
@@ -508,8 +508,8 @@ func TestStartupRecovery(t *testing.T) {
 	}
 }
 
-// A message for a group whose container is running goes to that container's input
-// directory as a follow-up: no second container, and the cursor moves past it at once.
+// A message for a group whose container is running goes to that container's run over the
+// agent socket as a follow-up: no second container, and the cursor moves past it at once.
 func TestFollowUpIsPipedToRunningContainer(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{})
@@ -518,8 +518,8 @@ func TestFollowUpIsPipedToRunningContainer(t *testing.T) {
 	h.message(msg(mainJID, "m1", "first", 0))
 	r := h.nextRun()
 	r.request(t)
-	if want := h.root + "/data/ipc/main/input"; r.inputDir != want {
-		t.Fatalf("container input directory %s, want %s", r.inputDir, want)
+	if want := h.root + "/data/agents/main/agent.sock"; r.sock != want {
+		t.Fatalf("container socket %s, want %s", r.sock, want)
 	}
 
 	h.message(msg(mainJID, "m2", "and another thing", 1))
@@ -582,8 +582,8 @@ func TestUnreadFollowUpGetsNewRun(t *testing.T) {
 	if c := h.cursor(mainJID); c != ts(1) {
 		t.Fatalf("cursor %q, want %q: the follow-up was not piped", c, ts(1))
 	}
-	if files, _ := filepath.Glob(filepath.Join(r.inputDir, "*.json")); len(files) != 1 {
-		t.Fatalf("input files %v, want the follow-up", files)
+	if n := h.d.answers.pending(mainJID); n != 2 {
+		t.Fatalf("%d inputs in flight, want the prompt and the follow-up", n)
 	}
 	r.reply(t, "answer to the first", "")
 	h.ch.waitSends(t, mainJID, 1)

@@ -11,30 +11,34 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/scheduler"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
-// Perform carries out an IPC request the ipc plugin allowed. The host re-checks only what
-// it must know to act (the target exists), never the policy itself.
-func (d *Daemon) Perform(ctx context.Context, r ipc.Request) error {
+// Perform carries out an IPC request the ipc plugin allowed and returns what the agent is
+// told. The host re-checks only what it must know to act (the target exists), never the
+// policy itself.
+func (d *Daemon) Perform(ctx context.Context, r ipc.Request) (any, error) {
 	op := r.Op
 	switch op.Type {
 	case "message":
-		// NanoClaw sends IPC text as written: the agent chose to send it.
-		return d.send(ctx, op.ChatJID, op.Text)
+		// NanoClaw sends IPC text as written: the agent chose to send it. It is stored
+		// first, so "sent" means it will reach the chat even across a crash.
+		if _, ok := d.chans.Owner(op.ChatJID); !ok {
+			return nil, fmt.Errorf("no connected channel owns chat %s", op.ChatJID)
+		}
+		return nil, d.queueSend(ctx, op.ChatJID, op.Text, "ipc:"+r.Group)
 	case "schedule_task":
 		return d.scheduleTask(ctx, r)
 	case "pause_task", "resume_task", "cancel_task", "update_task":
 		err := d.changeTask(ctx, op)
 		if err == nil {
-			d.writeSnapshots(ctx)
 			d.sched.Wake()
 		}
-		return err
+		return nil, err
 	case "list_tasks":
-		if g, ok := d.groups.ByFolder(r.Group); ok {
-			d.writeSnapshotsFor(ctx, g)
-		}
-		return nil
+		return d.taskList(ctx, r.Group, r.IsMain)
+	case "available_groups":
+		return d.groupList(ctx, r.IsMain)
 	case "refresh_groups":
 		for _, ch := range d.chans.All() {
 			if s, ok := ch.(channel.GroupSyncer); ok {
@@ -43,10 +47,7 @@ func (d *Daemon) Perform(ctx context.Context, r ipc.Request) error {
 				}
 			}
 		}
-		if g, ok := d.groups.ByFolder(r.Group); ok {
-			d.writeSnapshotsFor(ctx, g)
-		}
-		return nil
+		return nil, nil
 	case "register_group":
 		g := store.Group{JID: op.JID, Name: op.Name, Folder: op.Folder, Trigger: op.Trigger, RequiresTrigger: true, ContainerConfig: op.ContainerConfig}
 		if op.RequiresTrigger != nil {
@@ -57,22 +58,63 @@ func (d *Daemon) Perform(ctx context.Context, r ipc.Request) error {
 			g.IsMain = old.IsMain
 			g.AddedAt = old.AddedAt
 		}
-		return d.Register(ctx, g)
+		return nil, d.Register(ctx, g)
 	}
-	return fmt.Errorf("unknown request type %q", op.Type)
+	return nil, fmt.Errorf("unknown request type %q", op.Type)
 }
 
-// scheduleTask creates a task from an allowed schedule_task request.
-func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) error {
+// taskList is what list_tasks answers: every task for main, the group's own otherwise.
+func (d *Daemon) taskList(ctx context.Context, folder string, isMain bool) (runproto.TaskList, error) {
+	tasks, err := d.cfg.Store.Tasks(ctx)
+	if err != nil {
+		return runproto.TaskList{}, err
+	}
+	list := runproto.TaskList{Tasks: []runproto.TaskInfo{}}
+	for _, t := range tasks {
+		if !isMain && t.GroupFolder != folder {
+			continue
+		}
+		info := runproto.TaskInfo{ID: t.ID, GroupFolder: t.GroupFolder, Prompt: t.Prompt, Script: t.Script,
+			ScheduleType: t.ScheduleType, ScheduleValue: t.ScheduleValue, Status: t.Status}
+		if t.NextRun != "" {
+			next := t.NextRun
+			info.NextRun = &next
+		}
+		list.Tasks = append(list.Tasks, info)
+	}
+	return list, nil
+}
+
+// groupList is what available_groups answers: the chats main may register. The ipc plugin
+// allows it for main only; the host gives any other group an empty list all the same.
+func (d *Daemon) groupList(ctx context.Context, isMain bool) (runproto.GroupList, error) {
+	list := runproto.GroupList{Groups: []runproto.AvailableGroup{}}
+	list.LastSync, _ = d.cfg.Store.LastGroupSync(ctx)
+	if !isMain {
+		return list, nil
+	}
+	avail, err := d.cfg.Store.AvailableGroups(ctx)
+	if err != nil {
+		return list, err
+	}
+	for _, g := range avail {
+		list.Groups = append(list.Groups, runproto.AvailableGroup{JID: g.JID, Name: g.Name, LastActivity: g.LastActivity, IsRegistered: g.IsRegistered})
+	}
+	return list, nil
+}
+
+// scheduleTask creates a task from an allowed schedule_task request; the host assigns its
+// id unless the request names one that no task has.
+func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) (runproto.TaskScheduled, error) {
 	op := r.Op
 	target, ok := d.groups.ByJID(op.TargetJID)
 	if !ok {
-		return fmt.Errorf("target %s is not registered", op.TargetJID)
+		return runproto.TaskScheduled{}, fmt.Errorf("target %s is not registered", op.TargetJID)
 	}
 	now := d.now()
 	next, err := scheduler.FirstRun(op.ScheduleType, op.ScheduleValue, now, d.cfg.Settings.Location)
 	if err != nil {
-		return fmt.Errorf("schedule: %w", err)
+		return runproto.TaskScheduled{}, fmt.Errorf("schedule: %w", err)
 	}
 	mode := op.ContextMode
 	if mode != "group" {
@@ -81,6 +123,8 @@ func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) error {
 	id := op.TaskID
 	if id == "" {
 		id = newTaskID(now)
+	} else if _, exists, err := d.cfg.Store.Task(ctx, id); err != nil || exists {
+		return runproto.TaskScheduled{}, fmt.Errorf("task id %s is taken; leave taskId out and the host assigns one", id)
 	}
 	t := store.Task{ID: id, GroupFolder: target.Folder, ChatJID: target.JID, Prompt: op.Prompt, ScheduleType: op.ScheduleType,
 		ScheduleValue: op.ScheduleValue, NextRun: next, Status: store.TaskActive, CreatedAt: store.Timestamp(now), ContextMode: mode}
@@ -88,12 +132,11 @@ func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) error {
 		t.Script = *op.Script
 	}
 	if err := d.cfg.Store.CreateTask(ctx, t); err != nil {
-		return err
+		return runproto.TaskScheduled{}, err
 	}
 	d.log.Info("task scheduled", "task", id, "group", target.Folder, "next_run", next, "by", r.Group)
-	d.writeSnapshots(ctx)
 	d.sched.Wake()
-	return nil
+	return runproto.TaskScheduled{TaskID: id, NextRun: next}, nil
 }
 
 // changeTask pauses, resumes, cancels or edits a task. Resuming or rescheduling computes

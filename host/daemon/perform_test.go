@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // ipcNow is the fixed clock of the IPC tests: Saturday 2024-06-01 08:00 in New York (EDT).
@@ -41,8 +46,14 @@ func ipcHarness(t *testing.T, name string) *harness {
 	return h
 }
 
-// perform decodes body as the IPC watcher does and performs it for group.
+// perform decodes body as the IPC service does and performs it for group.
 func (h *harness) perform(group, body string) error {
+	h.t.Helper()
+	_, err := h.performResult(group, body)
+	return err
+}
+
+func (h *harness) performResult(group, body string) (any, error) {
 	h.t.Helper()
 	op, err := ipc.Decode([]byte(body))
 	if err != nil {
@@ -52,7 +63,30 @@ func (h *harness) perform(group, body string) error {
 	if !ok {
 		h.t.Fatalf("no group %s", group)
 	}
-	return h.d.Perform(h.ctx, ipc.Request{Group: group, IsMain: g.IsMain, Dir: ipc.DirTasks, File: "t.json", Op: op})
+	return h.d.Perform(h.ctx, ipc.Request{Group: group, IsMain: g.IsMain, Op: op})
+}
+
+// ipcRequest sends body over group's agent socket, as that group's agent would.
+func (h *harness) ipcRequest(group, body string) runproto.IPCResponse {
+	h.t.Helper()
+	dir, err := h.d.sockets.Listen(group)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(dir, agentsock.SocketName))
+	}}}
+	resp, err := c.Post("http://agent"+runproto.PathIPC, "application/json", strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out runproto.IPCResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
 }
 
 func (h *harness) task(id string) (store.Task, bool) {
@@ -64,24 +98,16 @@ func (h *harness) task(id string) (store.Task, bool) {
 	return tk, ok
 }
 
-// readJSON reads a file under the project root into v.
-func (h *harness) readJSON(rel string, v any) {
+// listedTasks is the ids list_tasks answers to folder.
+func (h *harness) listedTasks(folder string) []string {
 	h.t.Helper()
-	b, err := os.ReadFile(filepath.Join(h.root, rel))
+	g, _ := h.d.groups.ByFolder(folder)
+	list, err := h.d.taskList(h.ctx, folder, g.IsMain)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		h.t.Fatalf("%s: %v", rel, err)
-	}
-}
-
-func (h *harness) snapshotTasks(folder string) []string {
-	h.t.Helper()
-	var list []ipc.SnapshotTask
-	h.readJSON(filepath.Join("data", "ipc", folder, "current_tasks.json"), &list)
 	var ids []string
-	for _, x := range list {
+	for _, x := range list.Tasks {
 		ids = append(ids, x.ID)
 	}
 	slices.Sort(ids)
@@ -130,6 +156,8 @@ func TestScheduleTask(t *testing.T) {
 			}},
 		{name: "invalid cron", by: "main", wantErr: "schedule",
 			body: `{"type":"schedule_task","taskId":"t-bad","prompt":"p","schedule_type":"cron","schedule_value":"61 * * * *","targetJid":"test:family"}`},
+		{name: "an id that is taken", by: "family", wantErr: "is taken",
+			body: `{"type":"schedule_task","taskId":"t-once","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:family"}`},
 		{name: "unregistered target", by: "main", wantErr: "not registered",
 			body: `{"type":"schedule_task","taskId":"t-nobody","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:nobody"}`},
 	}
@@ -170,12 +198,12 @@ func TestScheduleTask(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, tk)
 			}
-			// Every group's snapshot shows the change: main sees all, the target its own.
-			if ids := h.snapshotTasks("main"); !slices.Contains(ids, tk.ID) {
-				t.Errorf("main's snapshot %v lacks %s", ids, tk.ID)
+			// list_tasks shows the change: main sees all, the target its own.
+			if ids := h.listedTasks("main"); !slices.Contains(ids, tk.ID) {
+				t.Errorf("main's list %v lacks %s", ids, tk.ID)
 			}
-			if ids := h.snapshotTasks(target.Folder); !slices.Contains(ids, tk.ID) {
-				t.Errorf("%s's snapshot %v lacks %s", target.Folder, ids, tk.ID)
+			if ids := h.listedTasks(target.Folder); !slices.Contains(ids, tk.ID) {
+				t.Errorf("%s's list %v lacks %s", target.Folder, ids, tk.ID)
 			}
 		})
 	}
@@ -243,8 +271,8 @@ func TestTaskChanges(t *testing.T) {
 				if logs, _ := h.st.TaskRunLogs(h.ctx, "x-5"); len(logs) != 0 {
 					t.Errorf("logs left: %+v", logs)
 				}
-				if ids := h.snapshotTasks("family"); slices.Contains(ids, "x-5") {
-					t.Errorf("snapshot still lists it: %v", ids)
+				if ids := h.listedTasks("family"); slices.Contains(ids, "x-5") {
+					t.Errorf("list_tasks still lists it: %v", ids)
 				}
 			}},
 		{name: "update schedule value recomputes next_run", setup: func(t *testing.T) { mk(t, "x-6", "cron", "0 9 * * *", stale, store.TaskActive) },
@@ -388,7 +416,7 @@ func TestRegisterGroup(t *testing.T) {
 			if cached, ok := h.d.groups.ByJID(want.JID); !ok || cached.Folder != want.Folder || cached.IsMain != want.IsMain {
 				t.Errorf("the groups cache has %+v", cached)
 			}
-			for _, d := range []string{"groups/%s/logs", "data/ipc/%s/messages", "data/ipc/%s/tasks", "data/ipc/%s/input"} {
+			for _, d := range []string{"groups/%s/logs"} {
 				p := filepath.Join(h.root, strings.ReplaceAll(d, "%s", want.Folder))
 				if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 					t.Errorf("%s: %v", p, err)
@@ -400,10 +428,6 @@ func TestRegisterGroup(t *testing.T) {
 					t.Errorf("CLAUDE.md %q (%v), want %q", b, err, tc.md)
 				}
 			}
-			// The new group has its snapshots at once.
-			if _, err := os.Stat(filepath.Join(h.root, "data", "ipc", want.Folder, "current_tasks.json")); err != nil {
-				t.Errorf("no tasks snapshot: %v", err)
-			}
 		})
 	}
 }
@@ -411,12 +435,16 @@ func TestRegisterGroup(t *testing.T) {
 func TestOtherRequests(t *testing.T) {
 	t.Parallel()
 	h := ipcHarness(t, "")
-	t.Run("message is sent as written", func(t *testing.T) {
+	t.Run("message is stored and sent as written", func(t *testing.T) {
 		if err := h.perform("family", `{"type":"message","chatJid":"test:family","text":"<internal>raw</internal> hello"}`); err != nil {
 			t.Fatal(err)
 		}
-		if sent := h.ch.sends(famJID); !slices.Equal(sent, []string{"<internal>raw</internal> hello"}) {
+		if sent := h.ch.waitSends(t, famJID, 1); !slices.Equal(sent, []string{"<internal>raw</internal> hello"}) {
 			t.Errorf("sent %q", sent)
+		}
+		out, _ := h.st.OutgoingFor(h.ctx, famJID)
+		if len(out) != 1 || out[0].Origin != "ipc:family" {
+			t.Errorf("outbox %+v", out)
 		}
 	})
 	t.Run("message to a chat no channel owns", func(t *testing.T) {
@@ -425,11 +453,7 @@ func TestOtherRequests(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
-	t.Run("refresh_groups syncs and rewrites main's groups snapshot", func(t *testing.T) {
-		p := filepath.Join(h.root, "data", "ipc", "main", "available_groups.json")
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
+	t.Run("refresh_groups syncs", func(t *testing.T) {
 		if err := h.perform("main", `{"type":"refresh_groups"}`); err != nil {
 			t.Fatal(err)
 		}
@@ -442,21 +466,6 @@ func TestOtherRequests(t *testing.T) {
 		if len(syncs) != 1 || !syncs[0].On {
 			t.Errorf("syncs %+v, want one forced", syncs)
 		}
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("snapshot not rewritten: %v", err)
-		}
-	})
-	t.Run("list_tasks rewrites the group's tasks snapshot", func(t *testing.T) {
-		p := filepath.Join(h.root, "data", "ipc", "family", "current_tasks.json")
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.perform("family", `{"type":"list_tasks"}`); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("snapshot not rewritten: %v", err)
-		}
 	})
 	t.Run("unknown type", func(t *testing.T) {
 		if err := h.perform("main", `{"type":"launch_rockets"}`); err == nil {
@@ -465,105 +474,96 @@ func TestOtherRequests(t *testing.T) {
 	})
 }
 
-// Request files dropped into a group's IPC directory go through the watcher, the ipc policy
-// and Perform; the directory, not the file, says who is asking.
-func TestIPCFiles(t *testing.T) {
+// IPC requests sent over a group's agent socket go through the ipc policy and Perform; the
+// socket, not the request, says who is asking, and every request gets an answer.
+func TestIPCOverSocket(t *testing.T) {
 	t.Parallel()
 	h := ipcHarness(t, "")
 	cases := []struct {
 		name      string
 		folder    string
-		dir       string
 		body      string
 		performed bool
 		reason    string
-		check     func(t *testing.T)
+		check     func(t *testing.T, resp runproto.IPCResponse)
 	}{
-		{"main schedules a task for family", "main", ipc.DirTasks,
-			`{"type":"schedule_task","taskId":"f-1","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:family"}`,
-			true, "", func(t *testing.T) {
-				if tk, ok := h.task("f-1"); !ok || tk.GroupFolder != "family" || tk.NextRun != "2024-06-01T13:00:00.000Z" {
-					t.Errorf("task %+v", tk)
+		{"main schedules a task for family", "main",
+			`{"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:family"}`,
+			true, "", func(t *testing.T, resp runproto.IPCResponse) {
+				res, _ := resp.Result.(map[string]any)
+				id, _ := res["taskId"].(string)
+				if tk, ok := h.task(id); !ok || tk.GroupFolder != "family" || tk.NextRun != "2024-06-01T13:00:00.000Z" || !generatedID.MatchString(id) {
+					t.Errorf("task %q: %+v", id, tk)
 				}
 			}},
-		{"family cannot schedule for main", "family", ipc.DirTasks,
+		{"family cannot schedule for main", "family",
 			`{"type":"schedule_task","taskId":"f-2","prompt":"p","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:main"}`,
-			false, "denied by ipcauthz", func(t *testing.T) {
+			false, "denied by ipcauthz", func(t *testing.T, _ runproto.IPCResponse) {
 				if _, ok := h.task("f-2"); ok {
 					t.Error("task created")
 				}
 			}},
-		{"family cannot register groups, whatever the file claims", "family", ipc.DirTasks,
+		{"family cannot register groups, whatever the request claims", "family",
 			`{"type":"register_group","jid":"test:x","name":"X","folder":"xgrp","trigger":"@Andy","isMain":true,"groupFolder":"main"}`,
-			false, "only the main group can register groups", func(t *testing.T) {
+			false, "only the main group can register groups", func(t *testing.T, _ runproto.IPCResponse) {
 				if _, ok := h.d.groups.ByJID("test:x"); ok {
 					t.Error("registered")
 				}
 			}},
-		{"family messages its own chat", "family", ipc.DirMessages,
+		{"family messages its own chat", "family",
 			`{"type":"message","chatJid":"test:family","text":"from the family agent"}`,
-			true, "", func(t *testing.T) {
-				if sent := h.ch.sends(famJID); !slices.Contains(sent, "from the family agent") {
+			true, "", func(t *testing.T, _ runproto.IPCResponse) {
+				if sent := h.ch.waitSends(t, famJID, 1); !slices.Contains(sent, "from the family agent") {
 					t.Errorf("sent %q", sent)
 				}
 			}},
-		{"family cannot message main's chat", "family", ipc.DirMessages,
+		{"family cannot message main's chat", "family",
 			`{"type":"message","chatJid":"test:main","text":"psst"}`,
-			false, "denied by ipcauthz", func(t *testing.T) {
+			false, "denied by ipcauthz", func(t *testing.T, _ runproto.IPCResponse) {
 				if sent := h.ch.sends(mainJID); len(sent) != 0 {
 					t.Errorf("sent %q", sent)
 				}
 			}},
-		{"family pauses its own task", "family", ipc.DirTasks,
-			`{"type":"pause_task","taskId":"f-1"}`,
-			true, "", func(t *testing.T) {
-				if tk, _ := h.task("f-1"); tk.Status != store.TaskPaused {
-					t.Errorf("task %+v", tk)
+		{"family lists its own tasks", "family", `{"type":"list_tasks"}`,
+			true, "", func(t *testing.T, resp runproto.IPCResponse) {
+				res, _ := resp.Result.(map[string]any)
+				tasks, _ := res["tasks"].([]any)
+				if len(tasks) != 1 {
+					t.Errorf("tasks %v", res)
 				}
 			}},
-		{"performing fails: no channel owns the chat", "main", ipc.DirMessages,
+		{"family may not see the chats main may register", "family", `{"type":"available_groups"}`,
+			false, "denied by ipcauthz", nil},
+		{"performing fails: no channel owns the chat", "main",
 			`{"type":"message","chatJid":"elsewhere:1","text":"hello"}`,
 			false, "allowed, but performing it failed", nil},
+		{"not JSON", "family", `{"type":`, false, "invalid JSON", nil},
 	}
-	for i, tc := range cases {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			name := "req-" + strconv.Itoa(i) + ".json"
-			dir := filepath.Join(h.root, "data", "ipc", tc.folder, tc.dir)
-			tmp := filepath.Join(dir, name+".tmp")
-			if err := os.WriteFile(tmp, []byte(tc.body), 0o644); err != nil {
-				t.Fatal(err)
+			resp := h.ipcRequest(tc.folder, tc.body)
+			if resp.OK != tc.performed || !strings.Contains(resp.Error, tc.reason) {
+				t.Errorf("answer %+v, want performed %v reason %q", resp, tc.performed, tc.reason)
 			}
-			if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-				t.Fatal(err)
-			}
-			outs := h.ipcOut.wait(t, "outcome of "+name, func(o []ipc.Outcome) bool {
-				return slices.ContainsFunc(o, func(x ipc.Outcome) bool { return x.File == name && x.Group == tc.folder })
-			})
-			var o ipc.Outcome
-			for _, x := range outs {
-				if x.File == name && x.Group == tc.folder {
-					o = x
+			if !tc.performed {
+				refused, _ := h.st.RecentIPCRefusals(h.ctx, 1)
+				if len(refused) != 1 || refused[0].Group != tc.folder || refused[0].Request != tc.body || refused[0].Reason != resp.Error {
+					t.Errorf("refusal kept as %+v", refused)
 				}
 			}
-			if o.Performed != tc.performed || !strings.Contains(o.Reason, tc.reason) {
-				t.Errorf("outcome %+v, want performed %v reason %q", o, tc.performed, tc.reason)
-			}
-			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				t.Errorf("request file left in place")
-			}
-			if !tc.performed && o.Quarantine == "" {
-				t.Errorf("refused request not quarantined")
-			}
 			if tc.check != nil {
-				tc.check(t)
+				tc.check(t, resp)
 			}
 		})
 	}
+	if st := h.d.Status(h.ctx); len(st.Errors) != 6 {
+		t.Errorf("status shows %d refusals, want 6", len(st.Errors))
+	}
 }
 
-// Snapshots: main sees every task and the groups it may register; another group sees its
-// own tasks and no groups.
-func TestSnapshots(t *testing.T) {
+// list_tasks and available_groups: main sees every task and the groups it may register;
+// another group sees its own tasks and no groups.
+func TestLists(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{})
 	h.register(mainGroup)
@@ -585,46 +585,40 @@ func TestSnapshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.start() // writes every group's snapshots
+	h.start()
 
-	if ids := h.snapshotTasks("main"); !slices.Equal(ids, []string{"t-fam", "t-main"}) {
+	if ids := h.listedTasks("main"); !slices.Equal(ids, []string{"t-fam", "t-main"}) {
 		t.Errorf("main's tasks %v", ids)
 	}
-	if ids := h.snapshotTasks("family"); !slices.Equal(ids, []string{"t-fam"}) {
+	if ids := h.listedTasks("family"); !slices.Equal(ids, []string{"t-fam"}) {
 		t.Errorf("family's tasks %v", ids)
 	}
-	var full []ipc.SnapshotTask
-	h.readJSON("data/ipc/family/current_tasks.json", &full)
-	if len(full) != 1 || full[0].Prompt != "b" || full[0].ScheduleType != "cron" || full[0].NextRun == nil || *full[0].NextRun != later {
-		t.Errorf("family's snapshot %+v", full)
+	res, err := h.performResult("family", `{"type":"list_tasks"}`)
+	full, _ := res.(runproto.TaskList)
+	if err != nil || len(full.Tasks) != 1 || full.Tasks[0].Prompt != "b" || full.Tasks[0].ScheduleType != "cron" || full.Tasks[0].NextRun == nil || *full.Tasks[0].NextRun != later {
+		t.Errorf("family's list %+v %v", full, err)
 	}
 
-	type groups struct {
-		Groups []store.AvailableGroup `json:"groups"`
-	}
-	var mainGroups, famGroups groups
-	h.readJSON("data/ipc/main/available_groups.json", &mainGroups)
-	h.readJSON("data/ipc/family/available_groups.json", &famGroups)
+	res, err = h.performResult("main", `{"type":"available_groups"}`)
+	mainGroups, _ := res.(runproto.GroupList)
 	reg := map[string]bool{}
 	for _, g := range mainGroups.Groups {
 		reg[g.JID] = g.IsRegistered
 	}
-	if len(reg) != 3 || reg["test:club"] || !reg[famJID] || !reg[mainJID] {
-		t.Errorf("main's available groups %+v", mainGroups.Groups)
+	if err != nil || len(reg) != 3 || reg["test:club"] || !reg[famJID] || !reg[mainJID] {
+		t.Errorf("main's available groups %+v %v", mainGroups.Groups, err)
 	}
-	if famGroups.Groups == nil || len(famGroups.Groups) != 0 {
+	res, _ = h.performResult("family", `{"type":"available_groups"}`)
+	if famGroups, _ := res.(runproto.GroupList); famGroups.Groups == nil || len(famGroups.Groups) != 0 {
 		t.Errorf("family's available groups %+v, want an empty list", famGroups.Groups)
 	}
-
-	// A new chat shows up in main's list when something rewrites the snapshots.
+	// A new chat shows up in main's list at once.
 	if err := h.d.OnChatMetadata(h.ctx, channel.ChatMeta{JID: "test:new", Name: "New", Channel: "test", IsGroup: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.perform("main", `{"type":"refresh_groups"}`); err != nil {
-		t.Fatal(err)
-	}
-	h.readJSON("data/ipc/main/available_groups.json", &mainGroups)
-	if !slices.ContainsFunc(mainGroups.Groups, func(g store.AvailableGroup) bool { return g.JID == "test:new" && g.Name == "New" }) {
+	res, _ = h.performResult("main", `{"type":"available_groups"}`)
+	mainGroups, _ = res.(runproto.GroupList)
+	if !slices.ContainsFunc(mainGroups.Groups, func(g runproto.AvailableGroup) bool { return g.JID == "test:new" && g.Name == "New" }) {
 		t.Errorf("main's available groups %+v lack the new chat", mainGroups.Groups)
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/queue"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
 // Status is what `nanoclaw status` shows of a running host.
@@ -15,7 +15,7 @@ type Status struct {
 	Queue    []queue.GroupStatus `json:"queue"`
 	Waiting  []string            `json:"waiting"`
 	Channels []string            `json:"channels"`
-	Errors   []ipc.Outcome       `json:"recentIpcErrors"`
+	Errors   []store.IPCRefusal  `json:"recentIpcErrors"`
 	Time     time.Time           `json:"time"`
 }
 
@@ -27,8 +27,12 @@ type GroupStatus struct {
 }
 
 // Status reports the host's state.
-func (d *Daemon) Status(context.Context) Status {
-	s := Status{Running: map[string]running{}, Queue: d.queue.Status(), Waiting: d.queue.Waiting(), Errors: d.ipc.Recent(), Time: d.now()}
+func (d *Daemon) Status(ctx context.Context) Status {
+	s := Status{Running: map[string]running{}, Queue: d.queue.Status(), Waiting: d.queue.Waiting(), Time: d.now()}
+	var err error
+	if s.Errors, err = d.cfg.Store.RecentIPCRefusals(ctx, 20); err != nil {
+		d.log.Warn("status: refused IPC requests", "error", err)
+	}
 	for _, g := range d.groups.All() {
 		s.Groups = append(s.Groups, GroupStatus{JID: g.JID, Name: g.Name, Folder: g.Folder, IsMain: g.IsMain, RequiresTrigger: g.RequiresTrigger})
 	}

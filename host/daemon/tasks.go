@@ -62,13 +62,13 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 				mu.Lock()
 				results = append(results, text)
 				mu.Unlock()
-				if err := d.send(ctx, t.ChatJID, text); err != nil {
-					d.log.Error("task result not delivered", "task", t.ID, "error", err)
+				if err := d.queueSend(ctx, t.ChatJID, text, "task:"+t.ID); err != nil {
+					d.log.Error("task result not stored for sending", "task", t.ID, "error", err)
 				}
 			}
 		}
 		if o.Status == "success" {
-			d.queue.CloseStdin(t.ChatJID)
+			d.queue.CloseRun(t.ChatJID)
 		}
 		if o.Status == "error" {
 			mu.Lock()
@@ -99,7 +99,6 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 	if err := d.cfg.Store.FinishTask(ctx, t.ID, store.Timestamp(d.now()), summary); err != nil {
 		d.log.Error("finish task", "task", t.ID, "error", err)
 	}
-	d.writeSnapshots(ctx)
 	d.sched.Wake()
 }
 

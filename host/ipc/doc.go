@@ -1,8 +1,7 @@
-// Package ipc is the host's side of the agents' file-based IPC: it watches every group's
-// data/ipc/<folder>/messages and tasks directories (fsnotify, not a poll), reads each request
-// safely (no symlinks followed, size capped), asks the ipc plugin chain whether it is
-// allowed, hands allowed requests to the host to perform, and removes the file. Anything
-// that goes wrong leaves the file in data/ipc/errors/ with a reason beside it.
-//
-// It also writes the snapshots agents read: current_tasks.json and available_groups.json.
+// Package ipc is the host's side of the agents' IPC requests (send a message, schedule and
+// manage tasks, register groups, list tasks and chats), which arrive over each group's
+// agent socket (host/agentsock). Every request is read strictly (one JSON object, no
+// repeated keys, known fields of the right type), authorized by the ipc plugin chain with
+// the group its socket belongs to, and performed by the host, and the agent gets an answer:
+// the result, or why not. Refusals are kept in the store for the operator.
 package ipc

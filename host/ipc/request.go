@@ -8,9 +8,6 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
 
-// MaxRequestBytes caps one request file. A larger file is refused unread.
-const MaxRequestBytes = 1 << 20
-
 // Op is one decoded request: the union of every request type's fields, read with the same
 // strict parser the ipc plugin used to authorize it, so the host performs exactly what the
 // plugin saw.

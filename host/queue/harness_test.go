@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,7 +122,7 @@ type harness struct {
 	t     testing.TB
 	q     *Queue
 	clock *fakeClock
-	dir   string
+	input *fakeInput
 	calls chan *call
 	done  chan string
 	logs  *syncBuffer
@@ -139,13 +138,13 @@ type harness struct {
 
 func newHarness(t testing.TB, maxConcurrent int) *harness {
 	h := &harness{
-		t: t, clock: &fakeClock{}, dir: t.TempDir(), cap: maxConcurrent,
+		t: t, clock: &fakeClock{}, input: newFakeInput(), cap: maxConcurrent,
 		calls: make(chan *call, 1024), done: make(chan string, 1024), logs: &syncBuffer{},
 		inflight: map[string]int{}, runs: map[string]int{},
 	}
 	h.q = New(Config{
 		MaxConcurrent: maxConcurrent,
-		InputDir:      h.inputDir,
+		Input:         h.input,
 		ProcessMessages: func(ctx context.Context, jid string) bool {
 			if !h.noStart.Load() {
 				h.q.Started(jid) // as the real one does before starting its container
@@ -170,7 +169,51 @@ func newHarness(t testing.TB, maxConcurrent int) *harness {
 	return h
 }
 
-func (h *harness) inputDir(folder string) string { return filepath.Join(h.dir, folder, "input") }
+// fakeInput records what the queue hands to running containers.
+type fakeInput struct {
+	mu     sync.Mutex
+	fail   bool // no run can take input (its container is gone)
+	pushed map[string][]string
+	closed map[string]int
+	next   int64
+}
+
+func newFakeInput() *fakeInput {
+	return &fakeInput{pushed: map[string][]string{}, closed: map[string]int{}}
+}
+
+func (f *fakeInput) Push(folder, text string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return 0, false
+	}
+	f.pushed[folder] = append(f.pushed[folder], text)
+	f.next++
+	return f.next, true
+}
+
+func (f *fakeInput) RequestClose(folder string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return false
+	}
+	f.closed[folder]++
+	return true
+}
+
+func (f *fakeInput) texts(folder string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.pushed[folder])
+}
+
+func (f *fakeInput) closes(folder string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed[folder]
+}
 
 // task returns a task function that blocks like a message run.
 func (h *harness) task(jid, id string) func(context.Context) {

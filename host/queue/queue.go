@@ -2,17 +2,17 @@
 // most one agent container per group at a time, at most MaxConcurrent across all groups,
 // groups over the cap wait in FIFO order, scheduled tasks go before queued messages, failed
 // message runs are retried with exponential backoff, and follow-up messages for a group whose
-// container is already running are handed to it as IPC input files instead of starting
+// container is already running are handed to it over its agent socket instead of starting
 // another container.
 //
 // The queue is event-driven: a run starts the moment a slot is free (on enqueue or when
 // another run ends), never on a poll. One mutex guards all state; it is never held while a
-// run executes or while an input file is written.
+// run executes or while input is handed to a container.
 //
-// Every enqueue names the group's folder (data/ipc/<folder>/input is where SendMessage and
-// CloseStdin write), so the queue always knows where an active group's container reads from.
-// A message run calls Started once its prompt is built and its container is starting; only
-// then are follow-ups piped to it.
+// Every enqueue names the group's folder (the agent socket serves runs by folder), so the
+// queue always knows which run an active group's follow-ups go to. A message run calls
+// Started once its prompt is built and its container is starting; only then are follow-ups
+// piped to it.
 package queue
 
 import (
@@ -33,13 +33,22 @@ const (
 	DefaultBaseRetry     = 5 * time.Second // first retry delay; doubled for each next one
 )
 
-// Config is what New needs. InputDir and ProcessMessages are required.
+// Input reaches a group's running container; the agent socket server is one.
+type Input interface {
+	// Push hands text to the current run of folder as a follow-up and returns its id;
+	// false when no run of the group can take it.
+	Push(folder, text string) (int64, bool)
+	// RequestClose asks the current run of folder to finish after its current turn;
+	// false when no run of the group is attached.
+	RequestClose(folder string) bool
+}
+
+// Config is what New needs. Input and ProcessMessages are required.
 type Config struct {
 	// MaxConcurrent caps the containers running at once over all groups. Default 5.
 	MaxConcurrent int
-	// InputDir maps a group folder to its host→container input directory,
-	// data/ipc/<folder>/input. Created on first write if missing.
-	InputDir func(folder string) string
+	// Input carries follow-ups and close requests to running containers.
+	Input Input
 	// ProcessMessages runs a message container for the group and reports success; it calls
 	// Queue.Started just before starting the container. false or a panic counts as a
 	// failure and schedules a retry. Its ctx is never cancelled by the queue (see Shutdown).
@@ -97,11 +106,11 @@ type group struct {
 	retryGen        int         // identifies the pending retry, so a stale one is ignored
 }
 
-// New returns a queue ready to accept work. It panics if InputDir or ProcessMessages is
+// New returns a queue ready to accept work. It panics if Input or ProcessMessages is
 // missing: that is a wiring mistake, not a runtime condition.
 func New(cfg Config) *Queue {
-	if cfg.InputDir == nil || cfg.ProcessMessages == nil {
-		panic("queue.New: Config.InputDir and Config.ProcessMessages are required")
+	if cfg.Input == nil || cfg.ProcessMessages == nil {
+		panic("queue.New: Config.Input and Config.ProcessMessages are required")
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
@@ -192,7 +201,7 @@ func (q *Queue) EnqueueTask(jid, folder, taskID string, fn func(ctx context.Cont
 	}
 	q.mu.Unlock()
 	if closeFolder != "" {
-		q.writeClose(jid, closeFolder)
+		q.requestClose(jid, closeFolder)
 	}
 	return true
 }
@@ -202,7 +211,7 @@ func (q *Queue) EnqueueTask(jid, folder, taskID string, fn func(ctx context.Cont
 // SendMessage pipes follow-ups to that container. ProcessMessages calls it just before it
 // starts the container (NanoClaw: registerProcess). Until then, and if the run ends
 // without starting one, SendMessage returns false so the caller queues a new check and no
-// message is left in an input file nobody reads. Ignored for task runs.
+// message is handed to a run that will never read it. Ignored for task runs.
 func (q *Queue) Started(jid string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -213,9 +222,9 @@ func (q *Queue) Started(jid string) {
 
 // Stopped tells the queue that the group's message container has exited, before
 // ProcessMessages returns: from now on SendMessage returns false, so a follow-up arriving
-// while the run winds down is queued for a new run instead of written into an input
-// directory nobody reads any more. A SendMessage already past its check still completes;
-// callers that must know every piped message serialise the two themselves.
+// while the run winds down is queued for a new run instead of handed to a run nobody reads
+// any more. A SendMessage already past its check still completes; callers that must know
+// every piped message serialise the two themselves.
 func (q *Queue) Stopped(jid string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -225,36 +234,33 @@ func (q *Queue) Stopped(jid string) {
 }
 
 // SendMessage hands text to the group's running message container as a follow-up, so it
-// is answered in the same session without a new container. It succeeds only while a
-// message run (not a task: a task container is closed soon after its result and would
-// drop the message) is active for the group and has called Started; on false the caller
-// should EnqueueMessageCheck instead. The file is
-// <InputDir>/<unix-ms>-<4 base36>.json = {"type":"message","text":...}, written atomically;
-// the agent runner also folds files already waiting when it starts into its first prompt.
-func (q *Queue) SendMessage(jid, text string) bool {
+// is answered in the same session without a new container, and returns the follow-up's id
+// in that run. It succeeds only while a message run (not a task: a task container is closed
+// soon after its result and would drop the message) is active for the group and has called
+// Started; on false the caller should EnqueueMessageCheck instead.
+func (q *Queue) SendMessage(jid, text string) (int64, bool) {
 	q.mu.Lock()
 	g := q.groups[jid]
 	if g == nil || !g.active || g.isTask || !g.started || g.runFolder == "" {
 		q.mu.Unlock()
-		return false
+		return 0, false
 	}
 	g.idleWaiting = false
 	folder := g.runFolder
 	q.mu.Unlock()
-	name, err := writeMessage(q.cfg.InputDir(folder), text)
-	if err != nil {
-		q.log.Error("cannot pipe message to container", "group", jid, "error", err)
-		return false
+	id, ok := q.cfg.Input.Push(folder, text)
+	if !ok {
+		q.log.Warn("the group's run could not take a follow-up", "group", jid)
+		return 0, false
 	}
-	q.log.Debug("message piped to active container", "group", jid, "file", name)
-	return true
+	q.log.Debug("message piped to active container", "group", jid, "input", id)
+	return id, true
 }
 
-// CloseStdin asks the group's running container to finish after its current turn, by
-// writing the empty input/_close sentinel. Used for the idle timeout, to preempt an idle
-// container for a task, and by the scheduler 10 s after a task's result. It reports
-// whether the sentinel was written (false when nothing runs for the group).
-func (q *Queue) CloseStdin(jid string) bool {
+// CloseRun asks the group's running container to finish after its current turn. Used for
+// the idle timeout, to preempt an idle container for a task, by the scheduler after a
+// task's result, and at shutdown. It reports whether the request reached a run.
+func (q *Queue) CloseRun(jid string) bool {
 	q.mu.Lock()
 	g := q.groups[jid]
 	if g == nil || !g.active || g.runFolder == "" {
@@ -263,7 +269,7 @@ func (q *Queue) CloseStdin(jid string) bool {
 	}
 	folder := g.runFolder
 	q.mu.Unlock()
-	return q.writeClose(jid, folder)
+	return q.requestClose(jid, folder)
 }
 
 // NotifyIdle records that the group's container finished a turn and now waits for input.
@@ -282,7 +288,7 @@ func (q *Queue) NotifyIdle(jid string) {
 	}
 	q.mu.Unlock()
 	if folder != "" {
-		q.writeClose(jid, folder)
+		q.requestClose(jid, folder)
 	}
 }
 
@@ -553,11 +559,11 @@ func (q *Queue) prune(g *group) {
 	}
 }
 
-func (q *Queue) writeClose(jid, folder string) bool {
-	if err := writeClose(q.cfg.InputDir(folder)); err != nil {
-		q.log.Error("cannot write close sentinel", "group", jid, "error", err)
+func (q *Queue) requestClose(jid, folder string) bool {
+	if !q.cfg.Input.RequestClose(folder) {
+		q.log.Debug("close requested, but no run is attached", "group", jid)
 		return false
 	}
-	q.log.Debug("close sentinel written", "group", jid)
+	q.log.Debug("close requested", "group", jid)
 	return true
 }

@@ -2,14 +2,9 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,8 +24,7 @@ func (h *harness) enqueueTask(jid, id string) bool {
 }
 
 func (h *harness) closeWritten(jid string) bool {
-	_, err := os.Stat(filepath.Join(h.inputDir(folderOf(jid)), closeSentinel))
-	return err == nil
+	return h.input.closes(folderOf(jid)) > 0
 }
 
 func TestOneContainerPerGroup(t *testing.T) {
@@ -309,7 +303,7 @@ func TestDuplicateTaskRejected(t *testing.T) {
 	}
 }
 
-func TestCloseStdin(t *testing.T) {
+func TestCloseRun(t *testing.T) {
 	tests := []struct {
 		name      string
 		steps     func(h *harness)
@@ -324,7 +318,7 @@ func TestCloseStdin(t *testing.T) {
 		}, true},
 		{"SendMessage clears idle: later task does not preempt", func(h *harness) {
 			h.q.NotifyIdle(g1)
-			if !h.q.SendMessage(g1, "hello") {
+			if _, ok := h.q.SendMessage(g1, "hello"); !ok {
 				h.t.Fatal("SendMessage = false for an active message container")
 			}
 			h.enqueueTask(g1, "task-1")
@@ -339,9 +333,9 @@ func TestCloseStdin(t *testing.T) {
 		{"idle without pending tasks keeps the container", func(h *harness) {
 			h.q.NotifyIdle(g1)
 		}, false},
-		{"explicit CloseStdin", func(h *harness) {
-			if !h.q.CloseStdin(g1) {
-				h.t.Fatal("CloseStdin = false while active")
+		{"explicit CloseRun", func(h *harness) {
+			if !h.q.CloseRun(g1) {
+				h.t.Fatal("CloseRun = false while active")
 			}
 		}, true},
 	}
@@ -362,10 +356,10 @@ func TestCloseStdin(t *testing.T) {
 	}
 }
 
-func TestCloseStdinWhenIdle(t *testing.T) {
+func TestCloseRunWhenIdle(t *testing.T) {
 	h := newHarness(t, 2)
-	if h.q.CloseStdin(g1) {
-		t.Fatal("CloseStdin = true with nothing running")
+	if h.q.CloseRun(g1) {
+		t.Fatal("CloseRun = true with nothing running")
 	}
 	h.q.NotifyIdle(g1) // unknown group: no effect, no state
 	if st := h.q.Status(); len(st) != 0 {
@@ -375,13 +369,13 @@ func TestCloseStdinWhenIdle(t *testing.T) {
 
 func TestSendMessage(t *testing.T) {
 	h := newHarness(t, 2)
-	if h.q.SendMessage(g1, "x") {
+	if _, ok := h.q.SendMessage(g1, "x"); ok {
 		t.Fatal("SendMessage = true with nothing running")
 	}
 
 	h.enqueueTask(g1, "task-1")
 	task := h.nextIs(g1, "task-1")
-	if h.q.SendMessage(g1, "x") {
+	if _, ok := h.q.SendMessage(g1, "x"); ok {
 		t.Fatal("SendMessage = true for a task container")
 	}
 	h.finish(task, succeed)
@@ -389,48 +383,20 @@ func TestSendMessage(t *testing.T) {
 	h.enqueue(g1)
 	run := h.nextIs(g1, "")
 	texts := []string{`<messages><message sender="A&B">hi "there"</message></messages>`, "second", "ünïcode\nline"}
+	var last int64
 	for _, text := range texts {
-		if !h.q.SendMessage(g1, text) {
-			t.Fatalf("SendMessage(%q) = false", text)
+		id, ok := h.q.SendMessage(g1, text)
+		if !ok || id <= last {
+			t.Fatalf("SendMessage(%q) = %d, %v", text, id, ok)
 		}
+		last = id
 	}
 	h.finish(run, succeed)
-	if h.q.SendMessage(g1, "late") {
+	if _, ok := h.q.SendMessage(g1, "late"); ok {
 		t.Fatal("SendMessage = true after the run ended")
 	}
-
-	entries, err := os.ReadDir(h.inputDir(folderOf(g1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := regexp.MustCompile(`^\d{13}-[0-9a-z]{4}\.json$`)
-	var got []string
-	for _, e := range entries {
-		if !name.MatchString(e.Name()) {
-			t.Errorf("unexpected file %q (temporary left behind or bad name)", e.Name())
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(h.inputDir(folderOf(g1)), e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]string
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		if len(m) != 2 || m["type"] != "message" {
-			t.Errorf("%s = %s", e.Name(), b)
-		}
-		if strings.Contains(string(b), `\u003c`) {
-			t.Errorf("XML escaped as \\u003c: %s", b)
-		}
-		got = append(got, m["text"])
-	}
-	slices.Sort(got)
-	want := slices.Clone(texts)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("texts %q, want %q", got, want)
+	if got := h.input.texts(folderOf(g1)); !slices.Equal(got, texts) {
+		t.Fatalf("texts %q, want %q in order", got, texts)
 	}
 }
 
@@ -439,11 +405,11 @@ func TestSendMessageBeforeStarted(t *testing.T) {
 	h.noStart.Store(true)
 	h.enqueue(g1)
 	run := h.nextIs(g1, "")
-	if h.q.SendMessage(g1, "early") {
+	if _, ok := h.q.SendMessage(g1, "early"); ok {
 		t.Fatal("SendMessage = true before the run started its container")
 	}
 	h.q.Started(g1)
-	if !h.q.SendMessage(g1, "now") {
+	if _, ok := h.q.SendMessage(g1, "now"); !ok {
 		t.Fatal("SendMessage = false after Started")
 	}
 	h.finish(run, succeed)
@@ -451,78 +417,36 @@ func TestSendMessageBeforeStarted(t *testing.T) {
 	h.enqueueTask(g1, "t")
 	task := h.nextIs(g1, "t")
 	h.q.Started(g1) // ignored for tasks
-	if h.q.SendMessage(g1, "x") {
+	if _, ok := h.q.SendMessage(g1, "x"); ok {
 		t.Fatal("SendMessage = true for a task container after Started")
 	}
 	h.finish(task, succeed)
 
 	h.enqueue(g1) // a new run must call Started again
 	run = h.nextIs(g1, "")
-	if h.q.SendMessage(g1, "x") {
+	if _, ok := h.q.SendMessage(g1, "x"); ok {
 		t.Fatal("Started carried over to the next run")
 	}
 	h.finish(run, succeed)
-	entries, _ := os.ReadDir(h.inputDir(folderOf(g1)))
-	if len(entries) != 1 {
-		t.Fatalf("%d input files, want 1", len(entries))
+	if got := h.input.texts(folderOf(g1)); !slices.Equal(got, []string{"now"}) {
+		t.Fatalf("pushed %q, want only the one after Started", got)
 	}
 }
 
-func TestInputFilesConcurrent(t *testing.T) {
-	dir := t.TempDir()
-	var wg sync.WaitGroup
-	const n = 64
-	for i := range n {
-		wg.Go(func() {
-			if _, err := writeMessage(dir, "m"); err != nil {
-				t.Error(err)
-			}
-			if i%4 == 0 {
-				if err := writeClose(dir); err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jsons := 0
-	for _, e := range entries {
-		switch {
-		case e.Name() == closeSentinel:
-			if fi, _ := e.Info(); fi.Size() != 0 || fi.Mode().Perm() != 0o644 {
-				t.Errorf("_close size %d mode %v", fi.Size(), fi.Mode().Perm())
-			}
-		case strings.HasSuffix(e.Name(), ".json"):
-			jsons++
-		default:
-			t.Errorf("leftover %q", e.Name())
-		}
-	}
-	if jsons != n {
-		t.Fatalf("%d message files, want %d (a name collided)", jsons, n)
-	}
-}
-
-func TestInputDirUnwritable(t *testing.T) {
+// TestInputUnreachable: when the run cannot take input (its container just went away),
+// SendMessage and CloseRun say so, and the caller queues a new check instead.
+func TestInputUnreachable(t *testing.T) {
 	h := newHarness(t, 2)
-	// The group's input path is a file, so the directory cannot be created.
-	if err := os.MkdirAll(filepath.Join(h.dir, folderOf(g1)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(h.inputDir(folderOf(g1)), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	h.enqueue(g1)
 	run := h.nextIs(g1, "")
-	if h.q.SendMessage(g1, "x") {
-		t.Error("SendMessage = true though the file could not be written")
+	h.input.mu.Lock()
+	h.input.fail = true
+	h.input.mu.Unlock()
+	if _, ok := h.q.SendMessage(g1, "x"); ok {
+		t.Error("SendMessage = true though the run took nothing")
 	}
-	if h.q.CloseStdin(g1) {
-		t.Error("CloseStdin = true though the file could not be written")
+	if h.q.CloseRun(g1) {
+		t.Error("CloseRun = true though no run was reached")
 	}
 	h.finish(run, succeed)
 }
@@ -550,7 +474,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestDefaultsAndValidation(t *testing.T) {
-	q := New(Config{InputDir: func(string) string { return "" }, ProcessMessages: func(context.Context, string) bool { return true }})
+	q := New(Config{Input: newFakeInput(), ProcessMessages: func(context.Context, string) bool { return true }})
 	if q.cfg.MaxConcurrent != DefaultMaxConcurrent || q.cfg.MaxRetries != DefaultMaxRetries || q.cfg.BaseRetry != DefaultBaseRetry || q.cfg.After == nil || q.log == nil {
 		t.Fatalf("defaults not applied: %+v", q.cfg)
 	}
@@ -566,16 +490,15 @@ func TestDefaultsAndValidation(t *testing.T) {
 			t.Error("New without ProcessMessages did not panic")
 		}
 	}()
-	New(Config{InputDir: func(string) string { return "" }})
+	New(Config{Input: newFakeInput()})
 }
 
 // TestRealTimer checks the default After: a retry with a tiny BaseRetry really fires.
 func TestRealTimer(t *testing.T) {
 	runs := make(chan bool, 4)
 	var n atomic.Int32
-	dir := t.TempDir()
 	q := New(Config{
-		InputDir:  func(f string) string { return filepath.Join(dir, f, "input") },
+		Input:     newFakeInput(),
 		BaseRetry: time.Millisecond,
 		ProcessMessages: func(context.Context, string) bool {
 			ok := n.Add(1) > 1

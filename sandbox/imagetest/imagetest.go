@@ -7,6 +7,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,49 +25,64 @@ import (
 // Builder builds the image once per process, whichever test asks first.
 type Builder struct {
 	once sync.Once
+	tag  string
 	err  error
 }
 
-// Build builds the agent image under tag with the engine behind c.
-func (b *Builder) Build(ctx context.Context, c *client.Client, tag string) error {
-	b.once.Do(func() { b.err = build(ctx, c, tag) })
-	return b.err
+// Build builds the agent image in repository repo with the engine behind c and returns its
+// tag: repo:<hash of the runner>. The tag names the runner's code, so test processes of
+// different checkouts sharing one engine never run each other's runner.
+func (b *Builder) Build(ctx context.Context, c *client.Client, repo string) (string, error) {
+	b.once.Do(func() { b.tag, b.err = build(ctx, c, repo) })
+	return b.tag, b.err
 }
 
-func build(ctx context.Context, c *client.Client, tag string) error {
+// Tag is the tag Build returned ("" before a Build has returned on this goroutine's path).
+func (b *Builder) Tag() string {
+	b.once.Do(func() { b.err = fmt.Errorf("imagetest: Tag before Build") })
+	return b.tag
+}
+
+func build(ctx context.Context, c *client.Client, repo string) (string, error) {
 	root, err := plugintest.ModuleRoot()
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp, err := os.MkdirTemp("", "agent-image")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	runner := filepath.Join(tmp, "agent-runner")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", runner, "./cmd/agent-runner")
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build runner: %w\n%s", err, out)
+		return "", fmt.Errorf("build runner: %w\n%s", err, out)
 	}
+	bin, err := os.ReadFile(runner)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(bin)
+	tag := repo + ":" + hex.EncodeToString(sum[:6])
 	ctxDir := filepath.Join(tmp, "ctx")
 	if out, err := exec.CommandContext(ctx, filepath.Join(root, "sandbox/image/stage.sh"), ctxDir, runner).CombinedOutput(); err != nil {
-		return fmt.Errorf("stage image (needs bash-static and busybox-static): %w\n%s", err, out)
+		return "", fmt.Errorf("stage image (needs bash-static and busybox-static): %w\n%s", err, out)
 	}
 	var buf bytes.Buffer
 	if err := tarDir(&buf, ctxDir); err != nil {
-		return err
+		return "", err
 	}
 	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
 	if err != nil {
-		return fmt.Errorf("build agent image: %w", err)
+		return "", fmt.Errorf("build agent image: %w", err)
 	}
 	out, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if bytes.Contains(out, []byte(`"error"`)) {
-		return fmt.Errorf("build agent image: %s", out)
+		return "", fmt.Errorf("build agent image: %s", out)
 	}
-	return nil
+	return tag, nil
 }
 
 // tarDir writes dir as a build context, keeping symlinks (busybox applets) as links.

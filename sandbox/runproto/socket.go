@@ -71,3 +71,44 @@ type InputAck struct {
 
 // PromptInput is the input id of a run's initial prompt; follow-ups count from 1.
 const PromptInput int64 = 0
+
+// Results of the IPC requests that return more than "done".
+
+// TaskList answers {"type":"list_tasks"}: every task for the main group, the group's own
+// otherwise (NanoClaw's current_tasks.json).
+type TaskList struct {
+	Tasks []TaskInfo `json:"tasks"`
+}
+
+// TaskInfo is one scheduled task as agents see it.
+type TaskInfo struct {
+	ID            string  `json:"id"`
+	GroupFolder   string  `json:"groupFolder"`
+	Prompt        string  `json:"prompt"`
+	Script        string  `json:"script,omitempty"`
+	ScheduleType  string  `json:"schedule_type"`
+	ScheduleValue string  `json:"schedule_value"`
+	Status        string  `json:"status"`
+	NextRun       *string `json:"next_run"`
+}
+
+// TaskScheduled answers {"type":"schedule_task"}: the id the host gave the task.
+type TaskScheduled struct {
+	TaskID  string `json:"taskId"`
+	NextRun string `json:"nextRun"`
+}
+
+// GroupList answers {"type":"available_groups"} (main only): the chats the main group may
+// register (NanoClaw's available_groups.json).
+type GroupList struct {
+	Groups   []AvailableGroup `json:"groups"`
+	LastSync string           `json:"lastSync"`
+}
+
+// AvailableGroup is one chat in a GroupList.
+type AvailableGroup struct {
+	JID          string `json:"jid"`
+	Name         string `json:"name"`
+	LastActivity string `json:"lastActivity"`
+	IsRegistered bool   `json:"isRegistered"`
+}

@@ -239,6 +239,7 @@ func FuzzIPC(f *testing.F) {
 		`{"type":"update_task","taskId":"t","schedule_value":"*/5 * * * *"}`,
 		`{"type":"register_group","jid":"x@g.us","name":"X","folder":"x","trigger":"@Andy","isMain":true}`,
 		`{"type":"refresh_groups"}`,
+		`{"type":"available_groups"}`,
 		`{"type":"list_tasks"}`,
 		`{"type":"\u006dessage","chatJid":"work@g.us","text":"x"}`,
 		`[1,2,3]`,

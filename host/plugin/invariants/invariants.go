@@ -183,7 +183,7 @@ func CheckIPC(req *protocol.IPCRequest, v *protocol.IPCVerdict) error {
 		if !req.IsMain && req.TaskGroup != req.Group {
 			return fmt.Errorf("allowed non-main %q to %s a task of %q", req.Group, typ, req.TaskGroup)
 		}
-	case "register_group", "refresh_groups":
+	case "register_group", "refresh_groups", "available_groups":
 		if !req.IsMain {
 			return fmt.Errorf("allowed non-main %q to %s", req.Group, typ)
 		}

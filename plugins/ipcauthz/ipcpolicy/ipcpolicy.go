@@ -1,11 +1,11 @@
-// Package ipcpolicy authorizes the requests agents write into their IPC directories: NanoClaw's
+// Package ipcpolicy authorizes the requests agents make over their agent sockets: NanoClaw's
 // main/non-main matrix (send messages, manage tasks, register groups), plus a strict check
 // of each request's shape, so the host only ever performs well-formed, allowed operations.
 // It is pure Go: the same code runs natively (tests, benchmarks, the differential fuzzer)
 // and inside the ipcauthz wasm plugin.
 //
-// The requesting group's identity is the IPC directory the request arrived in (Group and
-// IsMain in the envelope, set by the host); fields inside the request that claim an identity
+// The requesting group's identity is the socket the request arrived on (Group and IsMain in
+// the envelope, set by the host); fields inside the request that claim an identity
 // (groupFolder, isMain) are ignored. No request can make any group main.
 package ipcpolicy
 
@@ -87,6 +87,11 @@ func (a *Authorizer) Decide(req *protocol.IPCRequest) protocol.IPCVerdict {
 			return deny("only the main group can refresh groups")
 		}
 		return allow("main refreshes groups")
+	case "available_groups":
+		if !req.IsMain {
+			return deny("only the main group sees the chats it may register")
+		}
+		return allow("main lists the chats it may register")
 	case "register_group":
 		return a.register(req, &r)
 	case "message":

@@ -78,6 +78,8 @@ func TestDecide(t *testing.T) {
 		{"list tasks", "family", false, "tasks", "", `{"type":"list_tasks"}`, true, "own"},
 		{"non-main refresh_groups", "family", false, "tasks", "", `{"type":"refresh_groups"}`, false, "only the main group"},
 		{"main refresh_groups", "main", true, "tasks", "", `{"type":"refresh_groups"}`, true, ""},
+		{"non-main available_groups", "family", false, "tasks", "", `{"type":"available_groups"}`, false, "only the main group"},
+		{"main available_groups", "main", true, "tasks", "", `{"type":"available_groups"}`, true, ""},
 		{"non-main register_group", "family", false, "tasks", "", `{"type":"register_group","jid":"n@g.us","name":"N","folder":"n","trigger":"@Andy"}`, false, "only the main group"},
 		{"main registers a group", "main", true, "tasks", "", `{"type":"register_group","jid":"n@g.us","name":"N","folder":"whatsapp_new-group","trigger":"@Andy","requiresTrigger":true}`, true, ""},
 		{"unsafe folder", "main", true, "tasks", "", `{"type":"register_group","jid":"n@g.us","name":"N","folder":"../../etc","trigger":"@Andy"}`, false, "folder"},
