@@ -109,7 +109,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	var outputs []RunOutput
 	cfg := RunConfig{Idle: 2 * time.Second, IdleGrace: 30 * time.Second, Timeout: 2 * time.Minute,
-		InputDir: filepath.Join(l.DataDir, "ipc", "family", "input"), LogDir: filepath.Join(l.GroupsDir, "family", "logs")}
+		InputDir: filepath.Join(l.DataDir, "ipc", "family", "input"), LogDir: filepath.Join(l.ProjectRoot, "groups", "family", "logs")}
 	res, err := Run(ctx, d, spec, RunRequest{Prompt: "please work", GroupFolder: "family", ChatJID: "family@g.us", AssistantName: "Andy"}, cfg,
 		func(o RunOutput) { outputs = append(outputs, o) })
 	if err != nil {
@@ -119,7 +119,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	if res.Status != "success" || len(outputs) == 0 || outputs[0].Result == nil || *outputs[0].Result != "All done." || res.NewSessionID == "" {
 		t.Fatalf("run %+v outputs %+v\nlog:\n%s", res, outputs, log)
 	}
-	if b, err := os.ReadFile(filepath.Join(l.GroupsDir, "family", "agent.txt")); err != nil || string(b) != "from-the-agent\n" {
+	if b, err := os.ReadFile(filepath.Join(l.ProjectRoot, "groups", "family", "agent.txt")); err != nil || string(b) != "from-the-agent\n" {
 		t.Errorf("the agent's file on the host: %q, %v", b, err)
 	}
 	msgs, _ := filepath.Glob(filepath.Join(l.DataDir, "ipc", "family", "messages", "*.json"))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
@@ -18,8 +19,10 @@ import (
 // Layout is where a run's host-side directories live.
 type Layout struct {
 	ProjectRoot string // the checkout; main sees it read-only at /workspace/project
-	GroupsDir   string // groups/: <folder>/ and global/
-	DataDir     string // data/: sessions/<folder>, ipc/<folder>, proxy/<folder>
+	DataDir     string // data/: ipc/<folder>, proxy/<folder>
+	// Agent is the agent-writable directories (groups/<folder>, groups/global,
+	// data/sessions/<folder>) and the user agents run as; nothing here opens files in them.
+	Agent *agentfs.FS
 }
 
 // Container paths.
@@ -85,20 +88,28 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 	if r.TZ == "" {
 		r.TZ = "UTC"
 	}
+	if l.Agent == nil {
+		return Spec{}, errors.New("sandbox: Layout.Agent is required")
+	}
 	s := Spec{
-		Name:   ContainerName(r.Folder, r.Now),
-		Image:  r.Image,
-		User:   AgentUser,
-		Env:    []string{"TZ=" + r.TZ},
+		Name:  ContainerName(r.Folder, r.Now),
+		Image: r.Image,
+		User:  l.Agent.Owner().User(),
+		// HOME is set, not left to the image: its /etc/passwd knows only uid 1000, and any
+		// other uid would get HOME=/.
+		Env:    []string{"TZ=" + r.TZ, "HOME=" + PathHome},
 		Labels: map[string]string{LabelManaged: "true", LabelGroup: r.Folder, LabelInstance: Instance(l.ProjectRoot)},
 		Limits: r.Limits,
 		Tmpfs:  []Tmpfs{{Target: "/tmp", Options: "rw,exec,nosuid,nodev,size=64m"}},
 	}
-	groupDir := filepath.Join(l.GroupsDir, r.Folder)
-	sessionDir := filepath.Join(l.DataDir, "sessions", r.Folder)
+	// The group folder and session store (and groups/global for main) are made and handed
+	// to the agent's user without following anything an agent left there.
+	if err := l.Agent.PrepareGroup(r.Folder, r.IsMain); err != nil {
+		return Spec{}, fmt.Errorf("sandbox: %w", err)
+	}
 	ipcDir := filepath.Join(l.DataDir, "ipc", r.Folder)
 	proxyDir := filepath.Join(l.DataDir, "proxy", r.Folder)
-	for _, d := range []string{groupDir, sessionDir, filepath.Join(ipcDir, "messages"), filepath.Join(ipcDir, "tasks"), filepath.Join(ipcDir, "input"), proxyDir} {
+	for _, d := range []string{filepath.Join(ipcDir, "messages"), filepath.Join(ipcDir, "tasks"), filepath.Join(ipcDir, "input"), proxyDir} {
 		if err := ensureAgentDir(d); err != nil {
 			return Spec{}, err
 		}
@@ -114,12 +125,12 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 			}
 		}
 	}
-	s.Mounts = append(s.Mounts, Mount{Source: groupDir, Target: PathGroup})
-	if fi, err := os.Stat(filepath.Join(l.GroupsDir, "global")); err == nil && fi.IsDir() {
-		s.Mounts = append(s.Mounts, Mount{Source: filepath.Join(l.GroupsDir, "global"), Target: PathGlobal, ReadOnly: !r.IsMain})
+	s.Mounts = append(s.Mounts, Mount{Source: l.Agent.GroupDir(r.Folder), Target: PathGroup})
+	if global, ok := l.Agent.GlobalDir(); ok {
+		s.Mounts = append(s.Mounts, Mount{Source: global, Target: PathGlobal, ReadOnly: !r.IsMain})
 	}
 	s.Mounts = append(s.Mounts,
-		Mount{Source: sessionDir, Target: PathHome},
+		Mount{Source: l.Agent.SessionDir(r.Folder), Target: PathHome},
 		Mount{Source: ipcDir, Target: PathIPC},
 		Mount{Source: proxyDir, Target: PathProxy},
 	)
@@ -139,9 +150,10 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 	return s, nil
 }
 
-// ensureAgentDir creates a directory the agent (uid 1000) writes into. The host may run as
-// root: the directory is then handed to uid 1000, since the agent's writes are atomic
-// renames that need write access to the directory itself.
+// ensureAgentDir creates an IPC or proxy directory the agent (uid 1000) writes into. The
+// host may run as root: the directory is then handed to uid 1000, since the agent's writes
+// are atomic renames that need write access to the directory itself. (The group folder and
+// session store are agentfs's.)
 func ensureAgentDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("sandbox directory: %w", err)

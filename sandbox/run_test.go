@@ -48,7 +48,7 @@ func TestRun(t *testing.T) {
 			spec.Entrypoint = []string{"/bin/sh", "-c", "read req; " + c.script}
 			cfg := c.cfg
 			cfg.InputDir = filepath.Join(l.DataDir, "ipc", "family", "input")
-			cfg.LogDir = filepath.Join(l.GroupsDir, "family", "logs")
+			cfg.LogDir = filepath.Join(l.ProjectRoot, "groups", "family", "logs")
 			var outs []RunOutput
 			res, err := Run(ctx, d, spec, RunRequest{Prompt: "hello", GroupFolder: "family", ChatJID: "family@g.us"}, cfg, func(o RunOutput) { outs = append(outs, o) })
 			if err != nil {

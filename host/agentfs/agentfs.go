@@ -151,7 +151,7 @@ func (f *FS) prepareDir(base, name string, create bool) error {
 		return fmt.Errorf("agentfs: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("agentfs: %s is not a directory (%v): %w", filepath.Join(base, name), fi.Mode().Type(), ErrRefused)
+		return fmt.Errorf("agentfs: %s is a %s, not a directory: %w", filepath.Join(base, name), kind(fi.Mode()), ErrRefused)
 	}
 	if f.owner.Chown {
 		if err := r.Lchown(name, f.owner.UID, f.owner.GID); err != nil {
@@ -181,7 +181,7 @@ func (f *FS) chownMemory(folder string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case errors.Is(err, ErrRefused):
-		f.log.Warn("CLAUDE.md is not a regular file; left alone", "group", folder, "error", err)
+		f.log.Warn("CLAUDE.md in the group folder is a symbolic link (an agent's?); left alone, not handed over", "group", folder)
 		return nil
 	case err != nil:
 		return fmt.Errorf("agentfs: %s/%s: %w", folder, memoryFile, err)
@@ -192,7 +192,7 @@ func (f *FS) chownMemory(folder string) error {
 		return fmt.Errorf("agentfs: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		f.log.Warn("CLAUDE.md is not a regular file; left alone", "group", folder, "type", fi.Mode().Type().String())
+		f.log.Warn("CLAUDE.md in the group folder is not a regular file; left alone, not handed over", "group", folder, "type", kind(fi.Mode()))
 		return nil
 	}
 	if err := file.Chown(f.owner.UID, f.owner.GID); err != nil {
@@ -217,6 +217,9 @@ func (f *FS) ReadTemplate(name string) ([]byte, error) {
 	}
 	defer r.Close()
 	file, err := openNoFollow(r, memoryFile, os.O_RDONLY)
+	if errors.Is(err, ErrRefused) {
+		return nil, fmt.Errorf("agentfs: %s %w", what, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
 	}
@@ -226,7 +229,7 @@ func (f *FS) ReadTemplate(name string) ([]byte, error) {
 		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("agentfs: %s is not a regular file (%v): %w", what, fi.Mode().Type(), ErrRefused)
+		return nil, fmt.Errorf("agentfs: %s is a %s, not a regular file: %w", what, kind(fi.Mode()), ErrRefused)
 	}
 	b, err := io.ReadAll(io.LimitReader(file, MaxTemplateSize+1))
 	if err != nil {
@@ -255,6 +258,22 @@ func (m MemoryResult) String() string {
 	return [...]string{"created", "exists", "refused"}[m]
 }
 
+// HasMemory says whether groups/<folder>/CLAUDE.md is a regular file, so a caller can skip
+// reading a template it would not use. Anything else there (a link) is not memory: creating
+// it is then refused and reported by CreateMemory.
+func (f *FS) HasMemory(folder string) bool {
+	if !ipcpolicy.ValidFolder(folder) {
+		return false
+	}
+	r, err := f.openGroup(folder)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	fi, err := r.Lstat(memoryFile)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // CreateMemory creates groups/<folder>/CLAUDE.md with content if no such name exists. The
 // create is O_CREATE|O_EXCL inside an os.Root, so a link at the name is never followed: a
 // dangling one cannot make the host create its target. The folder must exist (PrepareGroup).
@@ -273,12 +292,12 @@ func (f *FS) CreateMemory(folder string, content []byte) (MemoryResult, error) {
 		if lerr == nil && fi.Mode().IsRegular() {
 			return MemoryExists, nil
 		}
-		kind := "unknown"
+		what := "unknown"
 		if lerr == nil {
-			kind = fi.Mode().Type().String()
+			what = kind(fi.Mode())
 		}
-		f.log.Warn("CLAUDE.md in the group folder is not a regular file (an agent-made link?); left alone, no memory created",
-			"group", folder, "type", kind)
+		f.log.Warn("CLAUDE.md in the group folder is not a regular file (an agent's link?); left alone, no memory created from the template",
+			"group", folder, "type", what)
 		return MemoryRefused, nil
 	}
 	if err != nil {
@@ -441,12 +460,32 @@ func openNoFollow(r *os.Root, name string, flag int) (*os.File, error) {
 		return nil, err
 	}
 	if errors.Is(oerr, syscall.ELOOP) || errors.Is(oerr, syscall.EMLINK) {
-		return nil, fmt.Errorf("%s is a symbolic link: %w", name, ErrRefused)
+		return nil, fmt.Errorf("is a symbolic link: %w", ErrRefused)
 	}
 	if oerr != nil {
 		return nil, &fs.PathError{Op: "openat", Path: name, Err: oerr}
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(r.Name(), name)), nil
+}
+
+// kind names what a file is, for messages.
+func kind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "regular file"
+	case t&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case t&fs.ModeDir != 0:
+		return "directory"
+	case t&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case t&fs.ModeSocket != 0:
+		return "socket"
+	case t&fs.ModeDevice != 0:
+		return "device"
+	default:
+		return "special file"
+	}
 }
 
 // fileUID is the owner of fi, where the platform says.

@@ -166,11 +166,17 @@ func TestTemplateAndMemory(t *testing.T) {
 	if err := f.PrepareGroup("family", false); err != nil {
 		t.Fatal(err)
 	}
+	if f.HasMemory("family") {
+		t.Error("HasMemory before any memory")
+	}
 	for i, want := range []MemoryResult{MemoryCreated, MemoryExists} {
 		res, err := f.CreateMemory("family", []byte("first"))
 		if err != nil || res != want {
 			t.Fatalf("CreateMemory #%d = %v, %v; want %v", i, res, err, want)
 		}
+	}
+	if !f.HasMemory("family") {
+		t.Error("no HasMemory after CreateMemory")
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "groups", "family", "CLAUDE.md")); string(b) != "first" {
 		t.Errorf("CLAUDE.md = %q", b)

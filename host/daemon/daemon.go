@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
@@ -37,7 +38,10 @@ type Policy interface {
 
 // Config is the daemon's dependencies; the caller opens them and closes them after Run.
 type Config struct {
-	Root     string // the project checkout
+	Root string // the project checkout
+	// Agents is the agent-writable directories (group folders, global, session stores) and
+	// the user agents run as; every host access to them goes through it.
+	Agents   *agentfs.FS
 	Settings config.Settings
 	Store    *store.Store
 	Groups   *Groups // the plugins' group directory, shared with the plugin loader
@@ -89,8 +93,8 @@ type running struct {
 
 // New wires a daemon; Run starts it.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Store == nil || cfg.Policy == nil || cfg.Runtime == nil || cfg.Proxy == nil {
-		return nil, errors.New("daemon: Store, Policy, Runtime and Proxy are required")
+	if cfg.Store == nil || cfg.Policy == nil || cfg.Runtime == nil || cfg.Proxy == nil || cfg.Agents == nil {
+		return nil, errors.New("daemon: Agents, Store, Policy, Runtime and Proxy are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
@@ -116,8 +120,7 @@ func New(cfg Config) (*Daemon, error) {
 		piped:     map[string][]string{},
 		inflight:  map[string]bool{},
 		running:   map[string]running{},
-		layout: sandbox.Layout{ProjectRoot: cfg.Root, GroupsDir: filepath.Join(cfg.Root, "groups"),
-			DataDir: filepath.Join(cfg.Root, "data")},
+		layout:    sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
 	d.queue = queue.New(queue.Config{
 		MaxConcurrent:   cfg.Settings.MaxConcurrentContainers,
