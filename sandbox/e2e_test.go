@@ -109,7 +109,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	var outputs []RunOutput
 	cfg := RunConfig{Idle: 2 * time.Second, IdleGrace: 30 * time.Second, Timeout: 2 * time.Minute,
-		InputDir: filepath.Join(l.DataDir, "ipc", "family", "input"), LogDir: filepath.Join(l.ProjectRoot, "groups", "family", "logs")}
+		InputDir: filepath.Join(l.DataDir, "ipc", "family", "input"), LogDir: filepath.Join(l.DataDir, "logs", "family")}
 	res, err := Run(ctx, d, spec, RunRequest{Prompt: "please work", GroupFolder: "family", ChatJID: "family@g.us", AssistantName: "Andy"}, cfg,
 		func(o RunOutput) { outputs = append(outputs, o) })
 	if err != nil {

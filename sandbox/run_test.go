@@ -48,7 +48,7 @@ func TestRun(t *testing.T) {
 			spec.Entrypoint = []string{"/bin/sh", "-c", "read req; " + c.script}
 			cfg := c.cfg
 			cfg.InputDir = filepath.Join(l.DataDir, "ipc", "family", "input")
-			cfg.LogDir = filepath.Join(l.ProjectRoot, "groups", "family", "logs")
+			cfg.LogDir = filepath.Join(l.DataDir, "logs", "family")
 			var outs []RunOutput
 			res, err := Run(ctx, d, spec, RunRequest{Prompt: "hello", GroupFolder: "family", ChatJID: "family@g.us"}, cfg, func(o RunOutput) { outs = append(outs, o) })
 			if err != nil {
@@ -64,7 +64,10 @@ func TestRun(t *testing.T) {
 			if err != nil || !strings.Contains(string(log), "=== Container run ===") || !strings.Contains(string(log), "group: family") {
 				t.Fatalf("run log %s: %v\n%s", res.LogFile, err, log)
 			}
-			if c.status == "error" && c.errText == "code 3: boom" && !strings.Contains(string(log), "boom") {
+			if filepath.Dir(res.LogFile) != cfg.LogDir {
+				t.Errorf("run log at %s, want it in %s", res.LogFile, cfg.LogDir)
+			}
+			if c.status == "error" && c.errText == "code 3: boom" && !strings.Contains(string(log), "| boom") {
 				t.Errorf("an error's log lacks stderr:\n%s", log)
 			}
 		})

@@ -140,7 +140,7 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 	}
 	cfg := sandbox.RunConfig{Timeout: timeout, Idle: idle, MaxOutput: s.MaxOutputBytes,
 		InputDir: filepath.Join(d.layout.DataDir, "ipc", g.Folder, "input"),
-		LogDir:   filepath.Join(d.cfg.Root, "groups", g.Folder, "logs"),
+		LogDir:   filepath.Join(d.layout.DataDir, "logs", g.Folder), // host-only, never in the group folder
 		Debug:    s.LogLevel == "debug" || s.LogLevel == "trace"}
 	req := sandbox.RunRequest{Prompt: r.prompt, SessionID: r.sessionID, GroupFolder: g.Folder, ChatJID: r.chatJID,
 		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model}
