@@ -74,7 +74,8 @@ type RunSpec struct {
 // Nothing under store/ (WhatsApp credentials) and nothing of the nanoclaw config directory
 // is reachable: store/ and data/ are covered inside the project mount, and extra mounts are
 // the plugin's business (it refuses the config directory and store/). NanoClaw mounted
-// store/ read-write into main; this does not.
+// store/ read-write into main; this does not. The container runs as Layout.Agent's owner
+// (1000:1000 under a root host, else the host's own uid:gid), with HOME=/home/node.
 func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log hclog.Logger) (Spec, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
