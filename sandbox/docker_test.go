@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
@@ -92,7 +94,15 @@ func (a allowAll) DecideMount(_ context.Context, req *protocol.MountRequest) plu
 	return plugin.MountDecision{MountVerdict: protocol.MountVerdict{Allow: true, ReadOnly: true, HostPath: a.real, ContainerPath: PathExtra + "/" + req.ContainerPath}}
 }
 
+// layout is a fresh project for agents running as this host's computed user (under root:
+// 1000:1000, prepared by chown).
 func layout(t testing.TB) Layout {
+	t.Helper()
+	return layoutAs(t, agentfs.OwnerFor(os.Getuid(), os.Getgid()))
+}
+
+// layoutAs is a fresh project whose agents run as owner.
+func layoutAs(t testing.TB, owner agentfs.Owner) Layout {
 	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{"groups/global", "groups/other", "store", "data", "src"} {
@@ -108,7 +118,11 @@ func layout(t testing.TB) Layout {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return Layout{ProjectRoot: root, GroupsDir: filepath.Join(root, "groups"), DataDir: filepath.Join(root, "data")}
+	afs, err := agentfs.New(root, owner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Layout{ProjectRoot: root, DataDir: filepath.Join(root, "data"), Agent: afs}
 }
 
 // sockDir makes the directory a group's agent socket lives in, for runs that need no
@@ -183,7 +197,8 @@ func TestDockerRun(t *testing.T) {
 			if err != nil || code != 0 {
 				t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
 			}
-			want := []string{"uid=1000 gid=1000", "root: read-only", "caps: none", "nnp: on", "net: lo only", "connect: failed", "su: refused", "other group: unreachable",
+			o := l.Agent.Owner()
+			want := []string{fmt.Sprintf("uid=%d gid=%d", o.UID, o.GID), "root: read-only", "caps: none", "nnp: on", "net: lo only", "connect: failed", "su: refused", "other group: unreachable",
 				"group: writable", "tmp: writable", "extra: read-only", `stdin: {"prompt":"hi"}`}
 			if isMain {
 				want = append(want, "project: read-only", "env: hidden", "store: hidden")
@@ -196,7 +211,7 @@ func TestDockerRun(t *testing.T) {
 			if strings.Contains(stdout.String(), "to stderr") || !strings.Contains(stderr.String(), "to stderr") {
 				t.Errorf("stdout and stderr not separated: %q / %q", stdout.String(), stderr.String())
 			}
-			if b, err := os.ReadFile(filepath.Join(l.GroupsDir, name, "out.txt")); err != nil || string(b) != "hello\n" {
+			if b, err := os.ReadFile(filepath.Join(l.ProjectRoot, "groups", name, "out.txt")); err != nil || string(b) != "hello\n" {
 				t.Errorf("group file on the host: %q, %v", b, err)
 			}
 			// Auto-remove: wait for the engine to report the container gone.
@@ -230,10 +245,11 @@ func assertSettings(t *testing.T, info container.InspectResponse, spec Spec, isM
 		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == spec.Limits.Pids},
 		{"memory limit", h.Memory == spec.Limits.MemoryBytes},
 		{"cpu limit", h.NanoCPUs == spec.Limits.NanoCPUs},
-		{"user", info.Config.User == "1000:1000"},
+		{"user", info.Config.User == l.Agent.Owner().User() && (os.Getuid() != 0 || info.Config.User == "1000:1000")},
 		{"labels", info.Config.Labels[LabelManaged] == "true" && info.Config.Labels[LabelGroup] == spec.Labels[LabelGroup] &&
 			info.Config.Labels[LabelInstance] == Instance(l.ProjectRoot)},
-		{"TZ only", slices.Contains(info.Config.Env, "TZ=Europe/London") && !slices.ContainsFunc(info.Config.Env, func(e string) bool { return strings.HasPrefix(e, "ANTHROPIC") })},
+		{"TZ and HOME only", slices.Contains(info.Config.Env, "TZ=Europe/London") && slices.Contains(info.Config.Env, "HOME=/home/node") &&
+			!slices.ContainsFunc(info.Config.Env, func(e string) bool { return strings.HasPrefix(e, "ANTHROPIC") })},
 		{"name", strings.TrimPrefix(info.Name, "/") == spec.Name},
 		{"tmp is exec tmpfs", strings.Contains(h.Tmpfs["/tmp"], "exec")},
 	}
@@ -252,8 +268,8 @@ func assertSettings(t *testing.T, info container.InspectResponse, spec Spec, isM
 	}
 	folder := spec.Labels[LabelGroup]
 	want := map[string]m{
-		PathGroup:             {filepath.Join(l.GroupsDir, folder), true},
-		PathGlobal:            {filepath.Join(l.GroupsDir, "global"), isMain},
+		PathGroup:             {filepath.Join(l.ProjectRoot, "groups", folder), true},
+		PathGlobal:            {filepath.Join(l.ProjectRoot, "groups", "global"), isMain},
 		PathHome:              {filepath.Join(l.DataDir, "sessions", folder), true},
 		PathSocket:            {filepath.Join(l.DataDir, "agents", folder), false},
 		PathExtra + "/shared": {shared, false},

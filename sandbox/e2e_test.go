@@ -156,7 +156,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	var outputs []RunOutput
 	cfg := RunConfig{Idle: 2 * time.Second, IdleGrace: 30 * time.Second, Timeout: 2 * time.Minute,
-		Close: func() { run.Close() }, LogDir: filepath.Join(l.GroupsDir, "family", "logs")}
+		Close: func() { run.Close() }, LogDir: filepath.Join(l.DataDir, "logs", "family")}
 	res, err := Run(ctx, d, spec, RunRequest{Prompt: "please work", GroupFolder: "family", ChatJID: "family@g.us", AssistantName: "Andy", RunID: run.ID()}, cfg,
 		func(o RunOutput) { outputs = append(outputs, o) })
 	run.End()
@@ -167,7 +167,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	if res.Status != "success" || len(outputs) == 0 || outputs[0].Result == nil || *outputs[0].Result != "All done." || res.NewSessionID == "" {
 		t.Fatalf("run %+v outputs %+v\nlog:\n%s", res, outputs, log)
 	}
-	if b, err := os.ReadFile(filepath.Join(l.GroupsDir, "family", "agent.txt")); err != nil || string(b) != "from-the-agent\n" {
+	if b, err := os.ReadFile(filepath.Join(l.ProjectRoot, "groups", "family", "agent.txt")); err != nil || string(b) != "from-the-agent\n" {
 		t.Errorf("the agent's file on the host: %q, %v", b, err)
 	}
 	reqs := ipc.all()

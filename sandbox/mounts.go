@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
@@ -19,8 +19,10 @@ import (
 // Layout is where a run's host-side directories live.
 type Layout struct {
 	ProjectRoot string // the checkout; main sees it read-only at /workspace/project
-	GroupsDir   string // groups/: <folder>/ and global/
-	DataDir     string // data/: sessions/<folder>
+	DataDir     string // data/
+	// Agent is the agent-writable directories (groups/<folder>, groups/global,
+	// data/sessions/<folder>) and the user agents run as; nothing here opens files in them.
+	Agent *agentfs.FS
 }
 
 // Container paths.
@@ -74,7 +76,8 @@ type RunSpec struct {
 // Nothing under store/ (WhatsApp credentials) and nothing of the nanoclaw config directory
 // is reachable: store/ and data/ are covered inside the project mount, and extra mounts are
 // the plugin's business (it refuses the config directory and store/). NanoClaw mounted
-// store/ read-write into main; this does not.
+// store/ read-write into main; this does not. The container runs as Layout.Agent's owner
+// (1000:1000 under a root host, else the host's own uid:gid), with HOME=/home/node.
 func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log hclog.Logger) (Spec, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -88,11 +91,16 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 	if r.TZ == "" {
 		r.TZ = "UTC"
 	}
+	if l.Agent == nil {
+		return Spec{}, errors.New("sandbox: Layout.Agent is required")
+	}
 	s := Spec{
-		Name:   ContainerName(r.Folder, r.Now),
-		Image:  r.Image,
-		User:   AgentUser,
-		Env:    []string{"TZ=" + r.TZ},
+		Name:  ContainerName(r.Folder, r.Now),
+		Image: r.Image,
+		User:  l.Agent.Owner().User(),
+		// HOME is set, not left to the image: its /etc/passwd knows only uid 1000, and any
+		// other uid would get HOME=/.
+		Env:    []string{"TZ=" + r.TZ, "HOME=" + PathHome},
 		Labels: map[string]string{LabelManaged: "true", LabelGroup: r.Folder, LabelInstance: Instance(l.ProjectRoot)},
 		Limits: r.Limits,
 		Tmpfs:  []Tmpfs{{Target: "/tmp", Options: "rw,exec,nosuid,nodev,size=64m"}},
@@ -100,12 +108,10 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 	if r.SocketDir == "" || !filepath.IsAbs(r.SocketDir) {
 		return Spec{}, fmt.Errorf("sandbox: group %s has no agent socket directory", r.Folder)
 	}
-	groupDir := filepath.Join(l.GroupsDir, r.Folder)
-	sessionDir := filepath.Join(l.DataDir, "sessions", r.Folder)
-	for _, d := range []string{groupDir, sessionDir} {
-		if err := ensureAgentDir(d); err != nil {
-			return Spec{}, err
-		}
+	// The group folder and session store (and groups/global for main) are made and handed
+	// to the agent's user without following anything an agent left there.
+	if err := l.Agent.PrepareGroup(r.Folder, r.IsMain); err != nil {
+		return Spec{}, fmt.Errorf("sandbox: %w", err)
 	}
 	if r.IsMain {
 		s.Mounts = append(s.Mounts, Mount{Source: l.ProjectRoot, Target: PathProject, ReadOnly: true})
@@ -118,12 +124,12 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 			}
 		}
 	}
-	s.Mounts = append(s.Mounts, Mount{Source: groupDir, Target: PathGroup})
-	if fi, err := os.Stat(filepath.Join(l.GroupsDir, "global")); err == nil && fi.IsDir() {
-		s.Mounts = append(s.Mounts, Mount{Source: filepath.Join(l.GroupsDir, "global"), Target: PathGlobal, ReadOnly: !r.IsMain})
+	s.Mounts = append(s.Mounts, Mount{Source: l.Agent.GroupDir(r.Folder), Target: PathGroup})
+	if global, ok := l.Agent.GlobalDir(); ok {
+		s.Mounts = append(s.Mounts, Mount{Source: global, Target: PathGlobal, ReadOnly: !r.IsMain})
 	}
 	s.Mounts = append(s.Mounts,
-		Mount{Source: sessionDir, Target: PathHome},
+		Mount{Source: l.Agent.SessionDir(r.Folder), Target: PathHome},
 		Mount{Source: r.SocketDir, Target: PathSocket, ReadOnly: true},
 	)
 	for _, e := range r.Extra {
@@ -140,19 +146,4 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 		return Spec{}, err
 	}
 	return s, nil
-}
-
-// ensureAgentDir creates a directory the agent (uid 1000) writes into. The host may run as
-// root: the directory is then handed to uid 1000, since the agent's writes are atomic
-// renames that need write access to the directory itself.
-func ensureAgentDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("sandbox directory: %w", err)
-	}
-	if os.Getuid() == 0 {
-		if err := os.Chown(dir, 1000, 1000); err != nil && !errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("sandbox directory %s: %w", dir, err)
-		}
-	}
-	return nil
 }

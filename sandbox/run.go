@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,7 +52,8 @@ type RunConfig struct {
 	// Close asks the run to finish after its current turn (over its agent socket); called
 	// once the run has been idle for Idle after a result. Nil: runs end only by timeout.
 	Close func()
-	// LogDir is groups/<folder>/logs; one log file per run is written there.
+	// LogDir is data/logs/<folder>, host-only (never mounted, so no agent can put a link
+	// there): created 0700, one 0600 file per run.
 	LogDir string
 	// Debug logs the full input, stdout and stderr even when the run succeeds.
 	Debug bool
@@ -234,50 +232,4 @@ func (m *markerParser) Write(p []byte) (int, error) {
 		m.onBlock(block)
 		m.buf = append(m.buf[:0], m.buf[s+len(OutputStart)+e+len(OutputEnd):]...)
 	}
-}
-
-// writeRunLog writes groups/<folder>/logs/container-<timestamp>.log: a header always; the
-// input summary, mounts, stderr and stdout on error or in debug. The run request holds no
-// secret (none ever enters a container), and nothing else is logged.
-func writeRunLog(cfg RunConfig, spec Spec, req RunRequest, res RunResult, stdout, stderr *capped) string {
-	if cfg.LogDir == "" {
-		return ""
-	}
-	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
-		return ""
-	}
-	ts := strings.NewReplacer(":", "-", ".", "-").Replace(time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
-	path := filepath.Join(cfg.LogDir, "container-"+ts+".log")
-	var b strings.Builder
-	fmt.Fprintf(&b, "=== Container run ===\ntime: %s\ncontainer: %s\ngroup: %s\nmain: %v\nduration: %v\nexit code: %d\nstatus: %s\ntimed out: %v\nhad output: %v\nstdout truncated: %v (%d bytes dropped)\nstderr truncated: %v (%d bytes dropped)\n",
-		time.Now().UTC().Format(time.RFC3339), spec.Name, req.GroupFolder, req.IsMain, res.Duration.Round(time.Millisecond),
-		res.ExitCode, res.Status, res.TimedOut, res.HadOutput, stdout.dropped > 0, stdout.dropped, stderr.dropped > 0, stderr.dropped)
-	if res.Error != "" {
-		fmt.Fprintf(&b, "error: %s\n", res.Error)
-	}
-	if res.Status != "success" || cfg.Debug {
-		fmt.Fprintf(&b, "\n=== Input ===\nprompt: %d bytes\nsession: %s\nscheduled task: %v\n", len(req.Prompt), req.SessionID, req.IsScheduledTask)
-		if cfg.Debug {
-			in, _ := json.MarshalIndent(req, "", "  ")
-			fmt.Fprintf(&b, "%s\n", in)
-		}
-		b.WriteString("\n=== Mounts ===\n")
-		for _, m := range spec.Mounts {
-			mode := "rw"
-			if m.ReadOnly {
-				mode = "ro"
-			}
-			fmt.Fprintf(&b, "%s -> %s (%s)\n", m.Source, m.Target, mode)
-		}
-		fmt.Fprintf(&b, "\n=== Stderr ===\n%s\n\n=== Stdout ===\n%s\n", stderr.buf.String(), stdout.buf.String())
-	} else {
-		b.WriteString("\n=== Mounts ===\n")
-		for _, m := range spec.Mounts {
-			fmt.Fprintf(&b, "%s\n", m.Target)
-		}
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return ""
-	}
-	return path
 }

@@ -51,9 +51,9 @@ func TestRun(t *testing.T) {
 			var closed atomic.Bool
 			cfg.Close = func() {
 				closed.Store(true) // the runner would now finish its turn and exit
-				_ = os.WriteFile(filepath.Join(l.GroupsDir, "family", "closed"), nil, 0o644)
+				_ = os.WriteFile(filepath.Join(l.ProjectRoot, "groups", "family", "closed"), nil, 0o644)
 			}
-			cfg.LogDir = filepath.Join(l.GroupsDir, "family", "logs")
+			cfg.LogDir = filepath.Join(l.DataDir, "logs", "family")
 			var outs []RunOutput
 			res, err := Run(ctx, d, spec, RunRequest{Prompt: "hello", GroupFolder: "family", ChatJID: "family@g.us"}, cfg, func(o RunOutput) { outs = append(outs, o) })
 			if err != nil {
@@ -69,7 +69,10 @@ func TestRun(t *testing.T) {
 			if err != nil || !strings.Contains(string(log), "=== Container run ===") || !strings.Contains(string(log), "group: family") {
 				t.Fatalf("run log %s: %v\n%s", res.LogFile, err, log)
 			}
-			if c.status == "error" && c.errText == "code 3: boom" && !strings.Contains(string(log), "boom") {
+			if filepath.Dir(res.LogFile) != cfg.LogDir {
+				t.Errorf("run log at %s, want it in %s", res.LogFile, cfg.LogDir)
+			}
+			if c.status == "error" && c.errText == "code 3: boom" && !strings.Contains(string(log), "| boom") {
 				t.Errorf("an error's log lacks stderr:\n%s", log)
 			}
 		})

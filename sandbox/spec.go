@@ -18,8 +18,8 @@ import (
 type Spec struct {
 	Name   string            // nanoclaw-<folder>-<ms>
 	Image  string            // CONTAINER_IMAGE, default nanoclaw-agent:latest
-	User   string            // "1000:1000"
-	Env    []string          // TZ only: secrets never enter a container
+	User   string            // agentfs.Owner: 1000:1000 under a root host, else the host's uid:gid
+	Env    []string          // TZ and HOME only: secrets never enter a container
 	Labels map[string]string // nanoclaw.managed=true, nanoclaw.group=<folder>
 	Mounts []Mount
 	Tmpfs  []Tmpfs
@@ -70,9 +70,6 @@ func Instance(root string) string {
 
 // DefaultImage is the agent image `make image` builds.
 const DefaultImage = "nanoclaw-agent:latest"
-
-// AgentUser is the unprivileged user agents run as (the image's "node" user).
-const AgentUser = "1000:1000"
 
 var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]`)
 

@@ -85,7 +85,7 @@ func TestHostEndToEnd(t *testing.T) {
 	}
 
 	// The agent schedules a task; it fires once, two seconds later, in its own container.
-	runLogs := watchDir(t, filepath.Join(work, "groups", "main", "logs"))
+	runLogs := watchDir(t, filepath.Join(work, "data", "logs", "main"))
 	main.say("please schedule")
 	if got := main.reply(2 * time.Minute); got != "tool done" {
 		t.Fatalf("schedule reply %q", got)

@@ -17,6 +17,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
+	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
@@ -100,7 +101,18 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 			fmt.Fprintf(e.stderr, "nanoclaw groups add: folder %q already belongs to %s\n", g.Folder, other.JID)
 			return 1
 		}
-		if err := daemon.PrepareGroupDirs(s.paths.Root, g.Folder, g.IsMain, s.AssistantName); err != nil {
+		// Warnings (a CLAUDE.md left alone because it is a link) go to the operator.
+		log, err := logging.New(logging.Options{Level: "warn", Output: e.stderr})
+		if err != nil {
+			fmt.Fprintln(e.stderr, "nanoclaw:", err)
+			return 2
+		}
+		agents, err := agentFS(s.paths.Root, log)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "nanoclaw:", err)
+			return 1
+		}
+		if err := daemon.PrepareGroupDirs(agents, g.Folder, g.IsMain, s.AssistantName); err != nil {
 			fmt.Fprintln(e.stderr, "nanoclaw:", err)
 			return 1
 		}

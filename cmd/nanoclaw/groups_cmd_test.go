@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,18 +51,51 @@ func TestGroupsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "# Claw") || !strings.Contains(string(b), "You are Claw") {
 		t.Fatalf("CLAUDE.md from the template: %q, %v", b, err)
 	}
-	for _, d := range []string{"groups/family/logs"} {
+	for _, d := range []string{"groups/family", "data/sessions/family"} {
 		if fi, err := os.Stat(filepath.Join(work, d)); err != nil || !fi.IsDir() {
 			t.Errorf("%s: %v", d, err)
 		}
 	}
-	for _, d := range []string{"etc", "groups/global/logs", "data/agents/global"} {
+	for _, d := range []string{"etc", "groups/family/logs", "groups/global/logs", "data/agents/global"} {
 		if _, err := os.Stat(filepath.Join(work, d)); err == nil {
 			t.Errorf("a refused folder left %s behind", d)
 		}
 	}
 	if out, _ := cli(t, work, vars, "groups", "list"); strings.Contains(out, "family") {
 		t.Errorf("removed group still listed:\n%s", out)
+	}
+}
+
+// TestGroupsAddLeavesAgentLinks: a dangling CLAUDE.md link an agent left in a folder does
+// not make `groups add` create the link's target; the group is registered without memory and
+// the operator is told why.
+func TestGroupsAddLeavesAgentLinks(t *testing.T) {
+	work := t.TempDir()
+	victim := t.TempDir()
+	for dir, file := range map[string]string{"groups/global": "# Andy\n", "groups/planted": ""} {
+		if err := os.MkdirAll(filepath.Join(work, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if file != "" {
+			if err := os.WriteFile(filepath.Join(work, dir, "CLAUDE.md"), []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	target := filepath.Join(victim, "cron.d-entry")
+	if err := os.Symlink(target, filepath.Join(work, "groups", "planted", "CLAUDE.md")); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"), "TZ": "UTC"}
+	out, code := cli(t, work, vars, "groups", "add", "--jid", "planted@g.us", "--folder", "planted")
+	if code != 0 || !strings.Contains(out, "left alone") {
+		t.Fatalf("groups add: exit %d\n%s", code, out)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the link's target was created: %v", err)
+	}
+	if fi, err := os.Lstat(filepath.Join(work, "groups", "planted", "CLAUDE.md")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was not left alone: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/channel/local"
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
@@ -145,15 +146,14 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		return err
 	}
 	defer proxy.Close()
-	// Containers run as 1000:1000 under a root host, as the host's own user otherwise; the
-	// agent sockets belong to that user.
-	agentUID, agentGID := -1, -1
-	if os.Getuid() == 0 {
-		agentUID, agentGID = 1000, 1000
+	agents, err := agentFS(paths.Root, log)
+	if err != nil {
+		return err
 	}
-	d, err := daemon.New(daemon.Config{Root: paths.Root, Settings: s.Settings, Store: st, Groups: groups, Policy: reg,
+	log.Info("agents run as", "user", agents.Owner().User(), "chown", agents.Owner().Chown)
+	d, err := daemon.New(daemon.Config{Root: paths.Root, Agents: agents, Settings: s.Settings, Store: st, Groups: groups, Policy: reg,
 		Runtime: engine, Proxy: proxy, Channels: channelFactories(), Getenv: s.getenv, Log: log.Named("host"),
-		AgentUID: agentUID, AgentGID: agentGID, OnAck: e.onAck})
+		OnAck: e.onAck})
 	if err != nil {
 		return err
 	}
@@ -204,6 +204,13 @@ func channelFactories() []channel.Factory {
 
 // ensureMainGroup gives a fresh install a main group to talk to: the local terminal chat,
 // local:main, so `nanoclaw chat` works before any phone is paired.
+// agentFS is the project's agent-writable directories, for agents running as the user this
+// process's uid implies (agentfs.OwnerFor: root runs them as 1000:1000, anyone else as
+// itself). The host and `groups add` compute it the same way.
+func agentFS(root string, log hclog.Logger) (*agentfs.FS, error) {
+	return agentfs.New(root, agentfs.OwnerFor(os.Getuid(), os.Getgid()), log.Named("agentfs"))
+}
+
 func ensureMainGroup(ctx context.Context, d *daemon.Daemon, groups *daemon.Groups, log hclog.Logger) error {
 	for _, g := range groups.All() {
 		if g.IsMain {

@@ -153,7 +153,7 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 	}
 	cfg := sandbox.RunConfig{Timeout: timeout, Idle: idle, MaxOutput: s.MaxOutputBytes,
 		Close:  func() { run.Close() },
-		LogDir: filepath.Join(d.layout.GroupsDir, g.Folder, "logs"),
+		LogDir: filepath.Join(d.layout.DataDir, "logs", g.Folder), // host-only, never in the group folder
 		Debug:  s.LogLevel == "debug" || s.LogLevel == "trace"}
 	req := sandbox.RunRequest{Prompt: r.prompt, SessionID: r.sessionID, GroupFolder: g.Folder, ChatJID: r.chatJID,
 		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model, RunID: run.ID()}

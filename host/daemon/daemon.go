@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
@@ -40,7 +41,10 @@ type Policy interface {
 
 // Config is the daemon's dependencies; the caller opens them and closes them after Run.
 type Config struct {
-	Root     string // the project checkout
+	Root string // the project checkout
+	// Agents is the agent-writable directories (group folders, global, session stores) and
+	// the user agents run as; every host access to them goes through it.
+	Agents   *agentfs.FS
 	Settings config.Settings
 	Store    *store.Store
 	Groups   *Groups // the plugins' group directory, shared with the plugin loader
@@ -55,9 +59,6 @@ type Config struct {
 	Getenv func(string) string
 	Log    hclog.Logger
 	Now    func() time.Time
-	// AgentUID and AgentGID are the user containers run as; each agent socket belongs to
-	// it. -1 leaves the host's own.
-	AgentUID, AgentGID int
 	// OnIPC, when set, hears every IPC request's fate (tests and benchmarks).
 	OnIPC func(ipc.Outcome)
 	// OnAck, when set, hears each acknowledgement of follow-ups by a running agent.
@@ -103,8 +104,8 @@ type running struct {
 
 // New wires a daemon; Run starts it.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Store == nil || cfg.Policy == nil || cfg.Runtime == nil || cfg.Proxy == nil {
-		return nil, errors.New("daemon: Store, Policy, Runtime and Proxy are required")
+	if cfg.Store == nil || cfg.Policy == nil || cfg.Runtime == nil || cfg.Proxy == nil || cfg.Agents == nil {
+		return nil, errors.New("daemon: Agents, Store, Policy, Runtime and Proxy are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
@@ -129,14 +130,18 @@ func New(cfg Config) (*Daemon, error) {
 		running:    map[string]running{},
 		answers:    newAnswers(cfg.Store),
 		outboxWake: make(chan struct{}, 1),
-		layout: sandbox.Layout{ProjectRoot: cfg.Root, GroupsDir: filepath.Join(cfg.Root, "groups"),
-			DataDir: filepath.Join(cfg.Root, "data")},
+		layout:     sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
 	d.killCtx, d.killRuns = context.WithCancel(context.Background())
 	service := ipc.NewService(ipc.Config{Authorizer: cfg.Policy, Facts: ipcFacts{d}, Performer: d, Refusals: cfg.Store,
 		Log: cfg.Log.Named("ipc"), Now: cfg.Now, OnOutcome: cfg.OnIPC})
+	// Each agent socket belongs to the user containers run as (a root host hands it over).
+	uid, gid := -1, -1
+	if o := cfg.Agents.Owner(); o.Chown {
+		uid, gid = o.UID, o.GID
+	}
 	var err error
-	d.sockets, err = agentsock.New(agentsock.Config{Dir: filepath.Join(d.layout.DataDir, "agents"), UID: cfg.AgentUID, GID: cfg.AgentGID,
+	d.sockets, err = agentsock.New(agentsock.Config{Dir: filepath.Join(d.layout.DataDir, "agents"), UID: uid, GID: gid,
 		Model: cfg.Proxy.Handler, IPC: service, Log: cfg.Log.Named("agentsock"), OnAck: cfg.OnAck})
 	if err != nil {
 		return nil, err

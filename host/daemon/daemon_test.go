@@ -39,7 +39,7 @@ func TestRunWithoutChannel(t *testing.T) {
 	}
 	defer proxy.Close()
 	groups := NewGroups()
-	d, err := New(Config{Root: root, Store: st, Groups: groups, Policy: newNativePolicy(groups), Runtime: &fakeRuntime{}, Proxy: proxy,
+	d, err := New(Config{Root: root, Agents: testAgents(t, root), Store: st, Groups: groups, Policy: newNativePolicy(groups), Runtime: &fakeRuntime{}, Proxy: proxy,
 		Channels: []channel.Factory{
 			func(channel.Options) (channel.Channel, error) { return nil, nil },
 			func(channel.Options) (channel.Channel, error) { return brokenChannel{&fakeChannel{}}, nil },

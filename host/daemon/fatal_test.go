@@ -44,7 +44,7 @@ func TestChannelFatalStopsHost(t *testing.T) {
 	defer proxy.Close()
 	groups := NewGroups()
 	ch := &fatalChannel{fatal: make(chan error, 1)}
-	d, err := New(Config{Root: root, Settings: config.Settings{AssistantName: "Andy", Location: time.UTC}, Store: st, Groups: groups,
+	d, err := New(Config{Root: root, Agents: testAgents(t, root), Settings: config.Settings{AssistantName: "Andy", Location: time.UTC}, Store: st, Groups: groups,
 		Policy: newNativePolicy(groups), Runtime: &fakeRuntime{}, Proxy: proxy,
 		Channels: []channel.Factory{func(channel.Options) (channel.Channel, error) { return ch, nil }}})
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"strings"
 	"sync"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -118,9 +118,10 @@ func parseContainerConfig(raw json.RawMessage) (containerConfig, []sandbox.Extra
 // ErrInvalidFolder is returned for a folder that breaks the folder rule.
 var ErrInvalidFolder = errors.New(`invalid group folder: want ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, and "global" is reserved`)
 
-// Register records a group and prepares its folders: groups/<folder>/logs, its IPC
-// directories, and its CLAUDE.md from the main or global template (never overwriting one
-// that exists), with the assistant's name in place of the template's "Andy".
+// Register records a group and prepares its folders: groups/<folder>/ and its session store
+// (owned by the agent's user), its IPC directories, and its CLAUDE.md from the main or global
+// template (never overwriting one that exists), with the assistant's name in place of the
+// template's "Andy".
 func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	if !ipcpolicy.ValidFolder(g.Folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, g.Folder)
@@ -143,7 +144,7 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	if other, ok := d.groups.ByFolder(g.Folder); ok && other.JID != g.JID {
 		return fmt.Errorf("folder %q already belongs to %s", g.Folder, other.JID)
 	}
-	if err := PrepareGroupDirs(d.cfg.Root, g.Folder, g.IsMain, d.cfg.Settings.AssistantName); err != nil {
+	if err := PrepareGroupDirs(d.cfg.Agents, g.Folder, g.IsMain, d.cfg.Settings.AssistantName); err != nil {
 		return err
 	}
 	if err := d.cfg.Store.SetRegisteredGroup(ctx, g); err != nil {
@@ -159,38 +160,34 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	return nil
 }
 
-// PrepareGroupDirs makes a group's folder under root (groups/) and copies its CLAUDE.md
-// template. It is also what `nanoclaw groups add` runs without a host.
-func PrepareGroupDirs(root, folder string, isMain bool, assistantName string) error {
+// PrepareGroupDirs makes a group's folder and session store under root through agents,
+// owned by the agent's user, and its CLAUDE.md from the template. Nothing is followed that
+// an agent could have linked: a link where CLAUDE.md goes is left alone (and logged), a
+// linked template is an error. It is also what `nanoclaw groups add` runs without a host.
+func PrepareGroupDirs(agents *agentfs.FS, folder string, isMain bool, assistantName string) error {
 	if !ipcpolicy.ValidFolder(folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
 	}
-	gdir := filepath.Join(root, "groups", folder)
-	for _, dir := range []string{
-		filepath.Join(gdir, "logs"),
-	} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("group %s: %w", folder, err)
-		}
+	if err := agents.PrepareGroup(folder, isMain); err != nil {
+		return fmt.Errorf("group %s: %w", folder, err)
 	}
-	dst := filepath.Join(gdir, "CLAUDE.md")
-	if _, err := os.Stat(dst); err == nil {
-		return nil
-	}
-	tmpl := "global"
+	tmpl := agentfs.Global
 	if isMain {
 		tmpl = "main"
 	}
-	b, err := os.ReadFile(filepath.Join(root, "groups", tmpl, "CLAUDE.md"))
-	if errors.Is(err, os.ErrNotExist) || filepath.Join(root, "groups", tmpl) == gdir {
-		return nil // no template to copy, or the group is the template's own folder
+	if tmpl == folder || agents.HasMemory(folder) {
+		return nil // the group is the template's own folder, or has its memory
+	}
+	b, err := agents.ReadTemplate(tmpl)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no template to copy
 	}
 	if err != nil {
-		return fmt.Errorf("group %s: template: %w", folder, err)
+		return fmt.Errorf("group %s: %w", folder, err)
 	}
 	text := strings.ReplaceAll(string(b), "# Andy", "# "+assistantName)
 	text = strings.ReplaceAll(text, "You are Andy", "You are "+assistantName)
-	if err := os.WriteFile(dst, []byte(text), 0o644); err != nil {
+	if _, err := agents.CreateMemory(folder, []byte(text)); err != nil {
 		return fmt.Errorf("group %s: %w", folder, err)
 	}
 	return nil

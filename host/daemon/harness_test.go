@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
@@ -562,9 +563,9 @@ func newHarness(t *testing.T, opt options) *harness {
 	if opt.policy != nil {
 		pol = opt.policy(pol)
 	}
-	h.d, err = New(Config{Root: root, Settings: s, Store: h.st, Groups: groups, Policy: pol, Runtime: h.rt, Proxy: proxy,
+	h.d, err = New(Config{Root: root, Agents: testAgents(t, root), Settings: s, Store: h.st, Groups: groups, Policy: pol, Runtime: h.rt, Proxy: proxy,
 		Channels: []channel.Factory{func(o channel.Options) (channel.Channel, error) { h.ch.opts = o; return h.ch, nil }},
-		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add, AgentUID: -1, AgentGID: -1})
+		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,6 +602,17 @@ func newHarness(t *testing.T, opt options) *harness {
 	return h
 }
 
+// testAgents is root's agent directories for agents running as the test process implies
+// (as root: 1000:1000, prepared by chown, as a root host does).
+func testAgents(t testing.TB, root string) *agentfs.FS {
+	t.Helper()
+	a, err := agentfs.New(root, agentfs.OwnerFor(os.Getuid(), os.Getgid()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // register records a group as `nanoclaw groups add` would: its chat, its folders and its
 // registration, before the daemon starts.
 func (h *harness) register(g store.Group) {
@@ -608,7 +620,7 @@ func (h *harness) register(g store.Group) {
 	if err := h.st.StoreChatMetadata(h.ctx, store.Chat{JID: g.JID, Name: g.Name, Channel: "test", IsGroup: true}); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := PrepareGroupDirs(h.root, g.Folder, g.IsMain, "Andy"); err != nil {
+	if err := PrepareGroupDirs(h.d.cfg.Agents, g.Folder, g.IsMain, "Andy"); err != nil {
 		h.t.Fatal(err)
 	}
 	if g.Trigger == "" {

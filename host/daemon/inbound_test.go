@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -104,6 +106,13 @@ func TestMessageRunsAgentAndReplies(t *testing.T) {
 			}
 			if len(h.rt.runs.all()) != 1 {
 				t.Errorf("%d containers, want 1", len(h.rt.runs.all()))
+			}
+			// The run log is the host's, outside the folder the agent writes.
+			if logs, _ := filepath.Glob(filepath.Join(h.root, "data", "logs", "main", "container-*.log")); len(logs) != 1 {
+				t.Errorf("run logs %v, want one in data/logs/main", logs)
+			}
+			if _, err := os.Lstat(filepath.Join(h.root, "groups", "main", "logs")); err == nil {
+				t.Error("a logs directory in the group folder")
 			}
 		})
 	}

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
@@ -324,6 +326,65 @@ func TestTaskChanges(t *testing.T) {
 	}
 }
 
+// TestRegisterFollowsNoAgentLink: what an agent can plant where registration reads or
+// writes is never followed. Main has groups/global read-write, so it can replace the
+// template with a link to any host file; any agent can leave a dangling CLAUDE.md link in a
+// folder that is registered later.
+func TestRegisterFollowsNoAgentLink(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		plant   func(t *testing.T, root, victim string)
+		refused bool // the registration fails (it succeeds, without memory, otherwise)
+	}{
+		{name: "global template linked to a host file", refused: true, plant: func(t *testing.T, root, victim string) {
+			tmpl := filepath.Join(root, "groups", "global", "CLAUDE.md")
+			if err := os.Remove(tmpl); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(victim, "passwd"), tmpl); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "dangling CLAUDE.md link in the new folder", plant: func(t *testing.T, root, victim string) {
+			if err := os.MkdirAll(filepath.Join(root, "groups", "newgrp"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(victim, "created-by-host"), filepath.Join(root, "groups", "newgrp", "CLAUDE.md")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := ipcHarness(t, "")
+			victim := t.TempDir()
+			if err := os.WriteFile(filepath.Join(victim, "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c.plant(t, h.root, victim)
+			err := h.perform("main", `{"type":"register_group","jid":"test:new","name":"New","folder":"newgrp","trigger":"@Andy"}`)
+			if c.refused != (err != nil) {
+				t.Fatalf("register_group: %v (want refused: %v)", err, c.refused)
+			}
+			if c.refused && !errors.Is(err, agentfs.ErrRefused) {
+				t.Errorf("the error does not say it was refused: %v", err)
+			}
+			if b, err := os.ReadFile(filepath.Join(h.root, "groups", "newgrp", "CLAUDE.md")); err == nil {
+				t.Errorf("the new group's memory holds %q", b)
+			}
+			entries, _ := os.ReadDir(victim)
+			if len(entries) != 1 {
+				t.Errorf("the host created files outside the project: %v", entries)
+			}
+			if fi, err := os.Stat(filepath.Join(victim, "passwd")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+				t.Errorf("the host file was chowned or removed: %v", err)
+			}
+		})
+	}
+}
+
 func TestRegisterGroup(t *testing.T) {
 	t.Parallel()
 	// Claw, not Andy: the template's "Andy" must be replaced by the assistant's name.
@@ -416,7 +477,7 @@ func TestRegisterGroup(t *testing.T) {
 			if cached, ok := h.d.groups.ByJID(want.JID); !ok || cached.Folder != want.Folder || cached.IsMain != want.IsMain {
 				t.Errorf("the groups cache has %+v", cached)
 			}
-			for _, d := range []string{"groups/%s/logs"} {
+			for _, d := range []string{"groups/%s", "data/sessions/%s"} {
 				p := filepath.Join(h.root, strings.ReplaceAll(d, "%s", want.Folder))
 				if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 					t.Errorf("%s: %v", p, err)
