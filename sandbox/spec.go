@@ -33,6 +33,10 @@ type Mount struct {
 	Source   string // absolute host path (resolved, for extra mounts: the plugin's verdict)
 	Target   string // absolute path in the container
 	ReadOnly bool
+	// Verify, when set, is the directory approved for Source, pinned at decision time: the
+	// host checks the container got exactly it before giving the container any work
+	// (VerifyMounts). Extra mounts always carry one; the host's own mounts do not.
+	Verify *FileID
 }
 
 // Tmpfs is a memory-backed writable directory in an otherwise read-only container.
