@@ -148,6 +148,10 @@ func TestDockerRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer spec.Pinned.Close()
+			if spec.Pinned.Len() != 1 {
+				t.Fatalf("pinned %d directories, want the one extra mount", spec.Pinned.Len())
+			}
 			spec.Entrypoint = []string{"/bin/sh", "-c", escapeScript}
 			p, err := d.Start(ctx, spec)
 			if err != nil {

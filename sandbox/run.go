@@ -84,7 +84,9 @@ func (c RunConfig) HardTimeout() time.Duration {
 
 // Run starts spec, sends req, streams each output to onOutput as it arrives and applies the
 // timeouts. A timeout after output counts as success (the agent answered, then idled).
+// It closes spec.Pinned when the run ends.
 func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConfig, onOutput func(RunOutput)) (RunResult, error) {
+	defer spec.Pinned.Close()
 	cfg = cfg.withDefaults()
 	start := time.Now()
 	p, err := rt.Start(ctx, spec)

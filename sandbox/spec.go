@@ -26,6 +26,9 @@ type Spec struct {
 	Limits Limits
 	// Entrypoint overrides the image's (tests use it; runs do not).
 	Entrypoint []string
+	// Pinned holds the extra mounts' approved directories open until the run ends (see
+	// mountcheck.go); the engine never sees it. Run closes it.
+	Pinned *Pinned
 }
 
 // Mount is a bind mount of a host path.
