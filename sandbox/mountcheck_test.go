@@ -1,14 +1,23 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nanoclaw/nanoclaw-go/host/plugin"
+	"github.com/nanoclaw/nanoclaw-go/plugins/mountguard/mountpolicy"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
 func idOf(t testing.TB, p string) FileID {
@@ -120,5 +129,256 @@ func TestVerifyMounts(t *testing.T) {
 				t.Fatalf("mismatch report %+v (want one: %v)", mm, c.mismatch)
 			}
 		})
+	}
+}
+
+// fakeRuntime starts a "container" that answers its request with one result, and records
+// whether it received the request and whether it was killed.
+type fakeRuntime struct {
+	pid    int
+	stdin  atomic.Pointer[[]byte]
+	killed atomic.Bool
+}
+
+func (f *fakeRuntime) Ping(context.Context) error                         { return nil }
+func (f *fakeRuntime) RemoveManaged(context.Context, string) (int, error) { return 0, nil }
+
+func (f *fakeRuntime) Start(_ context.Context, spec Spec) (*Process, error) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, err := io.ReadAll(inR)
+		f.stdin.Store(&b)
+		if err == nil && len(b) > 0 {
+			_, _ = io.WriteString(outW, OutputStart+`{"status":"success","result":"ran"}`+OutputEnd)
+		}
+		_ = outW.Close()
+		_ = errW.Close()
+	}()
+	p := NewProcess(spec.Name, inW, outR, errR,
+		func() (int64, error) {
+			<-done
+			if f.killed.Load() {
+				return 137, nil
+			}
+			return 0, nil
+		},
+		func(context.Context) error {
+			f.killed.Store(true)
+			inR.CloseWithError(errors.New("killed"))
+			return nil
+		})
+	p.PID = f.pid
+	return p, nil
+}
+
+// TestRunVerifiesBeforeRequest: Run checks the mounts between the start and the request; a
+// container whose mount cannot be verified is killed and never receives its request.
+func TestRunVerifiesBeforeRequest(t *testing.T) {
+	dir := t.TempDir()
+	other := t.TempDir()
+	id, otherID := idOf(t, dir), idOf(t, other)
+	cases := []struct {
+		name   string
+		pid    int
+		verify *FileID
+		err    string // "" means the run gets its request
+	}{
+		{"no mount to verify, no pid", 0, nil, ""},
+		{"verified", os.Getpid(), &id, ""},
+		{"swapped", os.Getpid(), &otherID, "is not the directory approved"},
+		{"no pid to verify with", 0, &id, "did not report the container's process"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rt := &fakeRuntime{pid: c.pid}
+			f, _, err := pinDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pinned := &Pinned{}
+			pinned.add(f)
+			// The fake's "container" is this process, so the target is the host path itself.
+			spec := Spec{Name: "nanoclaw-test-1", Mounts: []Mount{{Source: dir, Target: dir, ReadOnly: true, Verify: c.verify}}, Pinned: pinned}
+			logDir := t.TempDir()
+			res, err := Run(context.Background(), rt, spec, RunRequest{Prompt: "secret work"}, RunConfig{LogDir: logDir}, nil)
+			if pinned.Len() != 0 {
+				t.Errorf("%d pinned directories still open after the run", pinned.Len())
+			}
+			got := rt.stdin.Load()
+			if c.err == "" {
+				if err != nil || res.Status != "success" || got == nil || !strings.Contains(string(*got), "secret work") {
+					t.Fatalf("run %+v, %v; request received: %v", res, err, got != nil)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMountVerify) || res.Status != "error" || !strings.Contains(res.Error, c.err) || !strings.Contains(res.Error, dir) {
+				t.Fatalf("run %+v, %v: want a failure naming %s and saying %q", res, err, dir, c.err)
+			}
+			if !rt.killed.Load() {
+				t.Error("the container was not killed")
+			}
+			if got != nil && len(*got) > 0 {
+				t.Errorf("the container received its request: %q", *got)
+			}
+			if log, _ := os.ReadFile(res.LogFile); !strings.Contains(string(log), c.err) {
+				t.Errorf("run log lacks the reason:\n%s", log)
+			}
+		})
+	}
+}
+
+// guardPolicy is the real mount policy behind sandbox.MountPolicy, resolving as the host's
+// path capability does, for a home directory of the test's.
+type guardPolicy struct {
+	mu    sync.Mutex
+	guard *mountpolicy.Guard
+}
+
+type osFacts struct {
+	home, allowlist string
+}
+
+func (f osFacts) Resolve(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		p = f.home + p[1:]
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+func (f osFacts) Config() (protocol.ConfigDoc, int64, bool) {
+	return protocol.ConfigDoc{Name: "mount-allowlist", Exists: true, Content: []byte(f.allowlist)}, 1, true
+}
+
+func (f osFacts) Log(string) {}
+
+func (g *guardPolicy) DecideMount(_ context.Context, req *protocol.MountRequest) plugin.MountDecision {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return plugin.MountDecision{MountVerdict: g.guard.Decide(req), DecidedBy: "mountguard"}
+}
+
+// TestMountSwapRace attacks the gap between the mount decision and the bind on the real
+// engine: a goroutine keeps exchanging an allowed directory with a symlink to a fake ~/.ssh
+// (renameat2 RENAME_EXCHANGE, atomic) while containers are started with the allowed
+// directory mounted. Each container reports the marker file it sees. The fake ~/.ssh must
+// never be visible inside a container that received its request; starts where the engine
+// bound it must be caught by the verification. The race must be exercised: some starts
+// must have been aborted with the fake ~/.ssh found bound.
+func TestMountSwapRace(t *testing.T) {
+	d := docker(t)
+	const wantStarts, workers = 200, 3
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(base, "home")
+	allowed, blocked := filepath.Join(home, "projects", "x"), filepath.Join(home, ".ssh")
+	swap := filepath.Join(home, "projects", "swap")
+	for dir, marker := range map[string]string{allowed: "allowed-marker", blocked: "BLOCKED-SSH-KEY"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "marker"), []byte(marker), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(blocked, swap); err != nil {
+		t.Fatal(err)
+	}
+	blockedID := idOf(t, blocked)
+	facts := osFacts{home: home, allowlist: `{"allowedRoots":[{"path":"~/projects","allowReadWrite":false}],"blockedPatterns":[],"nonMainReadOnly":true}`}
+
+	stop := make(chan struct{})
+	var swaps atomic.Int64
+	swapped := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				swapped <- nil
+				return
+			default:
+			}
+			if err := unix.Renameat2(unix.AT_FDCWD, allowed, unix.AT_FDCWD, swap, unix.RENAME_EXCHANGE); err != nil {
+				swapped <- err
+				return
+			}
+			swaps.Add(1)
+		}
+	}()
+
+	var starts, aborted, caught, succeeded, refused atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	script := "read req; m=$(cat /workspace/extra/x/marker 2>&1); echo '" + OutputStart + "'; " +
+		`echo "{\"status\":\"success\",\"result\":\"$m\"}"; echo '` + OutputEnd + "'"
+	began := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		l := layout(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			policy := &guardPolicy{guard: mountpolicy.New(facts)}
+			folder := "swap" + string(rune('a'+w))
+			for starts.Load() < wantStarts && ctx.Err() == nil {
+				spec, err := BuildSpec(ctx, l, RunSpec{Folder: folder, Image: testImage, Now: time.Now(),
+					Extra: []ExtraMount{{HostPath: allowed, ContainerPath: "x", ReadOnly: true}}}, policy, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if spec.Pinned.Len() == 0 { // refused at decision time: the policy or the pin saw the symlink
+					refused.Add(1)
+					continue
+				}
+				spec.Entrypoint = []string{"/bin/sh", "-c", script}
+				starts.Add(1)
+				var seen []string
+				res, err := Run(ctx, d, spec, RunRequest{Prompt: "x"}, RunConfig{Timeout: time.Minute}, func(o RunOutput) {
+					if o.Result != nil {
+						seen = append(seen, *o.Result)
+					}
+				})
+				var mm *MountMismatchError
+				switch {
+				case errors.As(err, &mm):
+					aborted.Add(1)
+					if mm.Got == blockedID {
+						caught.Add(1)
+					}
+				case err != nil:
+					t.Errorf("run failed otherwise: %v", err)
+					return
+				case res.Status != "success" || len(seen) != 1 || seen[0] != "allowed-marker":
+					if strings.Contains(strings.Join(seen, ""), "BLOCKED") {
+						t.Errorf("the blocked directory was mounted into a running container: %q", seen)
+					} else {
+						t.Errorf("unexpected run: %+v, results %q", res, seen)
+					}
+					return
+				default:
+					succeeded.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-swapped; err != nil {
+		t.Fatalf("swap loop: %v", err)
+	}
+	t.Logf("%d container starts in %v with %d swaps: %d succeeded with the allowed directory, %d aborted by verification "+
+		"(%d with the fake ~/.ssh bound); %d refused at decision time", starts.Load(), time.Since(began).Round(time.Millisecond),
+		swaps.Load(), succeeded.Load(), aborted.Load(), caught.Load(), refused.Load())
+	if starts.Load() < wantStarts {
+		t.Fatalf("only %d starts before the deadline", starts.Load())
+	}
+	if caught.Load() == 0 || succeeded.Load() == 0 {
+		t.Errorf("the race was not exercised both ways: %d aborted with the blocked directory bound, %d succeeded", caught.Load(), succeeded.Load())
 	}
 }

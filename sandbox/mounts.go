@@ -76,8 +76,9 @@ type RunSpec struct {
 // mounted store/ read-write into main; this does not.
 //
 // An allowed extra mount is still checked by the host (extraMount) and pinned: the spec's
-// Pinned holds its directory open and the Mount carries its identity. Close the spec's
-// Pinned if the spec is never run.
+// Pinned holds its directory open and the Mount carries its identity, which Run verifies
+// inside the started container before sending the request. Close the spec's Pinned if the
+// spec is never run.
 func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log hclog.Logger) (Spec, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
