@@ -1,7 +1,8 @@
 // Package sandbox runs agents in locked-down containers: the primary security boundary. It
 // assembles what a run may see (the privilege table of the security model, plus the extra
-// mounts the mount policy plugin allowed) and talks to a Docker-compatible engine through a
-// small Runtime interface.
+// mounts the mount policy plugin allowed, re-checked, pinned and verified inside the started
+// container: mountcheck.go) and talks to a Docker-compatible engine through a small Runtime
+// interface.
 package sandbox
 
 import (

@@ -19,6 +19,12 @@
 // The most specific allowed root decides: under a read-write ~/a and a read-only ~/a/b, a
 // mount of ~/a/b/c is read-only, whatever order the file lists them in.
 //
+// An allow is not the end: the host checks the verdict's shape itself, pins the approved
+// directory (opened without following symlinks) and, once the container has started and
+// before it is given any work, checks that the directory bound is the one pinned
+// (sandbox.VerifyMounts). A path swapped for a symlink between this decision and the bind is
+// caught there, not here.
+//
 // Case: blocked patterns and protected paths match case-insensitively. On a case-insensitive
 // filesystem (macOS by default, or a mounted FAT/NTFS/SMB share) ".SSH" is ".ssh"; on Linux
 // this refuses a few more names than strictly needed, which is the safe direction. Allowed
