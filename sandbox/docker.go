@@ -32,6 +32,10 @@ type Process struct {
 	Stdin  io.WriteCloser
 	Stdout io.Reader
 	Stderr io.Reader
+	// PID is the container's first process as the host sees it, which VerifyMounts looks
+	// through; 0 when unknown (fake runtimes; Docker reports it for specs with mounts to
+	// verify). A spec with such mounts and no PID is refused.
+	PID int
 
 	wait func() (int64, error)
 	kill func(ctx context.Context) error
@@ -48,6 +52,16 @@ func (p *Process) Wait() (int64, error) { return p.wait() }
 
 // Kill stops the container at once (SIGKILL); auto-remove then deletes it.
 func (p *Process) Kill(ctx context.Context) error { return p.kill(ctx) }
+
+// needsVerify reports whether s has mounts VerifyMounts must check.
+func needsVerify(s Spec) bool {
+	for _, m := range s.Mounts {
+		if m.Verify != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Docker is Runtime over the engine API (github.com/moby/moby/client).
 type Docker struct {
@@ -144,6 +158,19 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Process, error) {
 		remove()
 		return nil, fmt.Errorf("start container %s: %w", s.Name, err)
 	}
+	pid := 0
+	if needsVerify(s) {
+		info, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err == nil && info.Container.State == nil {
+			err = errors.New("the engine reported no state")
+		}
+		if err != nil {
+			att.Close()
+			remove()
+			return nil, fmt.Errorf("inspect container %s for its process: %w", s.Name, err)
+		}
+		pid = info.Container.State.Pid
+	}
 	outR, outW := io.Pipe()
 	errR, errW := io.Pipe()
 	copied := make(chan error, 1)
@@ -161,6 +188,7 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Process, error) {
 		Stdin:  stdinCloser{att: &att.HijackedResponse},
 		Stdout: outR,
 		Stderr: errR,
+		PID:    pid,
 		kill: func(ctx context.Context) error {
 			_, err := d.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"})
 			return err

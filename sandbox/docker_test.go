@@ -173,9 +173,17 @@ func TestDockerRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer spec.Pinned.Close()
 			spec.Entrypoint = []string{"/bin/sh", "-c", escapeScript}
 			p, err := d.Start(ctx, spec)
 			if err != nil {
+				t.Fatal(err)
+			}
+			// The extra mount is pinned, and the engine reports the process to verify it by.
+			if spec.Pinned.Len() != 1 || p.PID <= 0 {
+				t.Fatalf("pinned %d, pid %d", spec.Pinned.Len(), p.PID)
+			}
+			if err := VerifyMounts(p.PID, spec); err != nil {
 				t.Fatal(err)
 			}
 			info, err := d.Inspect(ctx, p.ID)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,13 +73,18 @@ type RunSpec struct {
 //	home        data/sessions/<folder> rw             data/sessions/<folder> rw
 //	socket      data/agents/<folder> ro: the agent    data/agents/<folder> ro
 //	            socket (model API, IPC, input)
-//	extra       only what the mount plugin allowed, at its resolved real path
+//	extra       only what the mount plugin allowed, at its resolved real path, pinned
 //
 // Nothing under store/ (WhatsApp credentials) and nothing of the nanoclaw config directory
 // is reachable: store/ and data/ are covered inside the project mount, and extra mounts are
-// the plugin's business (it refuses the config directory and store/). NanoClaw mounted
-// store/ read-write into main; this does not. The container runs as Layout.Agent's owner
-// (1000:1000 under a root host, else the host's own uid:gid), with HOME=/home/node.
+// the plugin's business (it refuses the host's own state, config.Paths.Protected). NanoClaw
+// mounted store/ read-write into main; this does not. The container runs as Layout.Agent's
+// owner (1000:1000 under a root host, else the host's own uid:gid), with HOME=/home/node.
+//
+// An allowed extra mount is still checked by the host (extraMount) and pinned: the spec's
+// Pinned holds its directory open and the Mount carries its identity, which Run verifies
+// inside the started container before sending the request. Close the spec's Pinned if the
+// spec is never run.
 func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log hclog.Logger) (Spec, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -138,12 +145,59 @@ func BuildSpec(ctx context.Context, l Layout, r RunSpec, policy MountPolicy, log
 			log.Warn("additional mount refused", "group", r.Folder, "host_path", e.HostPath, "reason", d.Reason, "plugin", d.DecidedBy)
 			continue
 		}
-		// The verdict's path is bound as it is: nothing resolves it again between the
-		// decision and the bind.
-		s.Mounts = append(s.Mounts, Mount{Source: d.HostPath, Target: d.ContainerPath, ReadOnly: d.ReadOnly})
+		m, f, err := extraMount(&s, d.HostPath, d.ContainerPath, d.ReadOnly)
+		if err != nil {
+			log.Warn("additional mount refused by the host despite the plugin's allow", "group", r.Folder, "host_path", e.HostPath,
+				"reason", err.Error(), "plugin", d.DecidedBy)
+			continue
+		}
+		if s.Pinned == nil {
+			s.Pinned = &Pinned{}
+		}
+		s.Pinned.add(f)
+		s.Mounts = append(s.Mounts, m)
 	}
 	if err := s.validate(); err != nil {
+		_ = s.Pinned.Close()
 		return Spec{}, err
 	}
 	return s, nil
+}
+
+// extraMount is the host's own check of an allowed verdict, whatever plugin gave it: the
+// container path is absolute, clean, strictly under /workspace/extra and neither at, inside
+// nor above another mount of s (a nested mount would shadow part of an approved one, and the
+// engine would create its mount point inside the approved host directory); the host path is
+// absolute and clean. The host path is then pinned (see mountcheck.go): the returned mount
+// carries the identity to verify after start, and the file must stay open until then.
+func extraMount(s *Spec, hostPath, containerPath string, readOnly bool) (Mount, *os.File, error) {
+	c := containerPath
+	switch {
+	case !path.IsAbs(c) || path.Clean(c) != c:
+		return Mount{}, nil, fmt.Errorf("container path %q is not a clean absolute path", c)
+	case !strings.HasPrefix(c, PathExtra+"/"):
+		return Mount{}, nil, fmt.Errorf("container path %q is not under %s/", c, PathExtra)
+	case strings.ContainsRune(c, 0):
+		return Mount{}, nil, fmt.Errorf("container path %q contains NUL", c)
+	}
+	targets := make([]string, 0, len(s.Mounts)+len(s.Tmpfs))
+	for _, m := range s.Mounts {
+		targets = append(targets, m.Target)
+	}
+	for _, t := range s.Tmpfs {
+		targets = append(targets, t.Target)
+	}
+	for _, t := range targets {
+		if c == t || strings.HasPrefix(c, t+"/") || strings.HasPrefix(t, c+"/") {
+			return Mount{}, nil, fmt.Errorf("container path %s collides with the mount at %s", c, t)
+		}
+	}
+	if !filepath.IsAbs(hostPath) || filepath.Clean(hostPath) != hostPath || strings.ContainsRune(hostPath, 0) {
+		return Mount{}, nil, fmt.Errorf("host path %q is not a clean absolute path", hostPath)
+	}
+	f, id, err := pinDir(hostPath)
+	if err != nil {
+		return Mount{}, nil, err
+	}
+	return Mount{Source: hostPath, Target: c, ReadOnly: readOnly, Verify: &id}, f, nil
 }

@@ -84,13 +84,23 @@ func (c RunConfig) HardTimeout() time.Duration {
 
 // Run starts spec, sends req, streams each output to onOutput as it arrives and applies the
 // timeouts. A timeout after output counts as success (the agent answered, then idled).
-// Cancelling ctx kills the container.
+// Cancelling ctx kills the container. Between the start and sending req it verifies the
+// extra mounts (VerifyMounts): on failure the container is killed without ever receiving req,
+// and the run fails naming the mount. It closes spec.Pinned when the run ends.
 func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConfig, onOutput func(RunOutput)) (RunResult, error) {
+	defer spec.Pinned.Close()
 	cfg = cfg.withDefaults()
 	start := time.Now()
 	p, err := rt.Start(ctx, spec)
 	if err != nil {
 		return RunResult{Status: "error", Error: err.Error()}, err
+	}
+	if err := VerifyMounts(p.PID, spec); err != nil {
+		abandon(ctx, p)
+		err = fmt.Errorf("container %s killed before its request: %w", spec.Name, err)
+		res := RunResult{Status: "error", Error: err.Error(), Duration: time.Since(start)}
+		res.LogFile = writeRunLog(cfg, spec, req, res, &capped{}, &capped{})
+		return res, err
 	}
 	input, _ := json.Marshal(req)
 	go func() {
@@ -169,6 +179,18 @@ func Run(ctx context.Context, rt Runtime, spec Spec, req RunRequest, cfg RunConf
 	}
 	res.LogFile = writeRunLog(cfg, spec, req, res, stdout, stderr)
 	return res, nil
+}
+
+// abandon kills a started container that must not run, ends its stdin and drains its
+// output so the runtime can finish with it.
+func abandon(ctx context.Context, p *Process) {
+	_ = p.Kill(context.WithoutCancel(ctx))
+	_ = p.Stdin.Close()
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, p.Stderr); close(done) }()
+	_, _ = io.Copy(io.Discard, p.Stdout)
+	<-done
+	_, _ = p.Wait()
 }
 
 func tail(s string, n int) string {

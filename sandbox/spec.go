@@ -1,7 +1,8 @@
 // Package sandbox runs agents in locked-down containers: the primary security boundary. It
 // assembles what a run may see (the privilege table of the security model, plus the extra
-// mounts the mount policy plugin allowed) and talks to a Docker-compatible engine through a
-// small Runtime interface.
+// mounts the mount policy plugin allowed, re-checked, pinned and verified inside the started
+// container: mountcheck.go) and talks to a Docker-compatible engine through a small Runtime
+// interface.
 package sandbox
 
 import (
@@ -26,6 +27,9 @@ type Spec struct {
 	Limits Limits
 	// Entrypoint overrides the image's (tests use it; runs do not).
 	Entrypoint []string
+	// Pinned holds the extra mounts' approved directories open until the run ends (see
+	// mountcheck.go); the engine never sees it. Run closes it.
+	Pinned *Pinned
 }
 
 // Mount is a bind mount of a host path.
@@ -33,6 +37,10 @@ type Mount struct {
 	Source   string // absolute host path (resolved, for extra mounts: the plugin's verdict)
 	Target   string // absolute path in the container
 	ReadOnly bool
+	// Verify, when set, is the directory approved for Source, pinned at decision time: the
+	// host checks the container got exactly it before giving the container any work
+	// (VerifyMounts). Extra mounts always carry one; the host's own mounts do not.
+	Verify *FileID
 }
 
 // Tmpfs is a memory-backed writable directory in an otherwise read-only container.

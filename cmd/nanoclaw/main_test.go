@@ -40,9 +40,14 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	cfg := filepath.Join(work, "config")
-	allowed := filepath.Join(work, "projects", "app")
-	if err := os.MkdirAll(allowed, 0o755); err != nil {
-		t.Fatal(err)
+	// Allowed directories live outside the project: everything of the checkout is the
+	// host's own state, which no allowlist reaches.
+	outside := t.TempDir()
+	allowed := filepath.Join(outside, "projects", "app")
+	for _, d := range []string{allowed, cfg, filepath.Join(work, "data", "ipc", "main"), filepath.Join(work, "groups", "family"), filepath.Join(work, ".git")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write := func(name, content string) string {
 		p := filepath.Join(work, name)
@@ -51,7 +56,13 @@ func TestCommands(t *testing.T) {
 		}
 		return p
 	}
-	allowlist := write("allowlist.json", `{"allowedRoots":[{"path":"`+filepath.Join(work, "projects")+`","allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":true}`)
+	allowlist := write("allowlist.json", `{"allowedRoots":[{"path":"`+filepath.Join(outside, "projects")+`","allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":true}`)
+	// An allowed root above the project: the project and its state must still be refused.
+	parent := filepath.Dir(work)
+	wide := write("wide.json", `{"allowedRoots":[{"path":"`+parent+`","allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":false}`)
+	mountMain := func(host string) []string {
+		return []string{"policy", "mount", "--group", "main", "--main", "--host-path", host, "--allowlist", wide}
+	}
 	groups := write("groups.json", `[{"jid":"main@s.whatsapp.net","folder":"main","isMain":true},{"jid":"family@g.us","folder":"family","trigger":"@Andy"}]`)
 	toOther := write("req.json", `{"type":"message","chatJid":"main@s.whatsapp.net","text":"hi"}`)
 	msg := write("msg.json", `{"id":"1","chatJid":"family@g.us","sender":"x","content":"@andy hi"}`)
@@ -72,6 +83,14 @@ func TestCommands(t *testing.T) {
 		{"mount allowed, non-main forced read-only", []string{"policy", "mount", "--group", "family", "--host-path", allowed, "--rw", "--allowlist", allowlist}, 0, `"readonly":true`},
 		{"mount denied", []string{"policy", "mount", "--group", "main", "--main", "--host-path", "/etc", "--allowlist", allowlist}, 1, `"allow":false`},
 		{"mount without an allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed}, 1, "no mount allowlist"},
+		{"project root refused under a parent root", mountMain(work), 1, "path is a protected nanoclaw path (" + work + ")"},
+		{"parent of the project refused", mountMain(parent), 1, "path contains a protected nanoclaw path (" + work + ")"},
+		{"IPC directory refused", mountMain(filepath.Join(work, "data", "ipc", "main")), 1, "inside a protected nanoclaw path (" + filepath.Join(work, "data") + ")"},
+		{"plugin directory refused", mountMain(filepath.Join(work, "plugins")), 1, "path is a protected nanoclaw path (" + plugins + ")"},
+		{"group folder refused", mountMain(filepath.Join(work, "groups", "family")), 1, "path is a protected nanoclaw path (" + filepath.Join(work, "groups", "family") + ")"},
+		{".git refused", mountMain(filepath.Join(work, ".git")), 1, "inside a protected nanoclaw path (" + work + ")"},
+		{"config directory refused", mountMain(cfg), 1, "path is a protected nanoclaw path (" + cfg + ")"},
+		{"beside the project allowed under a parent root", mountMain(outside), 0, `"allow":true`},
 		{"ipc denied across groups", []string{"policy", "ipc", "--group", "family", "--request", toOther, "--groups", groups}, 1, "own chat"},
 		{"ipc allowed for main", []string{"policy", "ipc", "--group", "main", "--main", "--request", toOther, "--groups", groups}, 0, `"allow":true`},
 		{"route delivers on trigger", []string{"policy", "route", "--message", msg, "--groups", groups}, 0, `"action":"deliver"`},

@@ -240,11 +240,12 @@ func groupUsage(p *credproxy.Proxy, groups *daemon.Groups) map[string]credproxy.
 }
 
 // policyDocs serves the operator's policy files (allowlists) to plugins. Every document
-// also names the paths no mount may ever reach.
+// also names the paths no mount may ever reach: config.Paths.Protected, the one list the host
+// and `nanoclaw policy mount` share.
 func policyDocs(paths config.Paths, getenv func(string) string, log hclog.Logger) *policyconfig.Docs {
 	return policyconfig.New(policyconfig.Options{
 		ConfigDir: paths.ConfigDir,
-		Protected: []string{paths.ConfigDir, filepath.Join(paths.Root, "store"), paths.PluginCache},
+		Protected: paths.Protected(),
 		Files: map[string]string{
 			"mount-allowlist":  getenv("NANOCLAW_MOUNT_ALLOWLIST"),
 			"sender-allowlist": getenv("NANOCLAW_SENDER_ALLOWLIST"),

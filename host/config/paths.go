@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -52,4 +53,28 @@ func PathsFromEnv(root string, getenv func(string) string) (Paths, error) {
 		p.PluginGrants = filepath.Join(p.ConfigDir, "plugin-grants.json")
 	}
 	return p, nil
+}
+
+// Protected lists the host's own state, which no additional mount may be, lie inside or
+// contain, for any group and under any allowlist (main's read-only project mount is made by
+// the sandbox, not the allowlist): the project root (code, .env, .git, bin/), the data
+// directory (IPC, sessions, proxy sockets), store/ (the databases and WhatsApp credentials),
+// the plugin directory and its compile cache (code the host runs), the config directory
+// (the allowlists themselves), groups/ and each group's folder (every group's memory). Most
+// lie inside the project root by default; each is listed on its own because configuration
+// can move it elsewhere, and so that a refusal names the most specific one. A group folder
+// made after the list was built is still covered by groups/.
+//
+// This is the one list: the host hands it to mount plugins and `nanoclaw policy mount`
+// uses the same, so the explanation cannot drift from what the host enforces.
+func (p Paths) Protected() []string {
+	groups := filepath.Join(p.Root, "groups")
+	list := []string{p.Root, p.Data, filepath.Join(p.Root, "store"), p.Plugins, p.PluginCache, p.ConfigDir, groups}
+	entries, _ := os.ReadDir(groups) // missing or unreadable: groups/ itself still covers them
+	for _, e := range entries {
+		if e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
+			list = append(list, filepath.Join(groups, e.Name()))
+		}
+	}
+	return list
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -387,4 +388,50 @@ func FuzzParseDotEnv(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProtected checks that every piece of the host's own state is in the protected list,
+// wherever configuration puts it.
+func TestProtected(t *testing.T) {
+	root, elsewhere := t.TempDir(), t.TempDir()
+	for _, d := range []string{"groups/main", "groups/family", "groups/global"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "groups", "README.md"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(root, "groups", "linked")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"defaults", map[string]string{"NANOCLAW_CONFIG_DIR": "/cfg"}, []string{
+			root, root + "/data", root + "/store", root + "/plugins", root + "/data/plugin-cache", "/cfg",
+			root + "/groups", root + "/groups/main", root + "/groups/family", root + "/groups/global", root + "/groups/linked"}},
+		{"moved by configuration", map[string]string{"NANOCLAW_CONFIG_DIR": elsewhere + "/cfg", "NANOCLAW_PLUGINS_DIR": elsewhere + "/plugins",
+			"NANOCLAW_PLUGIN_CACHE": elsewhere + "/cache"}, []string{
+			root, root + "/data", root + "/store", elsewhere + "/plugins", elsewhere + "/cache", elsewhere + "/cfg",
+			root + "/groups", root + "/groups/main", root + "/groups/family", root + "/groups/global", root + "/groups/linked"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := PathsFromEnv(root, envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.Protected()
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("%s is not protected: %q", w, got)
+				}
+			}
+			if slices.Contains(got, filepath.Join(root, "groups", "README.md")) {
+				t.Errorf("a file in groups/ is listed as a group folder: %q", got)
+			}
+		})
+	}
 }

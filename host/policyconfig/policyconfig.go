@@ -41,8 +41,8 @@ type Docs struct {
 // Options configure Docs.
 type Options struct {
 	ConfigDir string // ~/.config/nanoclaw
-	// Protected are paths no mount may reach: the config directory, the WhatsApp store,
-	// the plugin compile cache. They are passed to plugins in every document.
+	// Protected are paths no mount may be, lie inside or contain: the host's own state
+	// (config.Paths.Protected). They are passed to plugins in every document.
 	Protected []string
 	// Files overrides where a document is read from, by name (NANOCLAW_MOUNT_ALLOWLIST,
 	// NANOCLAW_SENDER_ALLOWLIST).

@@ -192,6 +192,19 @@ func FuzzMount(f *testing.F) {
 		{"~/projects/app", "", true, true, false},
 		{"/etc", "", true, false, false},
 		{strings.Repeat("a/", 3000), "", true, false, true},
+		{"projects/app/docs/ro", "docs", true, true, true},
+		{"linked/app/docs", "", true, true, true},
+		{"projects/nanoclaw", "", true, false, true},
+		{"projects/nanoclaw/data/ipc/main", "", true, true, true},
+		{"projects/nanoclaw/data/proxy", "", true, false, true},
+		{"projects/nanoclaw/data/sessions/main", "", false, false, true},
+		{"projects/nanoclaw/plugins", "", true, false, true},
+		{"projects/nanoclaw/groups/main", "", true, true, true},
+		{"projects/nanoclaw/bin", "", true, false, true},
+		{"projects/nanoclaw/.git", "", true, false, true},
+		{"linked/nanoclaw/store", "", true, false, true},
+		{"projects", "", true, false, true},
+		{"linked", "", true, false, true},
 	} {
 		f.Add(s.host, s.container, s.main, s.rw, s.home)
 	}

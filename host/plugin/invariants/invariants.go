@@ -46,8 +46,12 @@ func NewMountWorld(dir string) (*MountWorld, error) {
 		return nil, err
 	}
 	for _, d := range []string{
-		"projects/app/src", "projects/app/.ssh", "projects/.AWS", "projects/tokens", "shared/ro",
-		".ssh", ".config/nanoclaw", "nanoclaw/store", "outside/data",
+		"projects/app/src", "projects/app/.ssh", "projects/app/docs/ro", "projects/.AWS", "projects/tokens", "shared/ro",
+		".ssh", ".config/nanoclaw", "outside/data",
+		// A nanoclaw checkout inside an allowed root, with the host's own state.
+		"projects/nanoclaw/data/ipc/main", "projects/nanoclaw/data/proxy", "projects/nanoclaw/data/sessions/main",
+		"projects/nanoclaw/data/plugin-cache", "projects/nanoclaw/plugins", "projects/nanoclaw/store",
+		"projects/nanoclaw/groups/main", "projects/nanoclaw/bin", "projects/nanoclaw/.git",
 	} {
 		if err := os.MkdirAll(filepath.Join(home, d), 0o755); err != nil {
 			return nil, err
@@ -66,13 +70,17 @@ func NewMountWorld(dir string) (*MountWorld, error) {
 			return nil, err
 		}
 	}
+	project := filepath.Join(home, "projects/nanoclaw")
 	w := &MountWorld{
 		Home: home,
-		Allowlist: `{"allowedRoots":[{"path":"~/linked","allowReadWrite":true},{"path":"~/shared","allowReadWrite":false},{"path":"~/gone","allowReadWrite":true}],` +
-			`"blockedPatterns":["token"],"nonMainReadOnly":true}`,
-		Roots:     []Root{{Real: filepath.Join(home, "projects"), ReadWrite: true}, {Real: filepath.Join(home, "shared")}},
-		Blocked:   append(append([]string{}, DefaultBlocked...), "token"),
-		Protected: []string{filepath.Join(home, ".config/nanoclaw"), filepath.Join(home, "nanoclaw/store")},
+		Allowlist: `{"allowedRoots":[{"path":"~/linked","allowReadWrite":true},{"path":"~/shared","allowReadWrite":false},{"path":"~/gone","allowReadWrite":true},` +
+			`{"path":"~/projects/app/docs","allowReadWrite":false}],"blockedPatterns":["token"],"nonMainReadOnly":true}`,
+		Roots: []Root{{Real: filepath.Join(home, "projects"), ReadWrite: true}, {Real: filepath.Join(home, "shared")},
+			{Real: filepath.Join(home, "projects/app/docs")}},
+		Blocked: append(append([]string{}, DefaultBlocked...), "token"),
+		// What config.Paths.Protected lists for this checkout.
+		Protected: []string{project, project + "/data", project + "/store", project + "/plugins", project + "/data/plugin-cache",
+			filepath.Join(home, ".config/nanoclaw"), project + "/groups", project + "/groups/main"},
 		NonMainRO: true,
 	}
 	return w, nil
@@ -93,12 +101,15 @@ func (w *MountWorld) CheckMount(req *protocol.MountRequest, v *protocol.MountVer
 	if err != nil || real != v.HostPath {
 		return fmt.Errorf("allowed hostPath %q is not a resolved real path (%q, %v)", v.HostPath, real, err)
 	}
+	// The most specific root containing the path decides; of equals, a read-only one.
 	var root *Root
 	for i := range w.Roots {
 		r := &w.Roots[i]
-		if real == r.Real || strings.HasPrefix(real, r.Real+"/") {
+		if real != r.Real && !strings.HasPrefix(real, r.Real+"/") {
+			continue
+		}
+		if root == nil || len(r.Real) > len(root.Real) || (len(r.Real) == len(root.Real) && !r.ReadWrite) {
 			root = r
-			break
 		}
 	}
 	if root == nil {

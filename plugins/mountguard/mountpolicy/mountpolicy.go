@@ -5,9 +5,25 @@
 //
 // Order of checks: the container path's rules; the host path's form; symlink resolution by
 // the host (the requested string is never trusted); blocked patterns against every component
-// of the resolved path; protected paths (the nanoclaw config directory, the WhatsApp store)
-// neither inside nor containing it; containment in a resolved allowed root; the read-only
-// decision. The verdict carries the resolved real path, which is what the host binds.
+// of the resolved path; protected paths neither equal to, inside nor containing it;
+// containment in a resolved allowed root; the read-only decision. The verdict carries the
+// resolved real path, which is what the host binds.
+//
+// Protected paths are the host's own state, named by the host in every config document
+// (config.Paths.Protected): the project root, the data directory, store/, the plugin
+// directory and its compile cache, the config directory, groups/ and each group's folder.
+// They are refused under every allowlist and for main too, so an allowed root of ~ or of a
+// parent of the project cannot reach them; a refusal names the protected path concerned.
+// (Main's read-only view of the project is made by the host's sandbox, not by this policy.)
+//
+// The most specific allowed root decides: under a read-write ~/a and a read-only ~/a/b, a
+// mount of ~/a/b/c is read-only, whatever order the file lists them in.
+//
+// An allow is not the end: the host checks the verdict's shape itself, pins the approved
+// directory (opened without following symlinks) and, once the container has started and
+// before it is given any work, checks that the directory bound is the one pinned
+// (sandbox.VerifyMounts). A path swapped for a symlink between this decision and the bind is
+// caught there, not here.
 //
 // Case: blocked patterns and protected paths match case-insensitively. On a case-insensitive
 // filesystem (macOS by default, or a mounted FAT/NTFS/SMB share) ".SSH" is ".ssh"; on Linux
@@ -94,14 +110,8 @@ func (g *Guard) Decide(req *protocol.MountRequest) protocol.MountVerdict {
 			return deny("path matches blocked pattern \"" + p + "\": " + candidate)
 		}
 	}
-	for _, prot := range g.doc.ProtectedPaths {
-		resolved, err := g.facts.Resolve(prot)
-		if err != nil {
-			resolved = path.Clean(prot)
-		}
-		if within(real, resolved) || within(resolved, real) {
-			return deny("path is or contains a protected nanoclaw path (" + prot + "): " + real)
-		}
+	if reason := g.protected(real); reason != "" {
+		return deny(reason)
 	}
 	root, ok := g.allowedRoot(real, list)
 	if !ok {
@@ -221,17 +231,56 @@ func within(p, root string) bool {
 	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/")
 }
 
+// protected returns why real may not be mounted because of the host's own state, or "". A
+// path inside a protected path names the most specific one it is in (data/ipc/x names
+// data/, not the project root); a path containing protected paths names the first listed.
+func (g *Guard) protected(real string) string {
+	var inside, contains string
+	insideLen, equal := -1, false
+	for _, prot := range g.doc.ProtectedPaths {
+		resolved, err := g.facts.Resolve(prot)
+		if err != nil {
+			resolved = path.Clean(prot)
+		}
+		switch {
+		case within(real, resolved):
+			if len(resolved) > insideLen {
+				inside, insideLen, equal = prot, len(resolved), strings.EqualFold(real, resolved)
+			}
+		case contains == "" && within(resolved, real):
+			contains = prot
+		}
+	}
+	switch {
+	case equal:
+		return "path is a protected nanoclaw path (" + inside + "): " + real
+	case inside != "":
+		return "path is inside a protected nanoclaw path (" + inside + "): " + real
+	case contains != "":
+		return "path contains a protected nanoclaw path (" + contains + "): " + real
+	}
+	return ""
+}
+
+// allowedRoot returns the most specific allowed root containing real: with a read-write /a
+// and a read-only /a/b, /a/b/c is decided by /a/b. Of two roots resolving to the same
+// directory, a read-only one wins. File order does not matter.
 func (g *Guard) allowedRoot(real string, list *Allowlist) (Root, bool) {
+	var best Root
+	bestLen := -1
 	for _, r := range list.Roots {
 		resolved, err := g.facts.Resolve(r.Path)
 		if err != nil || !path.IsAbs(resolved) {
 			continue // a root that does not exist allows nothing
 		}
-		if real == resolved || strings.HasPrefix(real, strings.TrimSuffix(resolved, "/")+"/") {
-			return r, true
+		if real != resolved && !strings.HasPrefix(real, strings.TrimSuffix(resolved, "/")+"/") {
+			continue
+		}
+		if len(resolved) > bestLen || (len(resolved) == bestLen && best.AllowReadWrite && !r.AllowReadWrite) {
+			best, bestLen = r, len(resolved)
 		}
 	}
-	return Root{}, false
+	return best, bestLen >= 0
 }
 
 func rootList(list *Allowlist) string {

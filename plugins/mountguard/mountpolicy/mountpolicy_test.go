@@ -220,3 +220,132 @@ func TestDefaultPatternsAlwaysBlocked(t *testing.T) {
 		}
 	}
 }
+
+// project builds a home with a nanoclaw checkout at ~/code/nanoclaw and its state.
+func project(t *testing.T) *osFacts {
+	t.Helper()
+	home, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{
+		"code/nanoclaw/data/ipc/main", "code/nanoclaw/data/proxy/main", "code/nanoclaw/data/sessions/main",
+		"code/nanoclaw/data/plugin-cache", "code/nanoclaw/plugins", "code/nanoclaw/store", "code/nanoclaw/groups/main",
+		"code/nanoclaw/groups/family", "code/nanoclaw/bin", "code/nanoclaw/.git", "code/nanoclaw/src",
+		"code/other", ".config/nanoclaw",
+	} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(home, "code/nanoclaw/data"), filepath.Join(home, "code/other/data-link")); err != nil {
+		t.Fatal(err)
+	}
+	return &osFacts{home: home}
+}
+
+// setProjectAllowlist installs an allowlist with the protected list the host would send for
+// the checkout at ~/code/nanoclaw.
+func (f *osFacts) setProjectAllowlist(content string) {
+	f.setAllowlist(content)
+	root := filepath.Join(f.home, "code/nanoclaw")
+	f.doc.ProtectedPaths = []string{root, root + "/data", root + "/store", root + "/plugins", root + "/data/plugin-cache",
+		f.home + "/.config/nanoclaw", root + "/groups", root + "/groups/main", root + "/groups/family"}
+}
+
+// TestProtectedPaths: the host's own state is refused under an allowed root of ~ or of a
+// parent of the project, for main too, equal, inside or containing, and the reason names
+// the protected path concerned.
+func TestProtectedPaths(t *testing.T) {
+	f := project(t)
+	root := filepath.Join(f.home, "code/nanoclaw")
+	cases := []struct {
+		host   string
+		reason string // "" means allowed
+	}{
+		{"~/code/other", ""},
+		{"~/code/nanoclaw", "path is a protected nanoclaw path (" + root + ")"},
+		{"~/code/nanoclaw/src", "inside a protected nanoclaw path (" + root + ")"},
+		{"~/code/nanoclaw/bin", "inside a protected nanoclaw path (" + root + ")"},
+		{"~/code/nanoclaw/.git", "inside a protected nanoclaw path (" + root + ")"},
+		{"~/code/nanoclaw/data", "path is a protected nanoclaw path (" + root + "/data)"},
+		{"~/code/nanoclaw/data/ipc/main", "inside a protected nanoclaw path (" + root + "/data)"},
+		{"~/code/nanoclaw/data/proxy", "inside a protected nanoclaw path (" + root + "/data)"},
+		{"~/code/nanoclaw/data/sessions", "inside a protected nanoclaw path (" + root + "/data)"},
+		{"~/code/nanoclaw/data/plugin-cache", "path is a protected nanoclaw path (" + root + "/data/plugin-cache)"},
+		{"~/code/nanoclaw/plugins", "path is a protected nanoclaw path (" + root + "/plugins)"},
+		{"~/code/nanoclaw/store", "path is a protected nanoclaw path (" + root + "/store)"},
+		{"~/code/nanoclaw/groups", "path is a protected nanoclaw path (" + root + "/groups)"},
+		{"~/code/nanoclaw/groups/family", "path is a protected nanoclaw path (" + root + "/groups/family)"},
+		{"~/code/nanoclaw/groups/main/", "path is a protected nanoclaw path (" + root + "/groups/main)"},
+		{"~/code/other/data-link/ipc", "inside a protected nanoclaw path (" + root + "/data)"},
+		{"~/code", "path contains a protected nanoclaw path (" + root + ")"},
+		{"~/.config", "path contains a protected nanoclaw path (" + f.home + "/.config/nanoclaw)"},
+		{"~", "path contains a protected nanoclaw path (" + root + ")"},
+	}
+	for _, allow := range []string{"~", "~/code"} {
+		f.setProjectAllowlist(`{"allowedRoots":[{"path":"` + allow + `","allowReadWrite":true}],"blockedPatterns":[],"nonMainReadOnly":false}`)
+		g := New(f)
+		for _, c := range cases {
+			for _, isMain := range []bool{true, false} {
+				t.Run(allow+" "+c.host, func(t *testing.T) {
+					if allow == "~/code" && (c.host == "~" || c.host == "~/.config") {
+						t.Skip("outside this allowlist's root")
+					}
+					v := g.Decide(&protocol.MountRequest{Group: "main", IsMain: isMain, HostPath: c.host, ContainerPath: "x", ReadOnly: true})
+					if c.reason == "" {
+						if !v.Allow {
+							t.Fatalf("refused: %s", v.Reason)
+						}
+						return
+					}
+					if v.Allow || !strings.Contains(v.Reason, c.reason) {
+						t.Fatalf("verdict %+v, want a refusal saying %q", v, c.reason)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestMostSpecificRoot: the most specific allowed root decides read-write, in any file order.
+func TestMostSpecificRoot(t *testing.T) {
+	f := fixture(t)
+	for _, d := range []string{"a/b/c", "a/d", "same/x"} {
+		if err := os.MkdirAll(filepath.Join(f.home, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(f.home, "same"), filepath.Join(f.home, "same-link")); err != nil {
+		t.Fatal(err)
+	}
+	rwA, roB := `{"path":"~/a","allowReadWrite":true}`, `{"path":"~/a/b","allowReadWrite":false}`
+	rwB, roA := `{"path":"~/a/b","allowReadWrite":true}`, `{"path":"~/a","allowReadWrite":false}`
+	rwSame, roSame := `{"path":"~/same","allowReadWrite":true}`, `{"path":"~/same-link","allowReadWrite":false}`
+	cases := []struct {
+		name     string
+		roots    string
+		host     string
+		readonly bool
+		root     string // the root the reason names
+	}{
+		{"rw parent, ro child: child decides", rwA + "," + roB, "~/a/b/c", true, "~/a/b"},
+		{"ro child listed first", roB + "," + rwA, "~/a/b/c", true, "~/a/b"},
+		{"the child root itself", rwA + "," + roB, "~/a/b", true, "~/a/b"},
+		{"outside the child: parent decides", rwA + "," + roB, "~/a/d", false, "~/a"},
+		{"ro parent, rw child: child decides", roA + "," + rwB, "~/a/b/c", false, "~/a/b"},
+		{"rw child listed first", rwB + "," + roA, "~/a/b/c", false, "~/a/b"},
+		{"outside the rw child: ro parent decides", rwB + "," + roA, "~/a/d", true, "~/a"},
+		{"two names for one root: read-only wins", rwSame + "," + roSame, "~/same/x", true, "~/same-link"},
+		{"two names for one root, other order", roSame + "," + rwSame, "~/same/x", true, "~/same-link"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f.setAllowlist(`{"allowedRoots":[` + c.roots + `],"blockedPatterns":[],"nonMainReadOnly":false}`)
+			v := New(f).Decide(&protocol.MountRequest{IsMain: true, HostPath: c.host, ContainerPath: "x", ReadOnly: false})
+			if !v.Allow || v.ReadOnly != c.readonly || !strings.Contains(v.Reason, "under "+c.root+" ") && !strings.HasSuffix(v.Reason, "under "+c.root) {
+				t.Fatalf("verdict %+v, want allow, readonly=%v, under %s", v, c.readonly, c.root)
+			}
+		})
+	}
+}
