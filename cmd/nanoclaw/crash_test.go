@@ -334,7 +334,7 @@ func TestKilledHostAnswersEveryMessageOnce(t *testing.T) {
 	t.Logf("kills by moment: %v; %d messages acknowledged", moments, len(acked))
 
 	final := startProc(t, bin, work, vars, 9)
-	got := waitAnswered(t, work, acked, 4*time.Minute)
+	got := waitAnswered(t, work, acked, 2*time.Minute)
 	if err := final.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -356,5 +356,88 @@ func waitRequests(t testing.TB, m *ackModel, n int) {
 		case <-deadline:
 			t.Fatalf("fewer than %d model requests within a minute", n)
 		}
+	}
+}
+
+// TestGracefulStop: on SIGTERM the host takes no new work, lets a working agent finish its
+// turn (its socket still serving: the reply is delivered before the host exits), and exits
+// well within the grace; an agent still working when the grace ends is stopped. What was
+// left (a message that came during the stop, the stopped agent's message) is answered after
+// the restart, exactly once.
+func TestGracefulStop(t *testing.T) {
+	d := requireDocker(t)
+	bin := buildBinary(t, t.TempDir())
+	cases := []struct {
+		name       string
+		grace      string
+		releaseBy  string // "stop": the model answers during the grace; "restart": only after it
+		wantReply  bool   // the held turn's reply reaches the client before the host exits
+		maxStopDur time.Duration
+	}{
+		{"turn finishes within the grace", "20s", "stop", true, 15 * time.Second},
+		{"grace runs out", "2s", "restart", false, 15 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			work := workDir(t, d)
+			model, url := newAckModel(t, func() time.Duration { return 0 })
+			vars := hostEnv(work, url)
+			vars["NANOCLAW_SHUTDOWN_GRACE"] = tc.grace
+			vars["LOG_LEVEL"] = "info"
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			host := startProc(t, bin, work, vars, 1)
+			c := connectChat(ctx, t, work, "local:main")
+			if !c.say("hold first") {
+				t.Fatal("not stored")
+			}
+			waitRequests(t, model, 1) // the agent is in its model call
+			stopped := time.Now()
+			if err := host.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			// Messages still arrive while the host stops: stored, not answered now.
+			if !c.say("during the stop") {
+				t.Fatal("a message sent during the stop was not stored")
+			}
+			if tc.releaseBy == "stop" {
+				model.releaseHeld()
+			}
+			select {
+			case <-host.done:
+			case <-time.After(time.Minute):
+				t.Fatal("the host did not stop")
+			}
+			if took := time.Since(stopped); took > tc.maxStopDur {
+				t.Errorf("stopping took %v", took)
+			}
+			if code := host.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d after SIGTERM", code)
+			}
+			select {
+			case <-c.closed: // everything the host wrote has been read
+			case <-time.After(30 * time.Second):
+				t.Fatal("the chat connection outlived the host")
+			}
+			gotReply := false
+			for len(c.replies) > 0 {
+				if r := <-c.replies; r == "ack: hold first" {
+					gotReply = true
+				}
+			}
+			if gotReply != tc.wantReply {
+				t.Errorf("the held turn's reply reached the client before exit: %v, want %v", gotReply, tc.wantReply)
+			}
+			c.close()
+
+			startProc(t, bin, work, vars, 2)
+			model.releaseHeld()
+			got := waitAnswered(t, work, []string{"hold first", "during the stop"}, 2*time.Minute)
+			for _, text := range []string{"hold first", "during the stop"} {
+				if got[text] != 1 {
+					t.Errorf("%q has %d stored replies, want exactly 1", text, got[text])
+				}
+			}
+		})
 	}
 }
