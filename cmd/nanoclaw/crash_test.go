@@ -108,7 +108,7 @@ func (m *ackModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": "msg_ack", "type": "message", "role": "assistant", "model": "claude-test",
-		"content": []any{map[string]any{"type": "text", "text": "ack: " + strings.Join(texts, " | ")}},
+		"content":     []any{map[string]any{"type": "text", "text": "ack: " + strings.Join(texts, " | ")}},
 		"stop_reason": "end_turn", "stop_sequence": nil, "usage": map[string]any{"input_tokens": 3, "output_tokens": 2}})
 }
 
