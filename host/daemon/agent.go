@@ -152,7 +152,7 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 		idle = r.idle
 	}
 	cfg := sandbox.RunConfig{Timeout: timeout, Idle: idle, MaxOutput: s.MaxOutputBytes,
-		Close:  func() { run.Close() },
+		Close:  func() { d.queue.CloseRun(r.chatJID) },
 		LogDir: filepath.Join(d.layout.DataDir, "logs", g.Folder), // host-only, never in the group folder
 		Debug:  s.LogLevel == "debug" || s.LogLevel == "trace"}
 	req := sandbox.RunRequest{Prompt: r.prompt, SessionID: r.sessionID, GroupFolder: g.Folder, ChatJID: r.chatJID,

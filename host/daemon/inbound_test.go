@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -819,6 +821,44 @@ func TestConcurrencyCap(t *testing.T) {
 			t.Errorf("%s got %q", j, sent)
 		}
 	}
+}
+
+// At the cap, a group that waits gets its slot from the longest-idle container of another
+// group, which is closed at once rather than at its idle timeout; a working one keeps going.
+func TestIdleContainerYieldsItsSlot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{settings: func(s *config.Settings) { s.IdleTimeout = time.Hour }})
+	jids := []string{"test:a", "test:b", "test:c"}
+	for _, j := range jids {
+		h.register(store.Group{JID: j, Name: j, Folder: strings.TrimPrefix(j, "test:")})
+	}
+	h.start()
+	runs := map[string]*fakeRun{}
+	for i, j := range jids[:2] {
+		h.message(msg(j, "m", "hello "+j, i))
+		runs[j] = h.nextRun()
+		runs[j].request(t)
+		runs[j].reply(t, "answered", "")
+		h.ch.waitSends(t, j, 1)
+	}
+	h.message(msg("test:c", "m", "hello c", 2))
+	runs["test:a"].waitClose(t) // a went idle first
+	select {
+	case <-runs["test:b"].closeReq:
+		t.Fatal("b was closed too")
+	default:
+	}
+	runs["test:a"].exit(0)
+	rc := h.nextRun()
+	if req := rc.request(t); req.ChatJID != "test:c" {
+		t.Fatalf("the freed slot went to %s", req.ChatJID)
+	}
+	rc.reply(t, "answered", "")
+	h.ch.waitSends(t, "test:c", 1)
+	for _, r := range []*fakeRun{runs["test:b"], rc} {
+		r.exit(0)
+	}
+	h.drain()
 }
 
 // A follow-up piped after the container's last reply is covered by the in-flight marker

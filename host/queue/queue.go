@@ -76,6 +76,7 @@ type Queue struct {
 	groups   map[string]*group // only groups with state worth keeping (see prune)
 	active   int               // running containers (message runs and tasks)
 	waiting  []string          // FIFO of JIDs with pending work held back by the cap
+	idleSeq  uint64            // counts containers going idle: orders them by idle time
 	shutdown bool
 	drained  chan struct{} // closed when active reaches 0 after Shutdown
 
@@ -98,7 +99,9 @@ type group struct {
 	started         bool   // the message run's container is starting: input is read
 	runFolder       string // folder of the active run: where its container reads input
 	runningTaskID   string
-	idleWaiting     bool // the container finished a turn and waits for input
+	idleWaiting     bool   // the container finished a turn and waits for input
+	idleSeq         uint64 // when it last went idle (the queue's idle counter), for preemption
+	closing         bool   // the container was asked to close: no more follow-ups go to it
 	pendingMessages bool
 	pendingTasks    []task
 	retryCount      int
@@ -137,17 +140,21 @@ func New(cfg Config) *Queue {
 // after Shutdown.
 func (q *Queue) EnqueueMessageCheck(jid, folder string) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.shutdown {
+		q.mu.Unlock()
 		return
 	}
 	if folder == "" {
+		q.mu.Unlock()
 		q.log.Error("message check without a group folder; ignored", "group", jid)
 		return
 	}
 	g := q.group(jid)
 	g.folder = folder
 	q.enqueueMessagesLocked(g)
+	preempt := q.preemptLocked()
+	q.mu.Unlock()
+	q.closeAll(preempt)
 }
 
 func (q *Queue) enqueueMessagesLocked(g *group) {
@@ -161,6 +168,44 @@ func (q *Queue) enqueueMessagesLocked(g *group) {
 		q.log.Debug("at concurrency limit, message check waits", "group", g.jid, "active", q.active)
 	default:
 		q.runMessagesLocked(g)
+	}
+}
+
+// closeRequest is a container the queue asks to close once its lock is released.
+type closeRequest struct{ jid, folder string }
+
+// preemptLocked picks idle containers to close for the groups waiting for a slot: one per
+// waiting group beyond the containers already closing, the longest idle first. A container
+// that is working (not idle, or a task) is never preempted. Caller holds mu, and passes the
+// result to closeAll after releasing it.
+func (q *Queue) preemptLocked() []closeRequest {
+	need := len(q.waiting)
+	for _, g := range q.groups {
+		if g.active && g.closing {
+			need--
+		}
+	}
+	var out []closeRequest
+	for ; need > 0; need-- {
+		var pick *group
+		for _, g := range q.groups {
+			if g.active && !g.isTask && g.idleWaiting && !g.closing && (pick == nil || g.idleSeq < pick.idleSeq) {
+				pick = g
+			}
+		}
+		if pick == nil {
+			break
+		}
+		pick.closing = true
+		q.log.Info("a group waits for a slot: closing the longest-idle container", "group", pick.jid, "waiting", len(q.waiting))
+		out = append(out, closeRequest{pick.jid, pick.runFolder})
+	}
+	return out
+}
+
+func (q *Queue) closeAll(reqs []closeRequest) {
+	for _, r := range reqs {
+		q.requestClose(r.jid, r.folder)
 	}
 }
 
@@ -188,7 +233,8 @@ func (q *Queue) EnqueueTask(jid, folder, taskID string, fn func(ctx context.Cont
 	switch {
 	case g.active:
 		g.pendingTasks = append(g.pendingTasks, t)
-		if g.idleWaiting {
+		if g.idleWaiting && !g.closing {
+			g.closing = true
 			closeFolder = g.runFolder
 		}
 		q.log.Debug("container active, task queued", "group", jid, "task", taskID)
@@ -199,10 +245,12 @@ func (q *Queue) EnqueueTask(jid, folder, taskID string, fn func(ctx context.Cont
 	default:
 		q.runTaskLocked(g, t)
 	}
+	preempt := q.preemptLocked()
 	q.mu.Unlock()
 	if closeFolder != "" {
 		q.requestClose(jid, closeFolder)
 	}
+	q.closeAll(preempt)
 	return true
 }
 
@@ -237,11 +285,12 @@ func (q *Queue) Stopped(jid string) {
 // is answered in the same session without a new container, and returns the follow-up's id
 // in that run. It succeeds only while a message run (not a task: a task container is closed
 // soon after its result and would drop the message) is active for the group and has called
-// Started; on false the caller should EnqueueMessageCheck instead.
+// Started, and has not been asked to close; on false the caller should EnqueueMessageCheck
+// instead.
 func (q *Queue) SendMessage(jid, text string) (int64, bool) {
 	q.mu.Lock()
 	g := q.groups[jid]
-	if g == nil || !g.active || g.isTask || !g.started || g.runFolder == "" {
+	if g == nil || !g.active || g.isTask || !g.started || g.closing || g.runFolder == "" {
 		q.mu.Unlock()
 		return 0, false
 	}
@@ -257,9 +306,9 @@ func (q *Queue) SendMessage(jid, text string) (int64, bool) {
 	return id, true
 }
 
-// CloseRun asks the group's running container to finish after its current turn. Used for
-// the idle timeout, to preempt an idle container for a task, by the scheduler after a
-// task's result, and at shutdown. It reports whether the request reached a run.
+// CloseRun asks the group's running container to finish after its current turn; no more
+// follow-ups go to it. Used for the idle timeout, by the scheduler after a task's result,
+// and at shutdown. It reports whether the request reached a run.
 func (q *Queue) CloseRun(jid string) bool {
 	q.mu.Lock()
 	g := q.groups[jid]
@@ -267,13 +316,15 @@ func (q *Queue) CloseRun(jid string) bool {
 		q.mu.Unlock()
 		return false
 	}
+	g.closing = true
 	folder := g.runFolder
 	q.mu.Unlock()
 	return q.requestClose(jid, folder)
 }
 
 // NotifyIdle records that the group's container finished a turn and now waits for input.
-// If tasks are waiting for the group, the container is closed at once so they can run.
+// If tasks are waiting for the group, the container is closed at once so they can run; if
+// other groups wait for a slot, the longest-idle container is closed for them.
 func (q *Queue) NotifyIdle(jid string) {
 	q.mu.Lock()
 	g := q.groups[jid]
@@ -282,14 +333,19 @@ func (q *Queue) NotifyIdle(jid string) {
 		return
 	}
 	g.idleWaiting = true
+	q.idleSeq++
+	g.idleSeq = q.idleSeq
 	var folder string
-	if len(g.pendingTasks) > 0 {
+	if len(g.pendingTasks) > 0 && !g.closing {
+		g.closing = true
 		folder = g.runFolder
 	}
+	preempt := q.preemptLocked()
 	q.mu.Unlock()
 	if folder != "" {
 		q.requestClose(jid, folder)
 	}
+	q.closeAll(preempt)
 }
 
 // Shutdown stops the queue taking work: enqueues are ignored from now on, pending retries
@@ -402,7 +458,7 @@ func (q *Queue) removeWaiting(jid string) {
 
 // runMessagesLocked takes a slot for a message run of g and starts it.
 func (q *Queue) runMessagesLocked(g *group) {
-	g.active, g.isTask, g.idleWaiting, g.pendingMessages, g.started = true, false, false, false, false
+	g.active, g.isTask, g.idleWaiting, g.pendingMessages, g.started, g.closing = true, false, false, false, false, false
 	g.runFolder = g.folder
 	q.active++
 	q.removeWaiting(g.jid)
@@ -412,7 +468,7 @@ func (q *Queue) runMessagesLocked(g *group) {
 
 // runTaskLocked takes a slot for task t of g and starts it.
 func (q *Queue) runTaskLocked(g *group, t task) {
-	g.active, g.isTask, g.idleWaiting, g.started = true, true, false, false
+	g.active, g.isTask, g.idleWaiting, g.started, g.closing = true, true, false, false, false
 	g.runFolder, g.runningTaskID = t.folder, t.id
 	q.active++
 	q.removeWaiting(g.jid)
@@ -465,10 +521,11 @@ func (q *Queue) execTask(jid string, t task) {
 	}
 }
 
-// finishLocked clears g's run, releases its slot and hands the slot on: to g's own pending
-// tasks, then g's pending messages, else to the groups waiting for a slot.
+// finishLocked clears g's run, releases its slot and hands the slot on: to the groups waiting
+// for a slot (g joins the back of the line if it has more work), else to g's own pending
+// tasks, then its pending messages.
 func (q *Queue) finishLocked(g *group) {
-	g.active, g.isTask, g.idleWaiting, g.started = false, false, false, false
+	g.active, g.isTask, g.idleWaiting, g.started, g.closing = false, false, false, false, false
 	g.runFolder, g.runningTaskID = "", ""
 	q.active--
 	if q.shutdown {
@@ -479,6 +536,11 @@ func (q *Queue) finishLocked(g *group) {
 		return
 	}
 	switch {
+	case len(q.waiting) > 0 && (len(g.pendingTasks) > 0 || g.pendingMessages):
+		// Others have waited for a slot longer than this group's new work: it queues
+		// behind them, so a busy group cannot keep a slot for ever.
+		q.addWaiting(g.jid)
+		q.drainWaitingLocked()
 	case len(g.pendingTasks) > 0:
 		t := g.pendingTasks[0]
 		g.pendingTasks = slices.Delete(g.pendingTasks, 0, 1)

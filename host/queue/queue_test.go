@@ -469,8 +469,60 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("Waiting = %v", w)
 	}
 	h.finish(task, succeed)
-	h.finish(h.nextIs(g2, ""), succeed) // own pending messages before the waiting group
-	h.finish(h.nextIs(g1, ""), succeed)
+	h.finish(h.nextIs(g1, ""), succeed) // the waiting group before g2's own new work
+	h.finish(h.nextIs(g2, ""), succeed)
+}
+
+// TestIdleContainerYieldsItsSlot: at the cap, a group that waits for a slot gets one from
+// the longest-idle container of another group, which is asked to close; a working
+// container is never asked; a container going idle while groups wait is closed for them.
+func TestIdleContainerYieldsItsSlot(t *testing.T) {
+	h := newHarness(t, 2)
+	h.enqueue(g1)
+	r1 := h.nextIs(g1, "")
+	h.enqueue(g2)
+	r2 := h.nextIs(g2, "")
+	h.q.NotifyIdle(g2) // g2 went idle first
+	h.q.NotifyIdle(g1)
+	h.enqueue(g3)
+	if !h.closeWritten(g2) || h.closeWritten(g1) {
+		t.Fatalf("close asked of g1=%v g2=%v, want only g2 (the longest idle)", h.closeWritten(g1), h.closeWritten(g2))
+	}
+	if _, ok := h.q.SendMessage(g2, "late"); ok {
+		t.Fatal("a follow-up was piped to a container asked to close")
+	}
+	h.enqueue(g2) // as the host does when piping fails
+	h.finish(r2, succeed)
+	r3 := h.nextIs(g3, "") // the slot went to the waiting group, ahead of g2's follow-up
+	if h.closeWritten(g1) {
+		t.Fatal("g1 was closed though nobody waits any more")
+	}
+	h.finish(r1, succeed)
+	h.finish(h.nextIs(g2, ""), succeed)
+	h.finish(r3, succeed)
+}
+
+// TestWorkingContainerIsNotPreempted: at the cap with every container working, a waiting
+// group waits; the first container to go idle is closed for it.
+func TestWorkingContainerIsNotPreempted(t *testing.T) {
+	h := newHarness(t, 2)
+	h.enqueue(g1)
+	r1 := h.nextIs(g1, "")
+	h.enqueueTask(g2, "t")
+	r2 := h.nextIs(g2, "t")
+	h.q.NotifyIdle(g2) // a task going idle is closed by its own run, never preempted
+	h.enqueue(g3)
+	if h.closeWritten(g1) || h.closeWritten(g2) {
+		t.Fatal("a working container was asked to close")
+	}
+	h.q.NotifyIdle(g1)
+	if !h.closeWritten(g1) {
+		t.Fatal("the container that went idle was not closed for the waiting group")
+	}
+	h.finish(r1, succeed)
+	r3 := h.nextIs(g3, "")
+	h.finish(r2, succeed)
+	h.finish(r3, succeed)
 }
 
 func TestDefaultsAndValidation(t *testing.T) {
