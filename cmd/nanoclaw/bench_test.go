@@ -113,6 +113,67 @@ func BenchmarkHostLatency(b *testing.B) {
 	reportLatency(b, "ipc", ipcLat)
 }
 
+// BenchmarkReplyUnderContention measures message → reply through the real host and real
+// containers with MAX_CONCURRENT_CONTAINERS=2: uncontended (a free slot), and contended
+// (both slots held by idle containers of other groups, which must yield one). The target
+// is contended ≤ 2 × uncontended (ratio-p50).
+func BenchmarkReplyUnderContention(b *testing.B) {
+	d := requireDocker(b)
+	work := workDir(b, d)
+	_, url := newMockAPI(b)
+	vars := hostEnv(work, url)
+	vars["MAX_CONCURRENT_CONTAINERS"] = "2"
+	vars["IDLE_TIMEOUT"] = "3000" // containers of an iteration are gone before the next
+	vars["LOG_LEVEL"] = "info"
+	const groups = 3 * 30
+	for i := range groups {
+		if out, code := cli(b, work, vars, "groups", "add", "--jid", fmt.Sprintf("local:c%02d", i), "--folder", fmt.Sprintf("c%02d", i), "--no-trigger-required"); code != 0 {
+			b.Fatalf("groups add: %s", out)
+		}
+	}
+	stop, _ := startHost(b, work, vars)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	gone := d.Client().Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
+		Add("type", "container").Add("event", "destroy").Add("label", sandbox.LabelInstance+"="+sandbox.Instance(work))})
+	reply := func(n int) time.Duration {
+		c := dialChat(b, ctx, work, fmt.Sprintf("local:c%02d", n))
+		defer c.conn.Close()
+		start := time.Now()
+		c.say(fmt.Sprintf("hello %d", n))
+		c.reply(2 * time.Minute)
+		return time.Since(start)
+	}
+	var free, contended []time.Duration
+	var ratios []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if 3*i+2 >= groups {
+			b.Fatalf("at most %d iterations", groups/3)
+		}
+		u := reply(3 * i) // a slot is free
+		reply(3*i + 1)    // now both slots hold idle containers
+		c := reply(3*i + 2)
+		free, contended = append(free, u), append(contended, c)
+		ratios = append(ratios, float64(c)/float64(u))
+		for range 3 { // every container of this iteration is removed before the next
+			select {
+			case <-gone.Messages:
+			case err := <-gone.Err:
+				b.Fatalf("engine events: %v", err)
+			case <-time.After(time.Minute):
+				b.Fatal("a container was not removed")
+			}
+		}
+	}
+	b.StopTimer()
+	reportLatency(b, "free", free)
+	reportLatency(b, "contended", contended)
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "ratio-p50")
+}
+
 // BenchmarkHostIdleRSS starts the host binary with 20 registered groups and the default
 // plugins and reports its resident memory (VmRSS, MiB): ready-rss-MiB once it serves,
 // rss-MiB once idle, after its plugins released their engines (target ≤ 64 MB). The bench
