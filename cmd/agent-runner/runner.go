@@ -132,18 +132,26 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	}
 	defer ag.close()
 
+	// The session on disk only ever holds finished turns: a turn that fails (an outage,
+	// a kill) leaves it as it was, so the retry adds its user turn once, not again.
+	persisted := ""
+	if len(history) > 0 {
+		persisted = sessionID
+	}
 	msgs := appendUserText(history, prompt)
 	for turn := 1; ; turn++ {
 		logf("turn %d: %d messages in history", turn, len(msgs))
 		var text string
 		msgs, text, err = ag.turn(ctx, msgs)
+		if err != nil {
+			return fail(err, persisted)
+		}
 		if serr := store.save(sessionID, msgs); serr != nil {
 			logf("saving session %s: %v", sessionID, serr)
+		} else {
+			persisted = sessionID
 		}
-		if err != nil {
-			return fail(err, sessionID)
-		}
-		if werr := out.success(text, sessionID, inputs); werr != nil {
+		if werr := out.success(text, persisted, inputs); werr != nil {
 			logf("writing output: %v", werr)
 			return 1
 		}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -607,7 +608,7 @@ func TestAPIError(t *testing.T) {
 	if code := h.exitCode(); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if o.Status != "error" || !strings.Contains(o.Error, "boom") || o.Result != nil || o.NewSessionID == "" {
+	if o.Status != "error" || !strings.Contains(o.Error, "boom") || o.Result != nil || o.NewSessionID != "" {
 		t.Errorf("output %+v", o)
 	}
 	reqs := api.requests()
@@ -618,6 +619,53 @@ func TestAPIError(t *testing.T) {
 		if n := x.(map[string]any)["name"]; n == "web_search" || n == "web_fetch" {
 			t.Errorf("web tool %v present with NANOCLAW_WEB_TOOLS=0", n)
 		}
+	}
+}
+
+// TestFailedTurnLeavesSession: a turn that fails (an API outage) leaves the stored session
+// as it was, so retrying the same prompt adds its user turn once, not once per attempt.
+func TestFailedTurnLeavesSession(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	api := &mockAPI{script: func(n int, body map[string]any) (int, string) {
+		if n > 0 && fail.Load() {
+			return http.StatusInternalServerError, `{"type":"error","error":{"type":"api_error","message":"down"}}`
+		}
+		return textResp(fmt.Sprintf("answer %d", n))
+	}}
+	h := newHarness(t, api)
+	req := baseRequest()
+	req.Prompt = "remember 42"
+	h.start(req)
+	o := h.next()
+	h.dropClose()
+	h.exitCode()
+	session := filepath.Join(h.home, ".nanoclaw", "sessions", o.NewSessionID+".json")
+	before, err := os.ReadFile(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SessionID, req.Prompt = o.NewSessionID, "what number?"
+	for range 3 { // the outage: every attempt fails
+		h.start(req)
+		if o := h.next(); o.Status != "error" || o.NewSessionID != req.SessionID {
+			t.Fatalf("failed attempt output %+v", o)
+		}
+		h.exitCode()
+		if after, _ := os.ReadFile(session); string(after) != string(before) {
+			t.Fatal("a failed turn changed the stored session")
+		}
+	}
+	fail.Store(false)
+	h.start(req)
+	if o := h.next(); o.Status != "success" {
+		t.Fatalf("after the outage: %+v", o)
+	}
+	h.dropClose()
+	h.exitCode()
+	reqs := api.requests()
+	if got := userTexts(reqs[len(reqs)-1]); !slices.Equal(got, []string{"remember 42", "what number?"}) {
+		t.Fatalf("user turns after the outage %q, want each once", got)
 	}
 }
 
