@@ -25,7 +25,7 @@ import (
 // mode takes a second writer) and then asks a running host to reload its group cache.
 func cmdGroups(ctx context.Context, args []string, e env) int {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: nanoclaw groups add|list|remove [flags]")
+		fmt.Fprintln(e.stderr, "usage: nanoclaw groups add|list|remove|reset [flags]")
 		return 2
 	}
 	s, err := loadSettings(e)
@@ -139,6 +139,35 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 			return 1
 		}
 		fmt.Fprintf(e.stdout, "unregistered %s (its folder and history are kept)\n", *jid)
+	case "reset":
+		folder := fs.String("folder", "", "the group whose conversation starts afresh")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *folder == "" {
+			fmt.Fprintln(e.stderr, "nanoclaw groups reset: --folder is required")
+			return 2
+		}
+		if _, ok, _ := st.GroupByFolder(ctx, *folder); !ok {
+			fmt.Fprintf(e.stderr, "nanoclaw groups reset: no registered group has the folder %q (see nanoclaw groups list)\n", *folder)
+			return 1
+		}
+		// A running host must forget the session itself (and close the group's
+		// container), or the container's next answer would store it again.
+		var ok map[string]bool
+		err := control.PostJSON(ctx, s.paths.ControlSocket, "/groups/"+*folder+"/reset", &ok)
+		switch {
+		case errors.Is(err, control.ErrNoHost):
+			if err := st.DeleteSession(ctx, *folder); err != nil {
+				fmt.Fprintln(e.stderr, "nanoclaw groups reset:", err)
+				return 1
+			}
+		case err != nil:
+			fmt.Fprintln(e.stderr, "nanoclaw groups reset: the running host refused:", err)
+			return 1
+		}
+		fmt.Fprintf(e.stdout, "%s starts a new conversation with its next message (its CLAUDE.md memory is kept)\n", *folder)
+		return 0
 	default:
 		fmt.Fprintf(e.stderr, "nanoclaw groups: unknown subcommand %q\n", args[0])
 		return 2

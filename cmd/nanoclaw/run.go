@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -166,8 +167,11 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	ctl.HandleJSON("/status", func() any {
 		return statusDoc{Status: d.Status(ctx), Plugins: reg.List(), Usage: groupUsage(proxy, groups)}
 	})
-	ctl.HandlePost("/groups/reload", func(ctx context.Context) (any, error) {
-		return map[string]bool{"reloaded": true}, d.ReloadGroups(ctx)
+	ctl.HandlePost("/groups/reload", func(r *http.Request) (any, error) {
+		return map[string]bool{"reloaded": true}, d.ReloadGroups(r.Context())
+	})
+	ctl.HandlePost("/groups/{folder}/reset", func(r *http.Request) (any, error) {
+		return map[string]bool{"reset": true}, d.ResetConversation(r.Context(), r.PathValue("folder"), "cli")
 	})
 	if err := ctl.Listen(); err != nil {
 		return err

@@ -37,12 +37,13 @@ func (s *Server) HandleJSON(pattern string, fn func() any) {
 	})
 }
 
-// HandlePost registers a POST endpoint (no request body) that runs fn and answers its value
-// as JSON, or 500 with fn's error. The CLI uses it to tell a running host that something it
-// caches changed on disk.
-func (s *Server) HandlePost(pattern string, fn func(ctx context.Context) (any, error)) {
+// HandlePost registers a POST endpoint (no request body; the pattern may name path values,
+// as "/groups/{folder}/reset") that runs fn and answers its value as JSON, or 500 with fn's
+// error. The CLI uses it to tell a running host that something it caches changed on disk,
+// or to ask it to act.
+func (s *Server) HandlePost(pattern string, fn func(r *http.Request) (any, error)) {
 	s.mux.HandleFunc("POST "+pattern, func(w http.ResponseWriter, r *http.Request) {
-		v, err := fn(r.Context())
+		v, err := fn(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

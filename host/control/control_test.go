@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ func TestServeAndGet(t *testing.T) {
 	s := NewServer(sock)
 	s.HandleJSON("/ping", func() any { return map[string]string{"pong": "yes"} })
 	calls := 0
-	s.HandlePost("/reload", func(context.Context) (any, error) {
+	s.HandlePost("/reload", func(*http.Request) (any, error) {
 		calls++
 		if calls > 1 {
 			return nil, errors.New("reload failed")

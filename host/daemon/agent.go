@@ -163,6 +163,7 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 	}
 	d.mu.Lock()
 	d.running[g.Folder] = running{JID: r.chatJID, Task: taskID, Started: d.now()}
+	resetGen := d.resets[g.Folder]
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
@@ -174,7 +175,10 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 	}
 	d.log.Info("agent run", "group", g.Folder, "task", taskID, "container", spec.Name, "run", run.ID())
 	res, err := sandbox.Run(d.killCtx, d.cfg.Runtime, spec, req, cfg, func(o sandbox.RunOutput) {
-		if o.NewSessionID != "" && r.saveSession {
+		d.mu.Lock()
+		reset := d.resets[g.Folder] != resetGen
+		d.mu.Unlock()
+		if o.NewSessionID != "" && r.saveSession && !reset {
 			if err := d.cfg.Store.SetSession(ctx, g.Folder, o.NewSessionID); err != nil {
 				d.log.Error("save session", "group", g.Folder, "error", err)
 			}

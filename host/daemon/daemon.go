@@ -93,6 +93,7 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	running map[string]running // containers now running, by group folder
+	resets  map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
 }
 
 // running describes a container in flight, for status.
@@ -128,6 +129,7 @@ func New(cfg Config) (*Daemon, error) {
 		groups:     cfg.Groups,
 		chans:      channel.NewSet(),
 		running:    map[string]running{},
+		resets:     map[string]uint64{},
 		answers:    newAnswers(cfg.Store),
 		outboxWake: make(chan struct{}, 1),
 		layout:     sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},

@@ -25,6 +25,9 @@ func (d *Daemon) OnChatMetadata(ctx context.Context, m channel.ChatMeta) error {
 // else happens to it, so a crash from here on loses nothing.
 func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 	g, registered := d.groups.ByJID(m.ChatJID)
+	if registered && !m.IsBotMessage && isNewConversation(m.Content, d.cfg.Settings.AssistantName) {
+		return d.newConversationCommand(ctx, m, g)
+	}
 	dec := d.route(ctx, m, g, registered)
 	switch dec.Action {
 	case protocol.ActionIgnore:
@@ -38,29 +41,89 @@ func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 		d.log.Warn("no route plugin decided; message kept as context", "chat", m.ChatJID)
 		dec.Action = protocol.ActionStore
 	}
+	target := g
+	elsewhere := false
+	if dec.Action == protocol.ActionDeliver && dec.Group != "" && dec.Group != g.Folder {
+		t, ok := d.groups.ByFolder(dec.Group)
+		if !ok {
+			d.log.Warn("route plugin delivered to an unknown group; kept as context", "group", dec.Group, "by", dec.DecidedBy)
+			dec.Action = protocol.ActionStore
+		} else {
+			// The message is consumed here: the other group's agent answers it, so it is
+			// not pending for this chat's agent too.
+			target, elsewhere = t, true
+			m.HandledAs = "routed:" + t.Folder
+		}
+	}
 	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}
 	if dec.Action != protocol.ActionDeliver {
 		return nil
 	}
-	target := g
-	if dec.Group != "" && dec.Group != g.Folder {
+	if elsewhere {
 		// A routing plugin sent the message to another group: it joins that group's chat,
 		// so that group's agent sees it and replies there.
-		t, ok := d.groups.ByFolder(dec.Group)
-		if !ok {
-			d.log.Warn("route plugin delivered to an unknown group; kept as context", "group", dec.Group, "by", dec.DecidedBy)
-			return nil
-		}
 		fwd := m
-		fwd.ID, fwd.ChatJID = "routed:"+m.ChatJID+":"+m.ID, t.JID
+		fwd.ID, fwd.ChatJID, fwd.HandledAs = "routed:"+m.ChatJID+":"+m.ID, target.JID, ""
 		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
 			return fmt.Errorf("store routed message: %w", err)
 		}
-		target = t
 	}
 	d.deliver(ctx, target)
+	return nil
+}
+
+// isNewConversation reports whether a message is the chat command that starts a fresh
+// conversation: /new (or NanoClaw users' /reset), alone, optionally after the trigger.
+func isNewConversation(content, assistant string) bool {
+	c := strings.TrimSpace(content)
+	if rest, ok := cutPrefixFold(c, "@"+assistant); ok {
+		c = strings.TrimSpace(rest)
+	}
+	return strings.EqualFold(c, "/new") || strings.EqualFold(c, "/reset")
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// newConversationCommand handles /new in a group's chat: the message is kept (not pending),
+// the group's conversation starts afresh, and the chat is told.
+func (d *Daemon) newConversationCommand(ctx context.Context, m store.Message, g store.Group) error {
+	m.HandledAs = "command:new"
+	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
+		return fmt.Errorf("store message: %w", err)
+	}
+	if err := d.ResetConversation(ctx, g.Folder, "chat"); err != nil {
+		return err
+	}
+	const done = "Starting a new conversation: I won't see our earlier messages any more. What the group's memory file (CLAUDE.md) holds is kept."
+	if err := d.queueSend(ctx, g.JID, done, "command:new"); err != nil {
+		d.log.Error("confirming /new", "chat", g.JID, "error", err)
+	}
+	return nil
+}
+
+// ResetConversation starts a fresh conversation for the group in folder: its session is
+// forgotten (the transcript stays in its session store), and a running container is asked
+// to close, so the next message starts with no history. by says who asked, for the log.
+func (d *Daemon) ResetConversation(ctx context.Context, folder, by string) error {
+	g, ok := d.groups.ByFolder(folder)
+	if !ok {
+		return fmt.Errorf("no registered group has the folder %q", folder)
+	}
+	d.mu.Lock()
+	d.resets[folder]++
+	d.mu.Unlock()
+	if err := d.cfg.Store.DeleteSession(ctx, folder); err != nil {
+		return fmt.Errorf("reset conversation of %s: %w", folder, err)
+	}
+	d.queue.CloseRun(g.JID)
+	d.log.Info("conversation reset", "group", folder, "by", by)
 	return nil
 }
 

@@ -698,7 +698,8 @@ func (p routeTo) DecideRoute(ctx context.Context, req *protocol.RouteRequest) pl
 }
 
 // A route plugin may deliver a message to another group: it joins that group's chat and
-// runs there. Its other verdicts: unknown group, no decision, ignore.
+// runs there, and is consumed for its own chat (kept, never pending there). Its other
+// verdicts: unknown group, no decision, ignore.
 func TestRouteDecisions(t *testing.T) {
 	t.Parallel()
 	const lobbyJID = "test:lobby"
@@ -708,10 +709,10 @@ func TestRouteDecisions(t *testing.T) {
 		name       string
 		from       string
 		verdict    protocol.RouteVerdict
-		storedIn   []string // chats that should hold the message afterwards
+		storedIn   []string // chats where the message is pending for the agent afterwards
 		wantRunJID string   // "" for no run
 	}{
-		{"deliver to another group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, []string{lobbyJID, famJID}, famJID},
+		{"deliver to another group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, []string{famJID}, famJID},
 		{"deliver to the group itself", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "lobby"}, []string{lobbyJID}, lobbyJID},
 		{"deliver to an unknown group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "ghost"}, []string{lobbyJID}, ""},
 		{"no decision, registered chat", lobbyJID, protocol.RouteVerdict{}, []string{lobbyJID}, ""},
@@ -723,7 +724,7 @@ func TestRouteDecisions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, options{policy: func(base Policy) Policy {
 				return routeTo{Policy: base, decide: func(req *protocol.RouteRequest) (plugin.RouteDecision, bool) {
-					if req.Message.ChatJID != tc.from {
+					if req.Message.ChatJID != tc.from || req.Message.ID != "x1" {
 						return plugin.RouteDecision{}, false
 					}
 					return plugin.RouteDecision{RouteVerdict: tc.verdict, DecidedBy: "test"}, true
@@ -774,7 +775,54 @@ func TestRouteDecisions(t *testing.T) {
 			if c := h.cursor(tc.wantRunJID); c != ts(0) {
 				t.Errorf("cursor of %s %q, want %q", tc.wantRunJID, c, ts(0))
 			}
+			if tc.wantRunJID == famJID {
+				// Routed once: the lobby's next triggered message does not bring it along.
+				h.message(msg(lobbyJID, "x2", "@Andy anything new?", 1))
+				if got, _ := h.st.MessagesSince(h.ctx, lobbyJID, "", "Andy:", 0); len(got) != 1 || got[0].ID != "x2" {
+					t.Errorf("lobby's pending messages %+v, want only x2", got)
+				}
+			}
 		})
+	}
+}
+
+// /new (or /reset) in a chat starts a fresh conversation: the session is forgotten, a
+// running container is closed, the chat is told, and the command is not part of any prompt.
+func TestNewConversationCommand(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{settings: func(s *config.Settings) { s.IdleTimeout = time.Hour }})
+	h.register(mainGroup)
+	h.start()
+	h.message(msg(mainJID, "m1", "remember 42", 0))
+	r := h.nextRun()
+	r.request(t)
+	r.reply(t, "noted", "sess-1")
+	h.ch.waitSends(t, mainJID, 1)
+	if s := h.session("main"); s != "sess-1" {
+		t.Fatalf("session %q", s)
+	}
+	h.message(msg(mainJID, "m2", "  @andy /NEW ", 1))
+	r.waitClose(t)
+	if s := h.session("main"); s != "" {
+		t.Errorf("session %q after /new, want none", s)
+	}
+	if sent := h.ch.waitSends(t, mainJID, 2); !strings.HasPrefix(sent[1], "Starting a new conversation") {
+		t.Errorf("confirmation %q", sent[1])
+	}
+	// The closing container's last word does not bring the old session back.
+	r.reply(t, "late", "sess-1")
+	r.exit(0)
+	h.message(msg(mainJID, "m3", "what number?", 2))
+	r2 := h.nextRun()
+	req := r2.request(t)
+	if req.SessionID != "" || strings.Contains(req.Prompt, "/NEW") || strings.Contains(req.Prompt, "remember 42") {
+		t.Errorf("request after /new: session %q prompt\n%s", req.SessionID, req.Prompt)
+	}
+	r2.reply(t, "which number?", "sess-2")
+	r2.exit(0)
+	h.drain()
+	if err := h.d.ResetConversation(h.ctx, "ghost", "test"); err == nil {
+		t.Error("a reset of an unknown folder succeeded")
 	}
 }
 

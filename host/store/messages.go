@@ -17,11 +17,12 @@ func (s *Store) StoreMessage(ctx context.Context, m Message) error {
 	}
 	const q = `
 INSERT OR REPLACE INTO messages (id, chat_jid, sender, sender_name, content, timestamp,
-	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := s.w.ExecContext(ctx, q, m.ID, m.ChatJID, m.Sender, m.SenderName, m.Content, m.Timestamp,
 		boolInt(m.IsFromMe), boolInt(m.IsBotMessage),
-		nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName))
+		nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName),
+		nullIfEmpty(m.HandledAs))
 	if err != nil {
 		return fmt.Errorf("store message %q in %q: %w", m.ID, m.ChatJID, err)
 	}
@@ -30,13 +31,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // messageColumns is what every message query selects, in scanMessage's order.
 const messageColumns = `id, chat_jid, sender, sender_name, content, timestamp, is_from_me, is_bot_message,
-	reply_to_message_id, reply_to_message_content, reply_to_sender_name`
+	reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as`
 
 // pendingFilter selects messages an agent should see: after the cursor, not the bot's own
 // (by flag, or by the "Name:" prefix as a backstop for rows written before the flag
-// existed), and with text. Parameters: since, botPrefix, escaped LIKE pattern.
+// existed), not handled by the host itself, and with text. Parameters: since, botPrefix,
+// escaped LIKE pattern.
 const pendingFilter = `timestamp > ?
 	AND COALESCE(is_bot_message, 0) = 0
+	AND handled_as IS NULL
 	AND (? = '' OR content NOT LIKE ? ESCAPE '\')
 	AND content != '' AND content IS NOT NULL`
 
@@ -140,13 +143,14 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]Mes
 	var out []Message
 	for rows.Next() {
 		var m Message
-		var id, chat, sender, senderName, content, ts, rID, rContent, rName sql.NullString
+		var id, chat, sender, senderName, content, ts, rID, rContent, rName, handled sql.NullString
 		var fromMe, bot sql.NullInt64
 		var rid int64
 		if err := rows.Scan(&id, &chat, &sender, &senderName, &content, &ts, &fromMe, &bot,
-			&rID, &rContent, &rName, &rid); err != nil {
+			&rID, &rContent, &rName, &handled, &rid); err != nil {
 			return nil, err
 		}
+		m.HandledAs = handled.String
 		m.ID, m.ChatJID = id.String, chat.String
 		m.Sender, m.SenderName, m.Content, m.Timestamp = sender.String, senderName.String, content.String, ts.String
 		m.IsFromMe, m.IsBotMessage = fromMe.Int64 == 1, bot.Int64 == 1

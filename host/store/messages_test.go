@@ -380,3 +380,35 @@ func BenchmarkMessagesSince(b *testing.B) {
 		}
 	}
 }
+
+// TestHandledMessagesAreNotPending: a message the host handled itself (routed elsewhere, a
+// chat command) stays in the history but is never pending for the chat's agent.
+func TestHandledMessagesAreNotPending(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if err := s.StoreChatMetadata(ctx, Chat{JID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range []Message{
+		{ID: "1", Content: "before"},
+		{ID: "2", Content: "routed away", HandledAs: "routed:other"},
+		{ID: "3", Content: "/new", HandledAs: "command:new"},
+		{ID: "4", Content: "after"},
+	} {
+		m.ChatJID, m.Timestamp = "c", fmt.Sprintf("2024-01-01T00:00:0%d.000Z", i)
+		if err := s.StoreMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.MessagesSince(ctx, "c", "", "Andy:", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "1,4" {
+		t.Fatalf("pending %v, want 1,4", ids)
+	}
+}

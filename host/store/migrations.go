@@ -48,6 +48,9 @@ func migrations() []migration {
 				request TEXT NOT NULL DEFAULT ''
 			)`,
 		)},
+		// A message the host dealt with itself (delivered to another group by a route
+		// plugin, or a chat command such as /new) is kept, but is no longer pending.
+		{name: "messages handled without an agent", up: addColumn("messages", "handled_as", "TEXT")},
 	}
 }
 
@@ -91,6 +94,18 @@ func (s *Store) migrateOne(ctx context.Context, steps []migration) (done bool, e
 		return nil
 	})
 	return done, err
+}
+
+// addColumn is a migration adding one column, unless a database already has it.
+func addColumn(table, column, decl string) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		ok, err := hasColumn(ctx, tx, table, column)
+		if err != nil || ok {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "ALTER TABLE "+table+" ADD COLUMN "+column+" "+decl)
+		return err
+	}
 }
 
 // execAll is a migration made of plain statements.

@@ -16,6 +16,9 @@ type Message struct {
 	ReplyToMessageID      string // "" when the message is not a reply
 	ReplyToMessageContent string
 	ReplyToSenderName     string
+	// HandledAs says the host dealt with the message itself ("routed:<folder>",
+	// "command:new"): it is kept in the chat's history but never pending for its agent.
+	HandledAs string
 }
 
 // Chat is chat metadata (table chats): every chat any channel has seen, registered or not.
