@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -236,6 +238,23 @@ func (d *Docker) RemoveManaged(ctx context.Context, instance string) (int, error
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// ErrNoImage means the agent image is not in the engine; its message says how to build it.
+var ErrNoImage = errors.New("the agent image is not in the container engine")
+
+// CheckImage reports whether image is in the engine, with a how-to-fix message when it is
+// not: every agent run needs it, and no registry is assumed to be reachable.
+func (d *Docker) CheckImage(ctx context.Context, image string) error {
+	_, err := d.cli.ImageInspect(ctx, image)
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %s. Build it with `make image` (or set CONTAINER_IMAGE to an image you have)", ErrNoImage, image)
+	default:
+		return fmt.Errorf("inspect image %s: %w", image, err)
+	}
 }
 
 // Inspect returns the engine's view of a container (tests assert mounts and security

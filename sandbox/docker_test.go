@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -329,5 +330,18 @@ func TestRemoveManaged(t *testing.T) {
 	}
 	if _, err := p.Wait(); err != nil && !strings.Contains(err.Error(), "No such container") {
 		t.Logf("wait after removal: %v", err)
+	}
+}
+
+// TestCheckImage: a missing agent image is reported with how to build it.
+func TestCheckImage(t *testing.T) {
+	d := docker(t)
+	ctx := context.Background()
+	if err := d.CheckImage(ctx, testImage); err != nil {
+		t.Fatalf("present image: %v", err)
+	}
+	err := d.CheckImage(ctx, "nanoclaw-no-such-image:nope")
+	if !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), "make image") {
+		t.Fatalf("missing image: %v", err)
 	}
 }

@@ -106,6 +106,9 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	if err := engine.Ping(ctx); err != nil {
 		return err
 	}
+	if err := engine.CheckImage(ctx, s.ContainerImage); err != nil {
+		return err
+	}
 	if n, err := engine.RemoveManaged(ctx, sandbox.Instance(paths.Root)); err != nil {
 		log.Warn("could not remove every orphaned agent container", "removed", n, "error", err)
 	} else if n > 0 {

@@ -13,9 +13,27 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
 )
 
+// TestRunRefusesWithoutImage: a host whose agent image is missing does not start, and says
+// how to build the image.
+func TestRunRefusesWithoutImage(t *testing.T) {
+	requireDocker(t)
+	work, err := os.MkdirTemp("", "nc-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	vars := map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"), "ANTHROPIC_API_KEY": "sk-ant-test-placeholder",
+		"CONTAINER_IMAGE": "nanoclaw-no-such-image:nope"}
+	out, code := cli(t, work, vars, "run")
+	if code != 1 || !strings.Contains(out, "make image") || !strings.Contains(out, "nanoclaw-no-such-image:nope") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
 // TestRunHotLoads starts the host, asks it for its plugins over the control socket, drops a
 // custom routing plugin into plugins/ and sees the running host serve it with no restart.
 func TestRunHotLoads(t *testing.T) {
+	requireDocker(t) // the host refuses to start without an engine and its agent image
 	root, err := plugintest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +58,8 @@ func TestRunHotLoads(t *testing.T) {
 			return filepath.Join(work, "config")
 		case "ANTHROPIC_API_KEY":
 			return "sk-ant-test-placeholder"
+		case "CONTAINER_IMAGE":
+			return e2eImage()
 		}
 		return ""
 	}
