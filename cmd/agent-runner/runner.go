@@ -304,6 +304,10 @@ func (a *agent) turn(ctx context.Context, msgs []anthropic.BetaMessageParam) ([]
 			MaxTokens: a.maxTokens,
 			System:    a.system,
 			Messages:  msgs,
+			// Automatic prompt caching: the API marks the request's last block, so tools,
+			// system prompt and the conversation so far are read from cache on the next
+			// request (each adds only a few blocks, well within the cache's lookback).
+			CacheControl: anthropic.NewBetaCacheControlEphemeralParam(),
 		},
 		MaxIterations: a.maxIter,
 	})
@@ -355,7 +359,10 @@ func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
 	sb.WriteString("Your final reply in each turn is sent to the chat. Use the send_message tool for progress updates or extra messages while you work. ")
 	sb.WriteString("Wrap anything that must not be sent (reasoning, notes) in <internal>...</internal>.\n")
 	fmt.Fprintf(&sb, "Your working directory is %s; files there persist between runs. Keep memory in CLAUDE.md there.\n", cfg.groupDir)
-	fmt.Fprintf(&sb, "Current local time: %s.\n", time.Now().Format("2006-01-02 15:04 MST (Monday)"))
+	// The date only: the system prompt heads every request's cached prefix, so anything
+	// that changes within a day would make each container start miss the cache. Messages
+	// carry their own times.
+	fmt.Fprintf(&sb, "Today is %s.\n", time.Now().Format("Monday 2006-01-02 (MST)"))
 	readMemory := func(title, p string) {
 		b, err := os.ReadFile(p)
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
@@ -367,7 +374,8 @@ func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
 	if !req.IsMain {
 		readMemory("Global memory", filepath.Join(cfg.globalDir, "CLAUDE.md"))
 	}
-	return []anthropic.BetaTextBlockParam{{Text: sb.String()}}
+	// A breakpoint of its own: tools and system prompt stay cached across conversations.
+	return []anthropic.BetaTextBlockParam{{Text: sb.String(), CacheControl: anthropic.NewBetaCacheControlEphemeralParam()}}
 }
 
 // primedBash sends "set +H" to each new bash session before the model's first command: with

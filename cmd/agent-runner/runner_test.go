@@ -78,11 +78,10 @@ func toolUse(id, name string, input any) (int, string) {
 // harness runs run() in-process against a temp workspace and the host's real agent socket
 // (host/agentsock), whose model API is the mock and whose IPC service records requests.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	ws      string
 	home    string
 	env     map[string]string
-	api     *mockAPI
 	ipc     *recordingIPC
 	sock    *agentsock.Server
 	run     *agentsock.Run
@@ -130,7 +129,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, api *mockAPI) *harness {
+func newHarness(t testing.TB, api http.Handler) *harness {
 	t.Helper()
 	root := t.TempDir()
 	ws := filepath.Join(root, "workspace")
@@ -145,7 +144,7 @@ func newHarness(t *testing.T, api *mockAPI) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), api: api, ipc: &recordingIPC{}}
+	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), ipc: &recordingIPC{}}
 	h.sock, err = agentsock.New(agentsock.Config{Dir: sockDir, UID: -1, GID: -1, IPC: h.ipc,
 		Model: func(string) http.Handler { return api }})
 	if err != nil {
