@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 // refused for non-main and performed for main.
 func TestHostEndToEnd(t *testing.T) {
 	d := requireDocker(t)
+	started := time.Now()
 	work := workDir(t, d)
 	api, url := newMockAPI(t)
 	vars := hostEnv(work, url)
@@ -136,6 +138,26 @@ func TestHostEndToEnd(t *testing.T) {
 	}
 	if tasks[0].Status != store.TaskCompleted || tasks[0].NextRun != "" {
 		t.Errorf("task after its run: %+v", tasks[0])
+	}
+	// The proxy stored the day's usage (the mock reports 3 input and 2 output tokens a
+	// call), so a restart continues it.
+	var used store.APIUsage
+	for _, day := range slices.Compact([]string{started.UTC().Format(time.DateOnly), time.Now().UTC().Format(time.DateOnly)}) {
+		rows, err := st.APIUsageOn(context.Background(), day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			used.Requests += r.Requests
+			used.InputTokens += r.InputTokens
+			used.OutputTokens += r.OutputTokens
+		}
+	}
+	api.mu.Lock()
+	calls := int64(len(api.requests))
+	api.mu.Unlock()
+	if used.Requests != calls || used.InputTokens != 3*calls || used.OutputTokens != 2*calls {
+		t.Errorf("stored usage %+v for %d model calls", used, calls)
 	}
 }
 

@@ -84,18 +84,20 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
-	// data/ holds the agent sockets, sessions and the plugin cache: the host's alone.
-	if err := os.MkdirAll(paths.Data, 0o700); err != nil {
-		return fmt.Errorf("directory: %w", err)
-	}
-	if err := os.Chmod(paths.Data, 0o700); err != nil {
-		return fmt.Errorf("directory: %w", err)
+	// data/ holds the agent sockets, sessions and the plugin cache, store/ the database
+	// (every chat's messages, what each group spent): the host's alone.
+	for _, dir := range []string{paths.Data, storeDir(paths)} {
+		if err := privateDir(dir); err != nil {
+			return err
+		}
 	}
 	proxyCfg, err := credproxy.ConfigFromEnv(s.getenv)
 	if err != nil {
 		return fmt.Errorf("%w (in the environment or the project's .env)", err)
 	}
 	proxyCfg.MaxTokensPerDay = s.MaxTokensPerDay
+	proxyCfg.MaxConcurrency = s.MaxAPIConcurrency
+	proxyCfg.Location = s.Location // the budget's day is the host's
 	proxyCfg.Logger = log.Named("credproxy")
 	// The container engine is the primary security boundary: no engine, no host.
 	engine, err := sandbox.NewDocker()
@@ -114,7 +116,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	} else if n > 0 {
 		log.Info("removed orphaned agent containers", "count", n)
 	}
-	st, err := store.Open(ctx, filepath.Join(paths.Root, "store", "nanoclaw.db"), store.WithLogger(log.Named("store")))
+	st, err := store.Open(ctx, filepath.Join(storeDir(paths), "nanoclaw.db"), store.WithLogger(log.Named("store")))
 	if err != nil {
 		return err
 	}
@@ -145,11 +147,16 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 			e.pluginEvents(ev)
 		}
 	}
+	proxyCfg.Store = st // today's usage is loaded: a restart continues each group's budget
 	proxy, err := credproxy.New(proxyCfg)
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer func() { // before the store closes: the usage not yet stored is written
+		if err := proxy.Close(); err != nil {
+			log.Warn("model API usage not stored", "error", err)
+		}
+	}()
 	agents, err := agentFS(paths.Root, log)
 	if err != nil {
 		return err
@@ -202,6 +209,21 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)
+}
+
+// storeDir is where the host's database lives.
+func storeDir(paths config.Paths) string { return filepath.Join(paths.Root, "store") }
+
+// privateDir makes dir (and any missing parent) and gives it mode 0700, whatever mode an
+// older install left it with.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	return nil
 }
 
 // channelFactories are the channels the host starts, in outbound-ownership order.

@@ -51,7 +51,7 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "channels:\t%v\n\n", s.Channels)
-	fmt.Fprintln(tw, "GROUP\tJID\tMAIN\tRUNNING\tQUEUE\tTOKENS TODAY")
+	fmt.Fprintln(tw, "GROUP\tJID\tMAIN\tRUNNING\tQUEUE")
 	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].Folder < s.Groups[j].Folder })
 	for _, g := range s.Groups {
 		run := "-"
@@ -67,8 +67,9 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 				q = fmt.Sprintf("messages:%v tasks:%d retries:%d", qs.PendingMessages, qs.PendingTasks, qs.RetryCount)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\n", g.Folder, g.JID, g.IsMain, run, q, s.Usage[g.Folder].TokensToday)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", g.Folder, g.JID, g.IsMain, run, q)
 	}
+	writeUsage(tw, s)
 	fmt.Fprintf(tw, "\nwaiting for a slot:\t%v\n\nPLUGIN\tKIND\tCALLS\tFAULTS\n", s.Waiting)
 	for _, p := range s.Plugins {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", p.Name, p.Kind, p.Calls, p.Faults)
@@ -105,6 +106,32 @@ type statusView struct {
 		Name, Kind    string
 		Calls, Faults uint64
 	}
-	Usage  map[string]struct{ TokensToday int64 }
+	Usage  map[string]usageView
 	Errors []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+}
+
+// usageView is one group's model API use today, as credproxy.Usage encodes it.
+type usageView struct {
+	Day                                            string
+	InputTokens, CacheReadTokens, CacheWriteTokens int64
+	OutputTokens, TotalTokens, Budget              int64
+	Requests, Refusals                             int64
+}
+
+// writeUsage adds the table of each group's model API use today.
+func writeUsage(tw *tabwriter.Writer, s statusView) {
+	day := ""
+	for _, u := range s.Usage {
+		day = max(day, u.Day)
+	}
+	fmt.Fprintf(tw, "\nMODEL API TODAY (%s)\tINPUT\tCACHE READ\tCACHE WRITE\tOUTPUT\tTOTAL\tBUDGET\tREQUESTS\tREFUSED\n", day)
+	for _, g := range s.Groups {
+		u := s.Usage[g.Folder]
+		budget := "-"
+		if u.Budget > 0 {
+			budget = fmt.Sprint(u.Budget)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\n", g.Folder, u.InputTokens, u.CacheReadTokens,
+			u.CacheWriteTokens, u.OutputTokens, u.TotalTokens, budget, u.Requests, u.Refusals)
+	}
 }

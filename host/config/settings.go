@@ -103,6 +103,10 @@ type Settings struct {
 	LogLevel                string        // LOG_LEVEL: trace, debug, info, warn or error
 	Model                   string        // NANOCLAW_MODEL: "" lets the agent runner choose
 	MaxTokensPerDay         int64         // NANOCLAW_MAX_TOKENS_PER_DAY: 0 means no budget
+	// NANOCLAW_MAX_API_CONCURRENCY: how many model API requests one group may have in flight
+	// at once; more wait their turn in order. It bounds how far concurrent requests can
+	// take a group past its daily budget, and what one group takes of the API's rate limits.
+	MaxAPIConcurrency int
 	// NANOCLAW_PLUGIN_IDLE: a plugin unused this long releases its compiled code and
 	// instances until its next call; 0 keeps plugins ready for ever.
 	PluginIdle time.Duration
@@ -124,6 +128,8 @@ const (
 	DefaultLogLevel                = "info"
 	DefaultPluginIdle              = 30 * time.Minute
 	DefaultShutdownGrace           = 30 * time.Second
+	DefaultMaxAPIConcurrency       = 4
+	MaxAPIConcurrencyLimit         = 256 // NANOCLAW_MAX_API_CONCURRENCY's largest value
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is
@@ -175,6 +181,7 @@ func loadSettings(env func(string) string, sysZone func() string) (Settings, err
 		LogLevel:                p.logLevel("LOG_LEVEL"),
 		Model:                   p.str("NANOCLAW_MODEL", ""),
 		MaxTokensPerDay:         p.integer("NANOCLAW_MAX_TOKENS_PER_DAY", 0, 0, math.MaxInt64),
+		MaxAPIConcurrency:       int(p.integer("NANOCLAW_MAX_API_CONCURRENCY", DefaultMaxAPIConcurrency, 1, MaxAPIConcurrencyLimit)),
 		PluginIdle:              p.millisOrZero("NANOCLAW_PLUGIN_IDLE", DefaultPluginIdle),
 		ShutdownGrace:           p.millisOrZero("NANOCLAW_SHUTDOWN_GRACE", DefaultShutdownGrace),
 	}

@@ -122,6 +122,7 @@ func TestLoadSettingsDefaults(t *testing.T) {
 		LogLevel:                "info",
 		PluginIdle:              30 * time.Minute,
 		ShutdownGrace:           30 * time.Second,
+		MaxAPIConcurrency:       4,
 	}
 	if s != want {
 		t.Errorf("defaults = %+v\nwant %+v", s, want)
@@ -222,6 +223,11 @@ func TestLoadSettingsVariables(t *testing.T) {
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY 0", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "0"}, check: func(s Settings) bool { return s.MaxTokensPerDay == 0 }},
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY negative", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "-1"}, bad: "NANOCLAW_MAX_TOKENS_PER_DAY"},
 		{name: "NANOCLAW_MAX_TOKENS_PER_DAY 1e6", env: map[string]string{"NANOCLAW_MAX_TOKENS_PER_DAY": "1e6"}, bad: "NANOCLAW_MAX_TOKENS_PER_DAY"},
+		{name: "NANOCLAW_MAX_API_CONCURRENCY", env: map[string]string{"NANOCLAW_MAX_API_CONCURRENCY": "2"}, check: func(s Settings) bool { return s.MaxAPIConcurrency == 2 }},
+		{name: "NANOCLAW_MAX_API_CONCURRENCY default", env: map[string]string{}, check: func(s Settings) bool { return s.MaxAPIConcurrency == DefaultMaxAPIConcurrency }},
+		{name: "NANOCLAW_MAX_API_CONCURRENCY 0", env: map[string]string{"NANOCLAW_MAX_API_CONCURRENCY": "0"}, bad: "NANOCLAW_MAX_API_CONCURRENCY"},
+		{name: "NANOCLAW_MAX_API_CONCURRENCY over the limit", env: map[string]string{"NANOCLAW_MAX_API_CONCURRENCY": "257"}, bad: "NANOCLAW_MAX_API_CONCURRENCY"},
+		{name: "NANOCLAW_MAX_API_CONCURRENCY words", env: map[string]string{"NANOCLAW_MAX_API_CONCURRENCY": "four"}, bad: "NANOCLAW_MAX_API_CONCURRENCY"},
 		{name: "NANOCLAW_PLUGIN_IDLE default", env: map[string]string{}, check: func(s Settings) bool { return s.PluginIdle == DefaultPluginIdle }},
 		{name: "NANOCLAW_PLUGIN_IDLE 30s", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "30s"}, check: func(s Settings) bool { return s.PluginIdle == 30*time.Second }},
 		{name: "NANOCLAW_PLUGIN_IDLE ms", env: map[string]string{"NANOCLAW_PLUGIN_IDLE": "60000"}, check: func(s Settings) bool { return s.PluginIdle == time.Minute }},

@@ -1,18 +1,24 @@
 // Package credproxy serves the model API (the Anthropic Messages API) to agent containers,
 // which have no network. It is mounted on each group's agent socket (host/agentsock), so the
 // group of every request is which socket it arrived on — never anything the container says.
-// The proxy strips whatever credentials the container sends (it only ever holds a
-// placeholder), adds the real ones, forwards to the upstream, streams the answer back,
-// counts the tokens each group uses and can refuse a group over its daily budget.
+//
+// It forwards what an agent needs and nothing else: POST /v1/messages and
+// /v1/messages/count_tokens, with a fixed set of request headers and a body that is one JSON
+// object (rules.go). It adds the real credentials (the container only ever holds a
+// placeholder), streams the answer back, and keeps each group's day: tokens reserved before
+// a request is forwarded and settled with the usage its response reports, so a daily budget
+// holds under concurrency; a cap on each group's requests in flight; and the day's counts in
+// the store, so a restart resets neither (ledger.go, persist.go). Everything it refuses is
+// answered in the API's error shape, so the agent's SDK shows why.
 //
 // The real key or token never reaches a container, a log line or an error message.
 package credproxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"sync"
 	"time"
@@ -23,8 +29,12 @@ import (
 // DefaultUpstream is the API the proxy forwards to when ANTHROPIC_BASE_URL is not set.
 const DefaultUpstream = "https://api.anthropic.com"
 
-// DefaultMaxRequestBytes caps a request body; a larger one is answered 413.
-const DefaultMaxRequestBytes = 32 << 20
+// Defaults of Config's limits.
+const (
+	DefaultMaxRequestBytes = 32 << 20 // a larger body is answered 413
+	DefaultMaxConcurrency  = 4        // requests in flight per group
+	DefaultMaxQueued       = 32       // requests waiting per group; more are answered 429
+)
 
 // Config is what New needs. Its String method redacts the credentials, so a Config can be
 // logged by accident without leaking them.
@@ -32,24 +42,33 @@ type Config struct {
 	// Upstream is where requests go; the request path is joined onto Upstream's path, so a
 	// compatible endpoint under a prefix works. Default DefaultUpstream.
 	Upstream *url.URL
-	// APIKey is sent as x-api-key on every request.
+	// APIKey is sent as x-api-key. When it is set, AuthToken is not used.
 	APIKey string
-	// AuthToken (an OAuth or bearer token) replaces the Authorization header of requests
-	// that carried one, as Bearer <AuthToken>; requests without one get x-api-key if APIKey
-	// is set, else no credentials. At least one of APIKey and AuthToken is required.
+	// AuthToken (an OAuth access token, or a gateway's bearer token) is sent as
+	// Authorization: Bearer, with the OAuthBeta flag added to anthropic-beta, when APIKey
+	// is not set. At least one of the two is required.
 	AuthToken string
 	// MaxTokensPerDay is every group's budget: tokens of every kind the API reports
-	// (input, output, cache creation, cache read) per UTC day. 0 means unlimited.
+	// (input, output, cache write, cache read) per day in Location. 0 means unlimited.
 	MaxTokensPerDay int64
 	// GroupBudgets overrides MaxTokensPerDay for the groups it names (0 = unlimited).
 	GroupBudgets map[string]int64
 	// MaxRequestBytes caps a request body. Default DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// MaxConcurrency caps each group's requests in flight upstream; MaxQueued caps how many
+	// more wait, in order, for as long as their container does. Defaults DefaultMaxConcurrency
+	// and DefaultMaxQueued.
+	MaxConcurrency, MaxQueued int
+	// Store keeps the days' usage; New loads today's from it, so a restart continues the
+	// budget. nil keeps usage in memory only.
+	Store UsageStore
+	// Location is the zone whose days the budget and the usage count. Default UTC.
+	Location *time.Location
 	// Logger gets one line per request. Default: discard.
 	Logger hclog.Logger
 	// Transport sends requests upstream. Default: a clone of http.DefaultTransport.
 	Transport http.RoundTripper
-	// Clock tells the budget which day it is. Default time.Now.
+	// Clock tells the budget what time it is. Default time.Now.
 	Clock func() time.Time
 }
 
@@ -65,8 +84,8 @@ func (c Config) String() string {
 		}
 		return "set"
 	}
-	return fmt.Sprintf("credproxy.Config{Upstream: %s, APIKey: %s, AuthToken: %s, MaxTokensPerDay: %d, GroupBudgets: %d groups, MaxRequestBytes: %d}",
-		up, red(c.APIKey), red(c.AuthToken), c.MaxTokensPerDay, len(c.GroupBudgets), c.MaxRequestBytes)
+	return fmt.Sprintf("credproxy.Config{Upstream: %s, APIKey: %s, AuthToken: %s, MaxTokensPerDay: %d, GroupBudgets: %d groups, MaxRequestBytes: %d, MaxConcurrency: %d}",
+		up, red(c.APIKey), red(c.AuthToken), c.MaxTokensPerDay, len(c.GroupBudgets), c.MaxRequestBytes, c.MaxConcurrency)
 }
 
 // GoString is String, so %#v redacts too.
@@ -107,41 +126,41 @@ func parseUpstream(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// Usage is a snapshot of one group's use of the API since the proxy started.
-type Usage struct {
-	Requests    int64  // requests forwarded upstream
-	Refusals    int64  // requests refused for the budget
-	Tokens      Tokens // totals over every forwarded request
-	TokensToday int64  // what counts against the budget: Tokens.Total() in the current UTC day
-}
+// credential is which credential the proxy sends upstream.
+type credential int
 
-type groupState struct {
-	usage Usage
-	day   string // the UTC day TokensToday belongs to
-}
+const (
+	credAPIKey credential = iota + 1 // x-api-key
+	credToken                        // Authorization: Bearer, with OAuthBeta
+)
 
 // Proxy serves the API to every group; Handler gives one group's view.
 type Proxy struct {
 	upstream  *url.URL
+	cred      credential
 	apiKey    string
 	authToken string
 	defBudget int64
 	budgets   map[string]int64
 	maxBody   int64
+	maxConc   int
+	maxQueued int
+	loc       *time.Location
 	log       hclog.Logger
 	clock     func() time.Time
-	rp        *httputil.ReverseProxy
-
 	transport http.RoundTripper
+	writer    *usageWriter // nil without a store
 
-	mu     sync.Mutex
-	groups map[string]*groupState
+	mu      sync.Mutex
+	ledgers map[string]*ledger
 
-	// onDone, if set (tests), is called after each request has been counted and logged.
-	onDone func(group string)
+	// onDone and onQueued, if set (tests), are called after each request has been settled
+	// and logged, and when one starts waiting for its turn.
+	onDone, onQueued func(group string)
 }
 
-// New checks cfg and builds a proxy serving no sockets yet.
+// New checks cfg, loads today's usage from cfg.Store and builds a proxy serving no sockets
+// yet.
 func New(cfg Config) (*Proxy, error) {
 	if cfg.APIKey == "" && cfg.AuthToken == "" {
 		return nil, errors.New("credproxy: no credentials: need an API key or an auth token")
@@ -158,6 +177,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxTokensPerDay < 0 {
 		return nil, errors.New("credproxy: MaxTokensPerDay is negative")
 	}
+	if cfg.MaxConcurrency < 0 || cfg.MaxQueued < 0 {
+		return nil, errors.New("credproxy: MaxConcurrency or MaxQueued is negative")
+	}
 	budgets := make(map[string]int64, len(cfg.GroupBudgets))
 	for g, b := range cfg.GroupBudgets {
 		if b < 0 {
@@ -172,12 +194,31 @@ func New(cfg Config) (*Proxy, error) {
 		defBudget: cfg.MaxTokensPerDay,
 		budgets:   budgets,
 		maxBody:   cfg.MaxRequestBytes,
+		maxConc:   cfg.MaxConcurrency,
+		maxQueued: cfg.MaxQueued,
+		loc:       cfg.Location,
 		log:       cfg.Logger,
 		clock:     cfg.Clock,
-		groups:    make(map[string]*groupState),
+		transport: cfg.Transport,
+		ledgers:   make(map[string]*ledger),
+	}
+	// The API key wins when both are set, as in NanoClaw: the key is the credential made
+	// for programs, and an operator who adds one means it to be used.
+	p.cred = credToken
+	if p.apiKey != "" {
+		p.cred = credAPIKey
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxRequestBytes
+	}
+	if p.maxConc == 0 {
+		p.maxConc = DefaultMaxConcurrency
+	}
+	if p.maxQueued == 0 {
+		p.maxQueued = DefaultMaxQueued
+	}
+	if p.loc == nil {
+		p.loc = time.UTC
 	}
 	if p.log == nil {
 		p.log = hclog.NewNullLogger()
@@ -185,94 +226,58 @@ func New(cfg Config) (*Proxy, error) {
 	if p.clock == nil {
 		p.clock = time.Now
 	}
-	transport := cfg.Transport
-	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+	if p.transport == nil {
+		p.transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	p.transport = transport
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      transport,
-		FlushInterval:  -1, // SSE: every write reaches the container at once
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.upstreamError,
-		ErrorLog:       p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	if cfg.Store != nil {
+		if err := p.load(cfg.Store); err != nil {
+			return nil, err
+		}
+		p.writer = newUsageWriter(cfg.Store, p.log)
+	}
+	switch {
+	case p.cred == credAPIKey && p.authToken != "":
+		p.log.Info("model API credentials: the API key (an auth token is also set, and not used)")
+	case p.cred == credAPIKey:
+		p.log.Info("model API credentials: the API key")
+	default:
+		p.log.Info("model API credentials: the auth token, as a bearer token with the OAuth beta flag")
 	}
 	return p, nil
 }
 
-// Handler serves the API to group: the agent socket mounts it for the group the socket
-// belongs to, and nothing in a request can change which group that is.
-func (p *Proxy) Handler(group string) http.Handler { return p.handler(group) }
-
-// Close releases the proxy's idle upstream connections.
-func (p *Proxy) Close() error {
-	if t, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
+// load restores today's usage, so a restart continues each group's day.
+func (p *Proxy) load(st UsageStore) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rows, err := st.APIUsageOn(ctx, p.today())
+	if err != nil {
+		return fmt.Errorf("credproxy: load today's usage: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range rows {
+		l := p.ledgerLocked(r.Group)
+		if l.day != r.Day { // midnight passed since the query
+			continue
+		}
+		l.tokens = Tokens{Input: r.InputTokens, Output: r.OutputTokens, CacheRead: r.CacheReadTokens, CacheWrite: r.CacheWriteTokens}
+		l.requests, l.refusals = r.Requests, r.Refusals
 	}
 	return nil
 }
 
-// Usage is a snapshot of group's use so far; TokensToday is 0 once the UTC day has changed.
-func (p *Proxy) Usage(group string) Usage {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	g := p.groups[group]
-	if g == nil {
-		return Usage{}
-	}
-	u := g.usage
-	if g.day != p.today() {
-		u.TokensToday = 0
-	}
-	return u
+// Handler serves the API to group: the agent socket mounts it for the group the socket
+// belongs to, and nothing in a request can change which group that is.
+func (p *Proxy) Handler(group string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, group) })
 }
 
-func (p *Proxy) today() string { return p.clock().UTC().Format(time.DateOnly) }
-
-func (p *Proxy) budget(group string) int64 {
-	if b, ok := p.budgets[group]; ok {
-		return b
+// Close writes the usage not yet stored and releases the idle upstream connections. Call
+// it after the sockets have stopped serving.
+func (p *Proxy) Close() error {
+	if t, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
 	}
-	return p.defBudget
-}
-
-// state returns group's counters, rolled over to today. p.mu must be held.
-func (p *Proxy) state(group string) *groupState {
-	g := p.groups[group]
-	if g == nil {
-		g = &groupState{}
-		p.groups[group] = g
-	}
-	if d := p.today(); g.day != d {
-		g.day, g.usage.TokensToday = d, 0
-	}
-	return g
-}
-
-// admit counts a request against group's budget: false (and a refusal) if the group has
-// used its budget today. Requests already in flight may take a group past its budget; the
-// next one is refused.
-func (p *Proxy) admit(group string) (ok bool, used, budget int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	g := p.state(group)
-	budget = p.budget(group)
-	if budget > 0 && g.usage.TokensToday >= budget {
-		g.usage.Refusals++
-		return false, g.usage.TokensToday, budget
-	}
-	g.usage.Requests++
-	return true, g.usage.TokensToday, budget
-}
-
-func (p *Proxy) record(group string, t Tokens) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	g := p.state(group)
-	g.usage.Tokens.Input = satAdd(g.usage.Tokens.Input, t.Input)
-	g.usage.Tokens.Output = satAdd(g.usage.Tokens.Output, t.Output)
-	g.usage.Tokens.CacheCreation = satAdd(g.usage.Tokens.CacheCreation, t.CacheCreation)
-	g.usage.Tokens.CacheRead = satAdd(g.usage.Tokens.CacheRead, t.CacheRead)
-	g.usage.TokensToday = satAdd(g.usage.TokensToday, t.Total())
+	return p.writer.close()
 }

@@ -6,17 +6,23 @@ import (
 	"mime"
 )
 
-// Tokens are the token counts one response reported in its "usage" object.
+// Tokens are token counts as the API reports them in a response's "usage" object.
 type Tokens struct {
-	Input         int64 // usage.input_tokens
-	Output        int64 // usage.output_tokens
-	CacheCreation int64 // usage.cache_creation_input_tokens
-	CacheRead     int64 // usage.cache_read_input_tokens
+	Input      int64 `json:"inputTokens"`      // usage.input_tokens: input not read from or written to the cache
+	Output     int64 `json:"outputTokens"`     // usage.output_tokens (thinking included)
+	CacheRead  int64 `json:"cacheReadTokens"`  // usage.cache_read_input_tokens
+	CacheWrite int64 `json:"cacheWriteTokens"` // usage.cache_creation_input_tokens
 }
 
 // Total is every token the response reported; it is what a budget counts.
 func (t Tokens) Total() int64 {
-	return satAdd(satAdd(t.Input, t.Output), satAdd(t.CacheCreation, t.CacheRead))
+	return satAdd(satAdd(t.Input, t.Output), satAdd(t.CacheWrite, t.CacheRead))
+}
+
+// add is t + u, field by field, saturating.
+func (t Tokens) add(u Tokens) Tokens {
+	return Tokens{Input: satAdd(t.Input, u.Input), Output: satAdd(t.Output, u.Output),
+		CacheRead: satAdd(t.CacheRead, u.CacheRead), CacheWrite: satAdd(t.CacheWrite, u.CacheWrite)}
 }
 
 // maxCount bounds one reported count, so a hostile or broken upstream cannot overflow the
@@ -138,7 +144,7 @@ func (m *usageMeter) apply(u *wireUsage) {
 	}
 	set(&m.tokens.Input, u.InputTokens)
 	set(&m.tokens.Output, u.OutputTokens)
-	set(&m.tokens.CacheCreation, u.CacheCreationInputTokens)
+	set(&m.tokens.CacheWrite, u.CacheCreationInputTokens)
 	set(&m.tokens.CacheRead, u.CacheReadInputTokens)
 }
 

@@ -15,7 +15,7 @@ func TestUsageMeter(t *testing.T) {
 		found bool
 	}{
 		{"json", meterJSON, `{"id":"m","usage":{"input_tokens":10,"output_tokens":20,"cache_creation_input_tokens":3,"cache_read_input_tokens":4}}`,
-			Tokens{10, 20, 3, 4}, true},
+			Tokens{Input: 10, Output: 20, CacheWrite: 3, CacheRead: 4}, true},
 		{"json without usage", meterJSON, `{"input_tokens":99}`, Tokens{}, false},
 		{"json error", meterJSON, `{"type":"error","error":{"type":"x","message":"\"usage\""}}`, Tokens{}, false},
 		{"json broken", meterJSON, `{"usage":{"input_tokens":1`, Tokens{}, false},
@@ -80,7 +80,7 @@ func FuzzUsageMeter(f *testing.F) {
 		if got != want || found != wantFound {
 			t.Fatalf("split every %d: %+v %v, whole: %+v %v", step, got, found, want, wantFound)
 		}
-		for _, v := range []int64{got.Input, got.Output, got.CacheCreation, got.CacheRead} {
+		for _, v := range []int64{got.Input, got.Output, got.CacheWrite, got.CacheRead} {
 			if v < 0 || v > maxCount {
 				t.Fatalf("count out of range: %+v", got)
 			}

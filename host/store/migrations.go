@@ -51,6 +51,22 @@ func migrations() []migration {
 		// A message the host dealt with itself (delivered to another group by a route
 		// plugin, or a chat command such as /new) is kept, but is no longer pending.
 		{name: "messages handled without an agent", up: addColumn("messages", "handled_as", "TEXT")},
+		{name: "model API usage per group and day", up: execAll(
+			// What each group used of the model API, per day in the host's zone: the
+			// credential proxy adds to it as requests settle and reads today's row at start,
+			// so a restart neither resets a group's budget nor what `nanoclaw status` shows.
+			`CREATE TABLE IF NOT EXISTS api_usage (
+				group_folder TEXT NOT NULL,
+				day TEXT NOT NULL,
+				input_tokens INTEGER NOT NULL DEFAULT 0,
+				output_tokens INTEGER NOT NULL DEFAULT 0,
+				cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+				cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+				requests INTEGER NOT NULL DEFAULT 0,
+				refusals INTEGER NOT NULL DEFAULT 0,
+				PRIMARY KEY (group_folder, day)
+			)`,
+		)},
 	}
 }
 

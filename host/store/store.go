@@ -53,8 +53,10 @@ func WithLogger(l hclog.Logger) Option {
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
-// The parent directory is created 0700 and a new database file 0600, because the file holds
-// every registered chat's messages. An existing NanoClaw v1 database is migrated in place.
+// The parent directory is created 0700 and the database file is made 0600 (an existing one
+// and its -wal and -shm files lose group and other access), because the file holds every
+// registered chat's messages. An existing NanoClaw v1 database is migrated in place. The
+// mode of an existing parent directory is the caller's (path may be anywhere).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s := &Store{log: hclog.NewNullLogger(), now: time.Now}
 	for _, o := range opts {
@@ -71,7 +73,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: create database file: %w", err)
 	}
+	err = ownerOnly(f)
 	_ = f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("store: database file permissions: %w", err)
+	}
+	// SQLite gives its -wal and -shm files the database's mode when it creates them; ones
+	// an older program left are tightened here.
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := ownerOnlyPath(abs + suffix); err != nil {
+			return nil, fmt.Errorf("store: database file permissions: %w", err)
+		}
+	}
 
 	base := dsn(abs)
 	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
@@ -96,6 +109,35 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s for reading: %w", abs, err)
 	}
 	return s, nil
+}
+
+// ownerOnly takes group and other access away from an open file. A database NanoClaw
+// created is 0644 (better-sqlite3's default), and it holds every registered chat's
+// messages and what each group spent on the model API.
+func ownerOnly(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return f.Chmod(perm &^ 0o077)
+	}
+	return nil
+}
+
+// ownerOnlyPath is ownerOnly for a regular file that may not exist.
+func ownerOnlyPath(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return os.Chmod(path, perm&^0o077)
+	}
+	return nil
 }
 
 // dsn builds the driver's URI for path. The path is escaped because SQLite reads a "file:"

@@ -42,7 +42,7 @@ func tableNames(t *testing.T, db *sql.DB, typ string) []string {
 func TestOpenCreatesNanoClawSchema(t *testing.T) {
 	s := openTest(t)
 	if got, want := strings.Join(tableNames(t, s.r, "table"), ","),
-		"chats,ipc_refusals,messages,outbox,registered_groups,router_state,scheduled_tasks,sessions,task_run_logs"; got != want {
+		"api_usage,chats,ipc_refusals,messages,outbox,registered_groups,router_state,scheduled_tasks,sessions,task_run_logs"; got != want {
 		t.Errorf("tables = %s, want %s", got, want)
 	}
 	if got, want := strings.Join(tableNames(t, s.r, "index"), ","),
