@@ -34,7 +34,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		d.log.Error("read cursor", "chat", jid, "error", err)
 		return false
 	}
-	pending, err := d.cfg.Store.MessagesSince(ctx, jid, prev, d.botPrefix(), d.cfg.Settings.MaxMessagesPerPrompt)
+	pending, err := d.nextBatch(ctx, g, prev)
 	if err != nil {
 		d.log.Error("pending messages", "chat", jid, "error", err)
 		return false
@@ -72,7 +72,10 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 			} else if stored && reply != nil {
 				d.wakeOutbox()
 			}
-			d.queue.NotifyIdle(jid)
+			// A backlog longer than one prompt goes on as follow-ups, a batch at a time.
+			if !d.pipe(ctx, g) {
+				d.queue.NotifyIdle(jid)
+			}
 		case "error":
 			mu.Lock()
 			failed = true // NanoClaw's hadError: the run failed even if the container then exits 0
@@ -87,6 +90,9 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	case left == 0:
 		if err != nil || res.Status == "error" || failed {
 			d.log.Warn("agent failed after answering everything it was given; nothing to retry", "chat", jid, "error", res.Error)
+		}
+		if more, _ := d.hasBatch(ctx, g); more && !d.stopping.Load() {
+			d.queue.EnqueueMessageCheck(jid, g.Folder) // the rest of a backlog
 		}
 		return true
 	case d.stopping.Load():

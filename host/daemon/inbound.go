@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -55,6 +56,7 @@ func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 			m.HandledAs = "routed:" + t.Folder
 		}
 	}
+	m.RouteAction = dec.Action // a backlog is later worked through by it
 	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}
@@ -166,7 +168,7 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 		d.log.Error("read cursor", "chat", g.JID, "error", err)
 		return false
 	}
-	pending, err := d.cfg.Store.MessagesSince(ctx, g.JID, cursor, d.botPrefix(), d.cfg.Settings.MaxMessagesPerPrompt)
+	pending, err := d.nextBatch(ctx, g, cursor)
 	if err != nil || len(pending) == 0 {
 		return false
 	}
@@ -210,6 +212,50 @@ func (d *Daemon) settle(ctx context.Context, g store.Group) int {
 
 func (d *Daemon) botPrefix() string { return d.cfg.Settings.AssistantName + ":" }
 
+// backlogLimit bounds how far past its cursor a chat's backlog is read for one batch.
+const backlogLimit = 1000
+
+// nextBatch is what the chat's agent should be given next, oldest first: the first message
+// that asked for the agent (its route verdict was deliver) after the cursor, with the
+// context before it (MAX_MESSAGES_PER_PROMPT in all, as NanoClaw: older context is left
+// out), and as many later messages as still fit, up to the last that asked for the agent.
+// A backlog (a host that was down, a crash) is so worked through a batch at a time, and no
+// message that asked for the agent is ever skipped; context alone starts nothing. With no
+// cursor at all (a chat whose history predates its agent) only the newest batch counts, as
+// NanoClaw: an old history is not replayed. Nil means nothing to do.
+func (d *Daemon) nextBatch(ctx context.Context, g store.Group, cursor string) ([]store.Message, error) {
+	n := d.cfg.Settings.MaxMessagesPerPrompt
+	var pending []store.Message
+	var err error
+	if cursor == "" {
+		pending, err = d.cfg.Store.MessagesSince(ctx, g.JID, cursor, d.botPrefix(), n)
+	} else {
+		pending, err = d.cfg.Store.MessagesAfter(ctx, g.JID, cursor, d.botPrefix(), backlogLimit)
+	}
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	asks := func(m store.Message) bool {
+		if m.RouteAction != "" {
+			return m.RouteAction == protocol.ActionDeliver
+		}
+		// Stored before verdicts were kept: ask the route plugin now.
+		return d.route(ctx, m, g, true).Action == protocol.ActionDeliver
+	}
+	first := slices.IndexFunc(pending, asks)
+	if first < 0 {
+		return nil, nil
+	}
+	start := max(0, first-n+1)
+	end := first
+	for i := first + 1; i < len(pending) && i < start+n; i++ {
+		if asks(pending[i]) {
+			end = i
+		}
+	}
+	return pending[start : end+1], nil
+}
+
 // cursor is the chat's agent cursor; with none yet, NanoClaw's recovery: the time of the
 // assistant's last message there, so a fresh host does not replay the whole history.
 func (d *Daemon) cursor(ctx context.Context, jid string) (string, error) {
@@ -246,28 +292,27 @@ func (d *Daemon) restoreInflight(ctx context.Context) error {
 	return nil
 }
 
-// recoverPending starts a run for every group with messages the route plugin would deliver
-// and no agent has seen: sent while the host was down, or left by a failed run.
+// recoverPending starts a run for every group with messages that asked for its agent and
+// no agent has answered: sent while the host was down, or left by a failed run.
 func (d *Daemon) recoverPending(ctx context.Context) {
 	for _, g := range d.groups.All() {
-		cursor, err := d.cursor(ctx, g.JID)
-		if err != nil {
-			d.log.Error("recovery: cursor", "chat", g.JID, "error", err)
-			continue
-		}
-		pending, err := d.cfg.Store.MessagesSince(ctx, g.JID, cursor, d.botPrefix(), d.cfg.Settings.MaxMessagesPerPrompt)
-		if err != nil {
+		if more, err := d.hasBatch(ctx, g); err != nil {
 			d.log.Error("recovery: pending messages", "chat", g.JID, "error", err)
-			continue
-		}
-		for _, m := range pending {
-			if d.route(ctx, m, g, true).Action == protocol.ActionDeliver {
-				d.log.Info("recovery: pending messages", "chat", g.JID, "count", len(pending))
-				d.queue.EnqueueMessageCheck(g.JID, g.Folder)
-				break
-			}
+		} else if more {
+			d.log.Info("recovery: pending messages", "chat", g.JID)
+			d.queue.EnqueueMessageCheck(g.JID, g.Folder)
 		}
 	}
+}
+
+// hasBatch reports whether the chat has messages its agent should be given.
+func (d *Daemon) hasBatch(ctx context.Context, g store.Group) (bool, error) {
+	cursor, err := d.cursor(ctx, g.JID)
+	if err != nil {
+		return false, err
+	}
+	batch, err := d.nextBatch(ctx, g, cursor)
+	return len(batch) > 0, err
 }
 
 // typing shows or hides the typing indicator, best effort.

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -945,4 +946,62 @@ func TestFollowUpInFlightUntilAnswered(t *testing.T) {
 	r.waitClose(t)
 	r.exit(0)
 	h.drain()
+}
+
+// A backlog longer than one prompt is worked through a batch at a time, oldest first, with
+// nothing skipped: the first batch starts the container, the rest follow as follow-ups.
+// Context alone starts nothing; a trigger brings the context just before it.
+func TestBacklogInBatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{settings: func(s *config.Settings) { s.IdleTimeout = time.Hour }})
+	h.register(mainGroup)
+	h.register(familyGroup)
+	for i := range 25 {
+		h.storeMessage(msg(mainJID, fmt.Sprint("b", i), fmt.Sprintf("backlog %d", i), i+1))
+	}
+	for i := range 15 {
+		h.storeMessage(msg(famJID, fmt.Sprint("c", i), fmt.Sprintf("chatter %d", i), i+1))
+	}
+	for _, jid := range []string{mainJID, famJID} {
+		if err := h.st.SetAgentCursor(h.ctx, jid, ts(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start()
+	r := h.nextRun()
+	req := r.request(t)
+	if req.ChatJID != mainJID || !strings.Contains(req.Prompt, ">backlog 0<") || !strings.Contains(req.Prompt, ">backlog 9<") || strings.Contains(req.Prompt, ">backlog 10<") {
+		t.Fatalf("first batch for %s:\n%s", req.ChatJID, req.Prompt)
+	}
+	r.reply(t, "first ten", "")
+	in := r.waitInputs(t, 1)
+	if !strings.Contains(in[0], ">backlog 10<") || !strings.Contains(in[0], ">backlog 19<") || strings.Contains(in[0], ">backlog 20<") {
+		t.Fatalf("second batch:\n%s", in[0])
+	}
+	r.reply(t, "next ten", "")
+	in = r.waitInputs(t, 2)
+	if !strings.Contains(in[1], ">backlog 20<") || !strings.Contains(in[1], ">backlog 24<") {
+		t.Fatalf("third batch:\n%s", in[1])
+	}
+	r.reply(t, "last five", "")
+	h.ch.waitSends(t, mainJID, 3)
+	if len(h.rt.runs.all()) != 1 {
+		t.Fatalf("the family's chatter started a run")
+	}
+	// The trigger brings the context just before it (ten messages in all).
+	h.message(msg(famJID, "f1", "@Andy what was that about?", 20))
+	rf := h.nextRun()
+	req = rf.request(t)
+	if !strings.Contains(req.Prompt, ">chatter 6<") || strings.Contains(req.Prompt, ">chatter 5<") || !strings.Contains(req.Prompt, "what was that about?") {
+		t.Fatalf("family's prompt:\n%s", req.Prompt)
+	}
+	rf.reply(t, "it was about plans", "")
+	h.ch.waitSends(t, famJID, 1)
+	for _, x := range []*fakeRun{r, rf} {
+		x.exit(0)
+	}
+	h.drain()
+	if c := h.cursor(mainJID); c != ts(25) {
+		t.Errorf("main's cursor %q, want %q", c, ts(25))
+	}
 }

@@ -17,12 +17,12 @@ func (s *Store) StoreMessage(ctx context.Context, m Message) error {
 	}
 	const q = `
 INSERT OR REPLACE INTO messages (id, chat_jid, sender, sender_name, content, timestamp,
-	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := s.w.ExecContext(ctx, q, m.ID, m.ChatJID, m.Sender, m.SenderName, m.Content, m.Timestamp,
 		boolInt(m.IsFromMe), boolInt(m.IsBotMessage),
 		nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName),
-		nullIfEmpty(m.HandledAs))
+		nullIfEmpty(m.HandledAs), nullIfEmpty(m.RouteAction))
 	if err != nil {
 		return fmt.Errorf("store message %q in %q: %w", m.ID, m.ChatJID, err)
 	}
@@ -31,7 +31,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // messageColumns is what every message query selects, in scanMessage's order.
 const messageColumns = `id, chat_jid, sender, sender_name, content, timestamp, is_from_me, is_bot_message,
-	reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as`
+	reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action`
 
 // pendingFilter selects messages an agent should see: after the cursor, not the bot's own
 // (by flag, or by the "Name:" prefix as a backstop for rows written before the flag
@@ -68,6 +68,20 @@ ORDER BY timestamp DESC, rid DESC LIMIT ?) ORDER BY timestamp, rid`
 	msgs, err := s.queryMessages(ctx, q, chatJID, since, botPrefix, likePrefix(botPrefix), sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("messages since %q in %q: %w", since, chatJID, err)
+	}
+	return msgs, nil
+}
+
+// MessagesAfter returns chatJID's messages after since that an agent should see (see
+// pendingFilter), the oldest limit of them (limit <= 0: all), oldest first: a backlog is
+// worked through in order, a batch at a time, and none is skipped.
+func (s *Store) MessagesAfter(ctx context.Context, chatJID, since, botPrefix string, limit int) ([]Message, error) {
+	q := `SELECT ` + messageColumns + `, rowid AS rid FROM messages
+WHERE chat_jid = ? AND ` + pendingFilter + `
+ORDER BY timestamp, rid LIMIT ?`
+	msgs, err := s.queryMessages(ctx, q, chatJID, since, botPrefix, likePrefix(botPrefix), sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("messages after %q in %q: %w", since, chatJID, err)
 	}
 	return msgs, nil
 }
@@ -143,14 +157,14 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]Mes
 	var out []Message
 	for rows.Next() {
 		var m Message
-		var id, chat, sender, senderName, content, ts, rID, rContent, rName, handled sql.NullString
+		var id, chat, sender, senderName, content, ts, rID, rContent, rName, handled, action sql.NullString
 		var fromMe, bot sql.NullInt64
 		var rid int64
 		if err := rows.Scan(&id, &chat, &sender, &senderName, &content, &ts, &fromMe, &bot,
-			&rID, &rContent, &rName, &handled, &rid); err != nil {
+			&rID, &rContent, &rName, &handled, &action, &rid); err != nil {
 			return nil, err
 		}
-		m.HandledAs = handled.String
+		m.HandledAs, m.RouteAction = handled.String, action.String
 		m.ID, m.ChatJID = id.String, chat.String
 		m.Sender, m.SenderName, m.Content, m.Timestamp = sender.String, senderName.String, content.String, ts.String
 		m.IsFromMe, m.IsBotMessage = fromMe.Int64 == 1, bot.Int64 == 1

@@ -412,3 +412,33 @@ func TestHandledMessagesAreNotPending(t *testing.T) {
 		t.Fatalf("pending %v, want 1,4", ids)
 	}
 }
+
+// TestMessagesAfter: a backlog comes out oldest first, a batch at a time, none skipped.
+func TestMessagesAfter(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const g = "after@g.us"
+	mustChat(t, s, g, "2024-01-01T00:00:00.000Z")
+	for i := 1; i <= 25; i++ {
+		mustMsg(t, s, userMsg(fmt.Sprintf("m-%d", i), g, fmt.Sprintf("message %d", i), fmt.Sprintf("2024-02-%02dT12:00:00.000Z", i)))
+	}
+	var seen []string
+	cursor := "2024-01-31T00:00:00.000Z"
+	for {
+		batch, err := s.MessagesAfter(ctx, g, cursor, "Andy:", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if len(batch) > 10 {
+			t.Fatalf("batch of %d", len(batch))
+		}
+		seen = append(seen, contents(batch)...)
+		cursor = batch[len(batch)-1].Timestamp
+	}
+	if len(seen) != 25 || seen[0] != "message 1" || seen[24] != "message 25" {
+		t.Fatalf("worked through %q", seen)
+	}
+}

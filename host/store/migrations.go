@@ -67,6 +67,10 @@ func migrations() []migration {
 				PRIMARY KEY (group_folder, day)
 			)`,
 		)},
+		// The route plugin's verdict when the message arrived ("deliver" or "store"): a
+		// backlog is worked through by it, so a message that asked for the agent is never
+		// skipped and one that was only context never starts a run.
+		{name: "messages keep their route verdict", up: addColumn("messages", "route_action", "TEXT")},
 	}
 }
 

@@ -19,6 +19,9 @@ type Message struct {
 	// HandledAs says the host dealt with the message itself ("routed:<folder>",
 	// "command:new"): it is kept in the chat's history but never pending for its agent.
 	HandledAs string
+	// RouteAction is the route verdict when it arrived: "deliver" (it asks for the agent)
+	// or "store" (context); "" for messages stored before verdicts were kept.
+	RouteAction string
 }
 
 // Chat is chat metadata (table chats): every chat any channel has seen, registered or not.
