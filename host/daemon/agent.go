@@ -42,6 +42,12 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	if len(pending) == 0 {
 		return true
 	}
+	if prev == "" {
+		// A chat's first run: if it is cut short, its cursor goes back to just before this
+		// batch — not to "none", which would mean an old history not to replay, and would
+		// skip whatever else came meanwhile.
+		prev = justBefore(pending[0].Timestamp)
+	}
 	prompt := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
 	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev); err != nil {
 		d.log.Error("mark run in flight", "chat", jid, "error", err)
@@ -117,6 +123,15 @@ type agentRun struct {
 	saveSession bool        // keep the session the run reports (messages; group-mode tasks)
 	task        *store.Task // set for a scheduled task
 	idle        time.Duration
+}
+
+// justBefore is a cursor one millisecond before ts ("" if ts is not a timestamp).
+func justBefore(ts string) string {
+	t, err := store.ParseTimestamp(ts)
+	if err != nil {
+		return ""
+	}
+	return store.Timestamp(t.Add(-time.Millisecond))
 }
 
 // newRunID names a container run on its group's socket.

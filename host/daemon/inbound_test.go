@@ -61,8 +61,8 @@ func TestMessageRunsAgentAndReplies(t *testing.T) {
 			if c := h.cursor(mainJID); c != ts(0) {
 				t.Errorf("cursor during the run %q, want %q", c, ts(0))
 			}
-			if v := h.inflight(mainJID); v != "cursor:" {
-				t.Errorf("in-flight marker during the run %q, want %q", v, "cursor:")
+			if want := "cursor:" + justBefore(ts(0)); h.inflight(mainJID) != want {
+				t.Errorf("in-flight marker during the run %q, want %q", h.inflight(mainJID), want)
 			}
 			if run, ok := h.d.Status(h.ctx).Running["main"]; !ok || run.JID != mainJID {
 				t.Errorf("status running %+v", h.d.Status(h.ctx).Running)
@@ -275,7 +275,7 @@ func TestFailedRunRollsBackCursor(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				h := newHarness(t, options{})
 				h.register(mainGroup)
-				prev := ""
+				prev := justBefore(ts(1)) // a first run goes back to just before its messages
 				if withPrev {
 					h.storeMessage(msg(mainJID, "m0", "answered long ago", 0))
 					prev = ts(0)
