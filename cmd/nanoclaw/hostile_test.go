@@ -403,11 +403,13 @@ func socketAttacks(t *testing.T, h *hostileHost) {
 	})
 	h.attack(t, "socket-flood", func(t *testing.T) {
 		stop := filepath.Join(h.lay.work, "groups", "evil", "stop-flood")
-		limited := strings.Count(h.log.String(), "code=rate_limited")
-		h.api.script("flood", bash(`sockcat -tag flood -n 0 -c 4 -until /workspace/group/stop-flood -d '{"type":"list_tasks"}'; rm -f /workspace/group/stop-flood`))
+		const refusal = "agent socket request refused: group=evil "
+		limited, refusals, start := strings.Count(h.log.String(), "code=rate_limited"), strings.Count(h.log.String(), refusal), time.Now()
+		h.api.script("flood", bash(`sockcat -tag flood -n 0 -c 4 -until /workspace/group/stop-flood -d '{"type":"list_tasks"}'; rm -f /workspace/group/stop-flood; `+
+			`sockcat -tag input-flood -n 3000 -c 4 -X GET -path '/input?run=run-0-forged'`))
 		evil := h.chat(t, "local:evil")
 		evil.say("run flood")
-		h.log.waitFor(t, "code=rate_limited", limited+1, time.Minute) // the flood hit the limit
+		h.log.waitFor(t, "code=rate_limited", limited+1, 30*time.Second) // the flood hit the limit
 		// Meanwhile other groups are served: main's agent answers, main's IPC is not limited.
 		begin := time.Now()
 		h.ping(t)
@@ -432,6 +434,15 @@ func socketAttacks(t *testing.T, h *hostileHost) {
 		took, _ := time.ParseDuration(m[3])
 		if max := 60 + int(20*took.Seconds()) + 20; ok > max {
 			t.Errorf("%d requests performed in %v: more than the burst and rate allow (%d)", ok, took, max)
+		}
+		if !strings.Contains(sockcatLines(h.api.resultsOf("flood")[0])["input-flood"], "403=3000") {
+			t.Errorf("the input stream flood: %q", h.api.resultsOf("flood")[0])
+		}
+		// The host's log is not the agent's to flood: a journal that drops a noisy service's
+		// lines would drop the host's own with them.
+		logged := strings.Count(h.log.String(), refusal) - refusals
+		if max := 20 + 2*int(time.Since(start).Seconds()); logged > max {
+			t.Errorf("the flood wrote %d refusal lines to the host log in %v (want at most %d)", logged, time.Since(start).Round(time.Millisecond), max)
 		}
 		t.Logf("flood: %s", h.api.resultsOf("flood")[0])
 	})
