@@ -357,12 +357,12 @@ func newHostileLayout(t *testing.T, d *sandbox.Docker, hostUID, agentUID int) ho
 	// The project's own files an agent must never change or see through a mount.
 	mustWrite(t, filepath.Join(l.work, "bin", "nanoclaw"), []byte("#!/bin/sh\necho fake host binary\n"), 0o755)
 	mustWrite(t, filepath.Join(l.work, ".git", "config"), []byte("[core]\n\trepositoryformatversion = 0\n"), 0o644)
-	mustWrite(t, filepath.Join(l.work, ".env"), []byte("NANOCLAW_DECOY="+secret("decoy-dotenv")+"\n"), 0o600)
+	mustWrite(t, filepath.Join(l.work, ".env"), []byte("NANOCLAW_DECOY="+secret("decoy-dotenv")+"\n"), 0o644)
 	// The victim: decoy secrets outside the project, one of them root's alone.
 	mustWrite(t, filepath.Join(l.victim, ".ssh", "id_rsa"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"+secret("decoy-ssh-key")+"\n"), 0o600)
 	mustWrite(t, filepath.Join(l.victim, "etc-shadow"), []byte("root:"+secret("decoy-shadow")+":19000:0:99999:7:::\n"), 0o640)
 	mustWrite(t, filepath.Join(l.victim, "root-only"), []byte(secret("decoy-root-only")+"\n"), 0o600)
-	mustWrite(t, filepath.Join(l.victim, "notes.txt"), []byte("nothing to see\n"), 0o644)
+	mustWrite(t, filepath.Join(l.victim, "notes.txt"), []byte("readable by anyone: "+secret("decoy-notes")+"\n"), 0o644)
 	// Directories an allowlist grants: a read-write sibling, a read-only root nested in the
 	// read-write base, and a directory another group may share.
 	for _, dir := range []string{"rw", "ro/sub", "rw/shared"} {

@@ -49,12 +49,14 @@ func hostileSuite(t *testing.T, h *hostileHost) {
 		t.Fatalf("the host does not run agents as %d", h.agentUID)
 	}
 	memoryAndConversation(t, h)
+	visibility(t, h)
 	memoryLinks(t, h)
 	globalMemory(t, h)
 	agentDirs(t, h)
 	logEscapes(t, h)
 	socketAttacks(t, h)
 	spoofing(t, h)
+	registrations(t, h)
 	mountGuard(t, h)
 	finalChecks(t, h)
 }
@@ -109,6 +111,33 @@ func memoryAndConversation(t *testing.T, h *hostileHost) {
 			t.Fatalf("three messages cost %d model requests", n)
 		}
 	})
+}
+
+// visibility: main and a non-main agent search everything they can see for the decoy
+// secrets, and main tries the parts of the project it must not see or write. A tool's
+// output goes to the model, so no-secret-reached-the-model checks this run as well.
+func visibility(t *testing.T, h *hostileHost) {
+	for _, folder := range []string{"main", "evil"} {
+		h.attack(t, "read-everything-"+folder, func(t *testing.T) {
+			out := h.play(t, "local:"+folder, "read-all-"+folder, bash(
+				`find / \( -path /proc -o -path /sys -o -path /dev -o -path /home/node \) -prune -o -type f -print > /tmp/files 2>/dev/null; `+
+					`echo "files=$(wc -l < /tmp/files)"; tr '\n' '\0' < /tmp/files | xargs -0 grep -Iho 'decoy-[a-z-]*-[A-Z0-9]*' 2>/dev/null | sort -u; `+
+					`echo "env=$(cat /workspace/project/.env 2>&1 | wc -c)"; ls -A /workspace/project/store /workspace/project/data 2>&1; `+
+					`touch /workspace/project/planted; echo "touch=$?"`))[0]
+			m := regexp.MustCompile(`files=(\d+)`).FindStringSubmatch(out)
+			if n, _ := strconv.Atoi(m[1]); m == nil || n < 10 {
+				t.Fatalf("the search saw too few files to mean anything:\n%s", out)
+			}
+			for _, s := range h.lay.secrets {
+				if strings.Contains(out, s) {
+					t.Errorf("%s sees the decoy secret %q", folder, s)
+				}
+			}
+			if folder == "main" && (!strings.Contains(out, "env=0") || strings.Contains(out, "touch=0") || strings.Contains(out, "nanoclaw.db")) {
+				t.Errorf("main's view of the project:\n%s", out)
+			}
+		})
+	}
 }
 
 // memoryLinks: the agent replaces its CLAUDE.md with links (dangling into the victim
@@ -181,7 +210,7 @@ func memoryLinks(t *testing.T, h *hostileHost) {
 func globalMemory(t *testing.T, h *hostileHost) {
 	v := h.lay.victim
 	cases := []struct{ name, plant string }{
-		{"link-to-victim-file", `ln -s '` + v + `/etc-shadow' CLAUDE.md`},
+		{"link-to-world-readable-victim-file", `ln -s '` + v + `/notes.txt' CLAUDE.md`},
 		{"relative-link-to-host-database", `ln -s ../../store/nanoclaw.db CLAUDE.md`},
 		{"relative-link-inside-groups", `ln -s ../main/CLAUDE.md CLAUDE.md`},
 		{"fifo", `sockcat -mkfifo CLAUDE.md`},
@@ -633,6 +662,50 @@ func spoofing(t *testing.T, h *hostileHost) {
 		text, _ := h.cli(t, "status")
 		if !strings.Contains(text, "recent refused IPC requests") || !strings.Contains(text, "evil message (refused)") {
 			t.Errorf("status:\n%s", text)
+		}
+	})
+}
+
+// registrations: main registers groups under folders that are invalid, reserved or
+// another group's, and moves a group onto another's folder: each is refused, and no group
+// changes folder or becomes main.
+func registrations(t *testing.T, h *hostileHost) {
+	h.attack(t, "main-registers-bad-folders", func(t *testing.T) {
+		cases := []struct{ tag, jid, folder, want string }{
+			{"reserved-global", "local:g1", "global", "status=403"},
+			{"reserved-global-case", "local:g2", "Global", "status=403"},
+			{"parent-dir", "local:g3", "../escape", "status=403"},
+			{"nested", "local:g4", "evil/sub", "status=403"},
+			{"hidden", "local:g5", ".hidden", "status=403"},
+			{"leading-dash", "local:g6", "-rf", "status=403"},
+			{"too-long", "local:g7", strings.Repeat("a", 65), "status=403"},
+			{"absolute", "local:g8", "/tmp/x", "status=403"},
+			{"steal-evil-folder", "local:thief", "evil", "status=500"},
+			{"move-evil-onto-chatty", "local:evil", "chatty", "status=500"},
+			{"move-evil-onto-main", "local:evil", "main", "status=500"},
+		}
+		var cmds []string
+		for _, c := range cases {
+			cmds = append(cmds, fmt.Sprintf(`sockcat -tag %s -d '{"type":"register_group","jid":%q,"name":"x","folder":%q,"trigger":"@Andy"}'`, c.tag, c.jid, c.folder))
+		}
+		got := sockcatLines(h.play(t, "local:main", "bad-folders", bash(strings.Join(cmds, "; ")))[0])
+		for _, c := range cases {
+			if !strings.HasPrefix(got[c.tag], c.want) {
+				t.Errorf("%s: %q, want %s", c.tag, got[c.tag], c.want)
+			}
+		}
+		out, code := h.cli(t, "groups", "list", "--json")
+		var groups []struct {
+			JID, Folder string
+			IsMain      bool
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &groups) != nil {
+			t.Fatalf("groups list: %s", out)
+		}
+		for _, g := range groups {
+			if strings.HasPrefix(g.JID, "local:g") || g.JID == "local:thief" || (g.JID == "local:evil" && g.Folder != "evil") || g.IsMain != (g.JID == "local:main") {
+				t.Errorf("after the attack: %+v", g)
+			}
 		}
 	})
 }
