@@ -10,7 +10,8 @@
 // Everything on the socket is hostile input: bodies are capped, JSON is strict, unknown
 // paths are 404, IPC is rate-limited per group, slow or stalled clients hit read and write
 // deadlines, and each group has its own listener with a connection cap, so one agent holding
-// connections open slows down nobody but itself.
+// connections open slows down nobody but itself. Refusals are logged at a bounded rate per
+// group, so an agent flooding its socket cannot flood the host's log.
 package agentsock
 
 import (
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -115,6 +117,11 @@ type groupSocket struct {
 	done    chan struct{} // closed when Serve has returned
 	limiter *rate.Limiter
 
+	// logs bounds how often a refusal is logged; suppressed counts those that were not,
+	// reported with the next one that is.
+	logs       *rate.Limiter
+	suppressed atomic.Int64
+
 	mu  sync.Mutex
 	run *Run // the run whose input stream the socket serves; nil between runs
 }
@@ -168,7 +175,8 @@ func (s *Server) Listen(group string) (string, error) {
 		return "", fmt.Errorf("agentsock: socket permissions: %w", err)
 	}
 	g := &groupSocket{s: s, folder: group, dir: dir, done: make(chan struct{}),
-		limiter: rate.NewLimiter(s.cfg.IPCRate, s.cfg.IPCBurst)}
+		limiter: rate.NewLimiter(s.cfg.IPCRate, s.cfg.IPCBurst),
+		logs:    rate.NewLimiter(refusalLogRate, refusalLogBurst)}
 	g.srv = &http.Server{
 		Handler:           g.handler(),
 		ReadHeaderTimeout: s.cfg.HeaderTimeout,
@@ -389,9 +397,26 @@ func (g *groupSocket) serveIPC(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, statusOf(resp), resp)
 }
 
-// refuse answers traffic the IPC service never sees, and logs it.
+// Refusals on a group's socket are logged at most this often (after a burst): an agent can
+// send thousands of bad requests a second, and a journal that rate-limits a noisy service
+// drops the host's own lines with them.
+const (
+	refusalLogRate  = rate.Limit(1)
+	refusalLogBurst = 10
+)
+
+// refuse answers traffic the IPC service never sees, and logs it unless the group's
+// refusals are coming too fast; the next one logged says how many were not.
 func (g *groupSocket) refuse(w http.ResponseWriter, resp runproto.IPCResponse) {
-	g.s.cfg.Log.Warn("agent socket request refused", "group", g.folder, "code", resp.Code, "reason", resp.Error)
+	if g.logs.Allow() {
+		args := []any{"group", g.folder, "code", resp.Code, "reason", resp.Error}
+		if n := g.suppressed.Swap(0); n > 0 {
+			args = append(args, "suppressed", n)
+		}
+		g.s.cfg.Log.Warn("agent socket request refused", args...)
+	} else {
+		g.suppressed.Add(1)
+	}
 	writeJSON(w, statusOf(resp), resp)
 }
 

@@ -11,10 +11,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/time/rate"
 
 	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
@@ -189,6 +194,47 @@ func TestIPCRateLimit(t *testing.T) {
 	}
 	if code, _ := do(t, other, "POST", "/ipc", `{"type":"list_tasks"}`); code != 200 {
 		t.Fatalf("another group was limited too: %d", code)
+	}
+}
+
+// TestRefusalLogBounded: a flood of refused requests is answered in full but logged at a
+// bounded rate, and the lines logged count the ones that were not: none goes unaccounted.
+func TestRefusalLogBounded(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, func(c *Config) {
+		c.IPCRate, c.IPCBurst = 0.001, 1
+		c.Log = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
+	})
+	fam := client(h.listen("family"))
+	start := time.Now()
+	refused := 0
+	for i := range 500 {
+		path, method := "/ipc", "POST"
+		if i%2 == 0 {
+			path, method = "/input?run=nope", "GET"
+		}
+		switch code, _ := do(t, fam, method, path, `{"type":"list_tasks"}`); code {
+		case 429, 403:
+			refused++
+		case 200:
+		default:
+			t.Fatalf("request %d answered %d", i, code)
+		}
+	}
+	lines := strings.Count(logs.String(), "agent socket request refused")
+	if max := refusalLogBurst + int(time.Since(start).Seconds()*float64(refusalLogRate)) + 1; lines > max {
+		t.Fatalf("%d refusals logged for %d (want at most %d)", lines, refused, max)
+	}
+	h.s.groups["family"].logs = rate.NewLimiter(rate.Inf, 1) // as if time had passed
+	do(t, fam, "GET", "/input?run=nope", "")
+	refused++
+	counted := strings.Count(logs.String(), "agent socket request refused")
+	for _, m := range regexp.MustCompile(`suppressed=(\d+)`).FindAllStringSubmatch(logs.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		counted += n
+	}
+	if counted != refused {
+		t.Fatalf("%d refusals logged or counted as suppressed, want %d:\n%s", counted, refused, logs.String())
 	}
 }
 
