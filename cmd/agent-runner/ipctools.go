@@ -108,8 +108,8 @@ func (c *ipcContext) validateSchedule(kind, value string) error {
 			return fmt.Errorf("Invalid cron: %q. Use format like \"0 9 * * *\" (daily 9am) or \"*/5 * * * *\" (every 5 min). (%v)", value, err)
 		}
 	case "interval":
-		if _, err := schedule.Parse(schedule.Interval, value, c.loc); err != nil {
-			return fmt.Errorf("Invalid interval: %q. Must be positive milliseconds (e.g., \"300000\" for 5 min).", value)
+		if sch, err := schedule.Parse(schedule.Interval, value, c.loc); err != nil || sch.Every() < schedule.MinInterval {
+			return fmt.Errorf("Invalid interval: %q. Must be at least 60000 milliseconds (e.g., \"300000\" for 5 min).", value)
 		}
 	case "once":
 		if hasZoneSuffix(value) {

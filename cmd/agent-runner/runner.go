@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go"
@@ -364,7 +365,7 @@ func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
 	// carry their own times.
 	fmt.Fprintf(&sb, "Today is %s.\n", time.Now().Format("Monday 2006-01-02 (MST)"))
 	readMemory := func(title, p string) {
-		b, err := os.ReadFile(p)
+		b, err := readMemoryFile(p)
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
 			return
 		}
@@ -376,6 +377,29 @@ func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
 	}
 	// A breakpoint of its own: tools and system prompt stay cached across conversations.
 	return []anthropic.BetaTextBlockParam{{Text: sb.String(), CacheControl: anthropic.NewBetaCacheControlEphemeralParam()}}
+}
+
+// maxMemoryBytes bounds a memory file read into the system prompt.
+const maxMemoryBytes = 256 << 10
+
+// readMemoryFile reads a memory file the agent (or another group's agent, for the global
+// one) may have made anything: a FIFO would block a plain read until the container's
+// timeout, so the file is opened without blocking and read only if it is regular, up to
+// maxMemoryBytes.
+func readMemoryFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return io.ReadAll(io.LimitReader(f, maxMemoryBytes))
 }
 
 // primedBash sends "set +H" to each new bash session before the model's first command: with

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -708,5 +709,26 @@ func TestScheduledScript(t *testing.T) {
 	got := userTexts(api.requests()[0])
 	if len(got) != 1 || !strings.Contains(got[0], `"count": 3`) || !strings.HasSuffix(got[0], "Instructions:\ncheck things") {
 		t.Errorf("prompt %q", got)
+	}
+}
+
+// TestMemoryFIFODoesNotBlock: a FIFO where CLAUDE.md should be is skipped, not read (a read
+// would block the run until its timeout).
+func TestMemoryFIFODoesNotBlock(t *testing.T) {
+	api := &mockAPI{script: func(n int, body map[string]any) (int, string) { return textResp("ok") }}
+	h := newHarness(t, api)
+	if err := syscall.Mkfifo(h.path("group/CLAUDE.md"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(h.path("global/CLAUDE.md"), []byte("GLOBAL-MEMORY-MARKER"), 0o644)
+	h.start(baseRequest())
+	if o := h.next(); o.Status != "success" {
+		t.Fatalf("output %+v", o)
+	}
+	h.dropClose()
+	h.exitCode()
+	sys, _ := json.Marshal(api.requests()[0]["system"])
+	if !strings.Contains(string(sys), "GLOBAL-MEMORY-MARKER") {
+		t.Errorf("the global memory was not read: %s", sys)
 	}
 }

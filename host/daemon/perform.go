@@ -103,6 +103,9 @@ func (d *Daemon) groupList(ctx context.Context, isMain bool) (runproto.GroupList
 	return list, nil
 }
 
+// maxTasksPerGroup bounds what one agent can make the scheduler carry.
+const maxTasksPerGroup = 100
+
 // scheduleTask creates a task from an allowed schedule_task request; the host assigns its
 // id unless the request names one that no task has.
 func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) (runproto.TaskScheduled, error) {
@@ -119,6 +122,11 @@ func (d *Daemon) scheduleTask(ctx context.Context, r ipc.Request) (runproto.Task
 	mode := op.ContextMode
 	if mode != "group" {
 		mode = "isolated" // NanoClaw: anything else means isolated
+	}
+	if tasks, err := d.cfg.Store.TasksForGroup(ctx, target.Folder); err != nil {
+		return runproto.TaskScheduled{}, err
+	} else if len(tasks) >= maxTasksPerGroup {
+		return runproto.TaskScheduled{}, fmt.Errorf("%s already has %d scheduled tasks, the most a group may have; cancel some first", target.Folder, len(tasks))
 	}
 	id := op.TaskID
 	if id == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -681,5 +682,25 @@ func TestLists(t *testing.T) {
 	mainGroups, _ = res.(runproto.GroupList)
 	if !slices.ContainsFunc(mainGroups.Groups, func(g runproto.AvailableGroup) bool { return g.JID == "test:new" && g.Name == "New" }) {
 		t.Errorf("main's available groups %+v lack the new chat", mainGroups.Groups)
+	}
+}
+
+// A group can hold at most maxTasksPerGroup tasks: an agent cannot make the scheduler carry
+// an unbounded number.
+func TestTaskCap(t *testing.T) {
+	t.Parallel()
+	h := ipcHarness(t, "")
+	for i := range maxTasksPerGroup {
+		if err := h.st.CreateTask(h.ctx, store.Task{ID: fmt.Sprint("cap-", i), GroupFolder: "family", ChatJID: famJID, Prompt: "p",
+			ScheduleType: "cron", ScheduleValue: "0 9 * * *", NextRun: "2030-01-01T09:00:00.000Z", Status: store.TaskActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := h.perform("family", `{"type":"schedule_task","prompt":"one more","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:family"}`)
+	if err == nil || !strings.Contains(err.Error(), "cancel some first") {
+		t.Fatalf("error %v", err)
+	}
+	if err := h.perform("main", `{"type":"schedule_task","prompt":"main's own","schedule_type":"cron","schedule_value":"0 9 * * *","targetJid":"test:main"}`); err != nil {
+		t.Fatalf("another group is not capped: %v", err)
 	}
 }

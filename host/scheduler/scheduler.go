@@ -151,6 +151,11 @@ func NextRun(t store.Task, now time.Time, loc *time.Location) (string, error) {
 	if !ok {
 		return "", nil
 	}
+	if sch.Kind() == schedule.Interval && next.Sub(now) < schedule.MinInterval && sch.Every() < schedule.MinInterval {
+		// A stored task with a shorter interval (agents cannot ask for one) still runs at
+		// most once a minute.
+		next = now.Add(schedule.MinInterval)
+	}
 	return store.Timestamp(next), nil
 }
 

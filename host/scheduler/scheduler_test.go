@@ -73,7 +73,10 @@ func TestNextRun(t *testing.T) {
 		{"interval anchored", store.Task{ScheduleType: "interval", ScheduleValue: "60000", NextRun: "2026-03-01T11:59:30.000Z"}, time.UTC, "2026-03-01T12:00:30.000Z", false},
 		// Ten missed slots: the next is in the future and on the original grid.
 		{"missed intervals skipped", store.Task{ScheduleType: "interval", ScheduleValue: "60000", NextRun: "2026-03-01T11:49:30.000Z"}, time.UTC, "2026-03-01T12:00:30.000Z", false},
-		{"interval never ran", store.Task{ScheduleType: "interval", ScheduleValue: "1000"}, time.UTC, "2026-03-01T12:00:01.000Z", false},
+		{"interval never ran", store.Task{ScheduleType: "interval", ScheduleValue: "120000"}, time.UTC, "2026-03-01T12:02:00.000Z", false},
+		// Agents cannot ask for less than a minute; a stored task that has it runs at most
+		// once a minute (five such tasks once fired ~580 times a second).
+		{"stored interval under a minute", store.Task{ScheduleType: "interval", ScheduleValue: "1", NextRun: "2026-03-01T11:59:59.000Z"}, time.UTC, "2026-03-01T12:01:00.000Z", false},
 		{"once has no next", store.Task{ScheduleType: "once", ScheduleValue: "2026-03-01T12:00:00Z"}, time.UTC, "", false},
 		{"cron in TZ", store.Task{ScheduleType: "cron", ScheduleValue: "0 9 * * *"}, ny, "2026-03-01T14:00:00.000Z", false},
 		{"cron in UTC", store.Task{ScheduleType: "cron", ScheduleValue: "0 9 * * *"}, time.UTC, "2026-03-02T09:00:00.000Z", false},

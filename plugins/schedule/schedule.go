@@ -34,6 +34,12 @@ const (
 // the cap keeps every arithmetic on intervals far from overflowing time.Duration.
 const MaxInterval = 87660 * time.Hour
 
+// MinInterval is the shortest interval an agent may ask for, and the shortest a scheduler
+// runs a task at: one minute, cron's granularity and NanoClaw's effective one (its scheduler
+// looked once a minute). Shorter intervals let an agent make the host fire tasks hundreds of
+// times a second. Parse still reads shorter ones, as stored tasks may have them.
+const MinInterval = time.Minute
+
 // Errors that Parse and ParseCron wrap, so that callers can tell the kinds of rejection apart
 // with errors.Is while showing the agent the full message, which names the bad part.
 var (
@@ -107,6 +113,9 @@ func Parse(kind Kind, value string, loc *time.Location) (Schedule, error) {
 
 // Kind reports the schedule's type; the zero Schedule's is "".
 func (s Schedule) Kind() Kind { return s.kind }
+
+// Every is an interval schedule's interval (0 for other kinds).
+func (s Schedule) Every() time.Duration { return s.every }
 
 // Next reports when the schedule fires after the instant after, which is what a scheduler
 // needs when creating a task or after a run whose slot is not worth anchoring to.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrNoHost means nothing answers on the chat socket: the host is not running.
@@ -115,7 +117,7 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 			case typeError:
 				return fmt.Errorf("host refused the chat: %s", f.Error)
 			case typeMessage:
-				fmt.Fprintf(out, "%s\n\n", f.Text)
+				fmt.Fprintf(out, "%s\n\n", terminalSafe(f.Text))
 			}
 		}
 	}
@@ -175,7 +177,7 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 			switch f.Type {
 			case typeAck, typeError:
 				if f.Type == typeError {
-					fmt.Fprintf(out, "[error] %s\n", f.Error)
+					fmt.Fprintf(out, "[error] %s\n", terminalSafe(f.Error))
 				}
 				if pending[f.ID] {
 					delete(pending, f.ID)
@@ -189,7 +191,7 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 					fmt.Fprintln(out, "[typing]")
 				}
 			case typeMessage:
-				fmt.Fprintf(out, "%s\n\n", f.Text)
+				fmt.Fprintf(out, "%s\n\n", terminalSafe(f.Text))
 				replies++
 				if done() {
 					return nil
@@ -215,4 +217,26 @@ func readFrames(ctx context.Context, conn net.Conn, frames chan<- hostFrame) err
 		}
 	}
 	return sc.Err()
+}
+
+// terminalSafe shows text from the host (an agent's words) in a terminal without letting it
+// drive the terminal: control characters other than newline and tab, and invalid UTF-8, are
+// written as Go escapes, so no escape sequence can move the cursor, retitle the window or
+// hide what was written.
+func terminalSafe(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

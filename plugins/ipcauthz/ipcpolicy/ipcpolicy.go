@@ -10,6 +10,7 @@
 package ipcpolicy
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -318,11 +319,14 @@ func (r *fields) scheduleValue(typ string, required bool) {
 	}
 	var last error
 	for _, k := range kinds {
-		if _, err := schedule.Parse(schedule.Kind(k), value, time.UTC); err == nil {
-			return
-		} else {
-			last = err
+		sch, err := schedule.Parse(schedule.Kind(k), value, time.UTC)
+		if err == nil && sch.Kind() == schedule.Interval && sch.Every() < schedule.MinInterval {
+			err = errors.New("an interval must be at least a minute (60000 ms)")
 		}
+		if err == nil {
+			return
+		}
+		last = err
 	}
 	r.fail("invalid schedule_value " + strconv.Quote(value) + ": " + last.Error())
 }

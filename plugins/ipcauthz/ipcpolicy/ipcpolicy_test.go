@@ -56,6 +56,8 @@ func TestDecide(t *testing.T) {
 		{"non-main schedules for another group", "family", false, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"60000","targetJid":"work@g.us"}`, false, "only schedule tasks for itself"},
 		{"unregistered target", "main", true, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"60000","targetJid":"nobody@g.us"}`, false, "not a registered group"},
 		{"invalid cron", "main", true, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"cron","schedule_value":"every day","targetJid":"family@g.us"}`, false, "invalid schedule_value"},
+		{"interval under a minute (a flood of firings)", "family", false, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"1","targetJid":"family@g.us"}`, false, "at least a minute"},
+		{"update to an interval under a minute", "main", true, "tasks", "task-family", `{"type":"update_task","taskId":"t","schedule_type":"interval","schedule_value":"59999"}`, false, "at least a minute"},
 		{"zero interval", "main", true, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"0","targetJid":"family@g.us"}`, false, "invalid schedule_value"},
 		{"non-numeric interval", "main", true, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":"soon","targetJid":"family@g.us"}`, false, "invalid schedule_value"},
 		{"interval as a JSON number", "main", true, "tasks", "", `{"type":"schedule_task","prompt":"p","schedule_type":"interval","schedule_value":60000,"targetJid":"family@g.us"}`, true, ""},
