@@ -223,12 +223,12 @@ var _ channel.Sink = (*fakeSink)(nil)
 // TestTerminalSafe: an agent's reply cannot drive the operator's terminal.
 func TestTerminalSafe(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain\ntext\twith tab":       "plain\ntext\twith tab",
+		"plain\ntext\twith tab":      "plain\ntext\twith tab",
 		"\x1b[2J\x1b]0;pwned\x07 hi": `\x1b[2J\x1b]0;pwned\a hi`,
-		"carriage\rreturn":            `carriage\rreturn`,
-		"bad \xff byte":               `bad \xff byte`,
-		"héllo ✓":                     "héllo ✓",
-		"bidi \u202e trick":           `bidi \u202e trick`,
+		"carriage\rreturn":           `carriage\rreturn`,
+		"bad \xff byte":              `bad \xff byte`,
+		"héllo ✓":                    "héllo ✓",
+		"bidi \u202e trick":          `bidi \u202e trick`,
 	} {
 		if got := terminalSafe(in); got != want {
 			t.Errorf("terminalSafe(%q) = %q, want %q", in, got, want)
