@@ -142,6 +142,9 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Process, error) {
 		return nil, err
 	}
 	created, err := d.cli.ContainerCreate(ctx, createOptions(s))
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("create container %s: %w: %s. Build it with `make image` (or set CONTAINER_IMAGE to an image you have)", s.Name, ErrNoImage, s.Image)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", s.Name, err)
 	}

@@ -6,6 +6,7 @@
 package sandbox
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -81,10 +82,14 @@ const DefaultImage = "nanoclaw-agent:latest"
 
 var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9-]`)
 
-// ContainerName is nanoclaw-<folder>-<ms>, with anything but letters, digits and '-' in the
-// folder replaced, so the name is always a valid (and shell-safe) container name.
+// ContainerName is nanoclaw-<folder>-<ms>-<4 random hex>, with anything but letters,
+// digits and '-' in the folder replaced, so the name is always a valid (and shell-safe)
+// container name. The random part keeps two starts in one millisecond apart: a container
+// killed before its run is still being removed by the engine when the next one starts.
 func ContainerName(folder string, now time.Time) string {
-	return "nanoclaw-" + nameUnsafe.ReplaceAllString(folder, "-") + "-" + strconv.FormatInt(now.UnixMilli(), 10)
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return "nanoclaw-" + nameUnsafe.ReplaceAllString(folder, "-") + "-" + strconv.FormatInt(now.UnixMilli(), 10) + "-" + hex.EncodeToString(b[:])
 }
 
 // validate refuses a spec the engine must never see: relative or overlapping targets,

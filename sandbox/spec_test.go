@@ -24,13 +24,17 @@ import (
 func TestContainerName(t *testing.T) {
 	at := time.UnixMilli(1732540000123)
 	for folder, want := range map[string]string{
-		"main":           "nanoclaw-main-1732540000123",
-		"whatsapp_fam-1": "nanoclaw-whatsapp-fam-1-1732540000123",
-		"a;rm -rf $(x)":  "nanoclaw-a-rm--rf---x--1732540000123",
+		"main":           "nanoclaw-main-1732540000123-",
+		"whatsapp_fam-1": "nanoclaw-whatsapp-fam-1-1732540000123-",
+		"a;rm -rf $(x)":  "nanoclaw-a-rm--rf---x--1732540000123-",
 	} {
-		if got := ContainerName(folder, at); got != want {
-			t.Errorf("ContainerName(%q) = %q, want %q", folder, got, want)
+		got := ContainerName(folder, at)
+		if !strings.HasPrefix(got, want) || len(got) != len(want)+4 || strings.Trim(got[len(want):], "0123456789abcdef") != "" {
+			t.Errorf("ContainerName(%q) = %q, want %q and 4 hex digits", folder, got, want)
 		}
+	}
+	if ContainerName("main", at) == ContainerName("main", at) && ContainerName("main", at) == ContainerName("main", at) {
+		t.Error("two starts in one millisecond got the same name (three times)")
 	}
 }
 

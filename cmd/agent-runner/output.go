@@ -45,5 +45,5 @@ func (o *outputWriter) success(result, sessionID string, inputs []int64) error {
 }
 
 func (o *outputWriter) failure(err error, sessionID string) error {
-	return o.write(output{Status: "error", NewSessionID: sessionID, Error: err.Error()})
+	return o.write(output{Status: "error", NewSessionID: sessionID, Error: err.Error(), ErrorKind: classify(err)})
 }

@@ -199,6 +199,9 @@ func copyResponseHeader(dst, src http.Header) {
 	}
 }
 
+// RuleHeader names the proxy rule behind a refusal (budget, queue, endpoint, body...).
+const RuleHeader = "X-Nanoclaw-Rule"
+
 // writeRefusal answers a refusal in the API's error shape.
 func writeRefusal(w http.ResponseWriter, r *refusal) {
 	if r.retryAfter > 0 {
@@ -207,6 +210,9 @@ func writeRefusal(w http.ResponseWriter, r *refusal) {
 	if r.noRetry {
 		w.Header().Set("X-Should-Retry", "false")
 	}
+	// Which of the proxy's rules refused, so the agent runner can tell the host (a used-up
+	// budget is not an upstream rate limit).
+	w.Header().Set(RuleHeader, r.rule)
 	writeError(w, r.status, r.typ, r.msg)
 }
 

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -62,6 +64,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 	d.typing(ctx, jid, true)
 	var mu sync.Mutex
 	failed := false
+	var failure sandbox.RunOutput // the last error result: what went wrong, and of what kind
 	session, _ := d.cfg.Store.Session(ctx, g.Folder)
 	res, err := d.runAgent(ctx, agentRun{group: g, chatJID: jid, prompt: prompt, sessionID: session, saveSession: true}, func(o sandbox.RunOutput) {
 		switch o.Status {
@@ -78,6 +81,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 			} else if stored && reply != nil {
 				d.wakeOutbox()
 			}
+			d.recovered(jid)
 			// A backlog longer than one prompt goes on as follow-ups, a batch at a time.
 			if !d.pipe(ctx, g) {
 				d.queue.NotifyIdle(jid)
@@ -85,6 +89,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		case "error":
 			mu.Lock()
 			failed = true // NanoClaw's hadError: the run failed even if the container then exits 0
+			failure = o
 			mu.Unlock()
 		}
 	})
@@ -105,8 +110,11 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		d.log.Info("the host is stopping; unanswered messages are answered after the restart", "chat", jid, "count", left)
 		return true
 	case err != nil || res.Status == "error" || failed:
-		d.log.Warn("agent failed; its unanswered messages will be retried", "chat", jid, "inputs", left, "error", res.Error)
-		return false
+		kind, detail := failure.ErrorKind, cmp.Or(failure.Error, res.Error)
+		if errors.Is(err, sandbox.ErrNoImage) {
+			kind = failureImage
+		}
+		return d.runFailed(ctx, g, kind, detail, session != "", left)
 	default:
 		d.log.Info("follow-ups arrived as the container closed; they get a new run", "chat", jid, "inputs", left)
 		d.queue.EnqueueMessageCheck(jid, g.Folder)

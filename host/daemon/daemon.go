@@ -59,6 +59,9 @@ type Config struct {
 	Getenv func(string) string
 	Log    hclog.Logger
 	Now    func() time.Time
+	// RetryBase is the first retry delay of a failed message run (default 5 s, doubling);
+	// tests shorten it.
+	RetryBase time.Duration
 	// OnIPC, when set, hears every IPC request's fate (tests and benchmarks).
 	OnIPC func(ipc.Outcome)
 	// OnAck, when set, hears each acknowledgement of follow-ups by a running agent.
@@ -94,6 +97,9 @@ type Daemon struct {
 	mu      sync.Mutex
 	running map[string]running // containers now running, by group folder
 	resets  map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
+
+	notified    map[string]string // per chat: the kind of failure it was last told about
+	lastFailure map[string]string // per chat: the last transient failure, for the give-up notice
 }
 
 // running describes a container in flight, for status.
@@ -124,15 +130,17 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Limits = sandbox.DefaultLimits()
 	}
 	d := &Daemon{
-		cfg:        cfg,
-		log:        cfg.Log,
-		groups:     cfg.Groups,
-		chans:      channel.NewSet(),
-		running:    map[string]running{},
-		resets:     map[string]uint64{},
-		answers:    newAnswers(cfg.Store),
-		outboxWake: make(chan struct{}, 1),
-		layout:     sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
+		cfg:         cfg,
+		log:         cfg.Log,
+		groups:      cfg.Groups,
+		chans:       channel.NewSet(),
+		running:     map[string]running{},
+		resets:      map[string]uint64{},
+		notified:    map[string]string{},
+		lastFailure: map[string]string{},
+		answers:     newAnswers(cfg.Store),
+		outboxWake:  make(chan struct{}, 1),
+		layout:      sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
 	d.killCtx, d.killRuns = context.WithCancel(context.Background())
 	service := ipc.NewService(ipc.Config{Authorizer: cfg.Policy, Facts: ipcFacts{d}, Performer: d, Refusals: cfg.Store,
@@ -152,6 +160,8 @@ func New(cfg Config) (*Daemon, error) {
 		MaxConcurrent:   cfg.Settings.MaxConcurrentContainers,
 		Input:           d.sockets,
 		ProcessMessages: d.processGroupMessages,
+		OnGiveUp:        d.gaveUp,
+		BaseRetry:       cfg.RetryBase,
 		Log:             cfg.Log.Named("queue"),
 	})
 	d.sched = scheduler.New(scheduler.Config{Store: cfg.Store, Location: cfg.Settings.Location,

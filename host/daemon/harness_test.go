@@ -504,9 +504,10 @@ func (l *logTap) Accept(name string, level hclog.Level, msg string, args ...any)
 // ---- the harness ----
 
 type options struct {
-	settings func(*config.Settings)
-	policy   func(base Policy) Policy
-	now      func() time.Time
+	settings  func(*config.Settings)
+	policy    func(base Policy) Policy
+	now       func() time.Time
+	retryBase time.Duration
 }
 
 type harness struct {
@@ -565,7 +566,7 @@ func newHarness(t *testing.T, opt options) *harness {
 	}
 	h.d, err = New(Config{Root: root, Agents: testAgents(t, root), Settings: s, Store: h.st, Groups: groups, Policy: pol, Runtime: h.rt, Proxy: proxy,
 		Channels: []channel.Factory{func(o channel.Options) (channel.Channel, error) { h.ch.opts = o; return h.ch, nil }},
-		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add})
+		Log:      log, Now: opt.now, OnIPC: h.ipcOut.add, RetryBase: opt.retryBase})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 func strp(s string) *string { return &s }
@@ -1004,4 +1005,103 @@ func TestBacklogInBatches(t *testing.T) {
 	if c := h.cursor(mainJID); c != ts(25) {
 		t.Errorf("main's cursor %q, want %q", c, ts(25))
 	}
+}
+
+// Failures reach the chat once and plainly: a failure retrying cannot mend is not retried
+// on a timer and is told once (again only after an answer); a transient one is retried and
+// told when the retries are spent; an overlong conversation is replaced by a new one.
+func TestFailuresAreTold(t *testing.T) {
+	t.Parallel()
+	fail := func(kind string) func(t *testing.T, r *fakeRun) {
+		return func(t *testing.T, r *fakeRun) {
+			r.output(t, sandbox.RunOutput{Status: "error", Error: "API error: " + kind, ErrorKind: kind})
+			r.exit(1)
+		}
+	}
+	t.Run("permanent", func(t *testing.T) {
+		for _, tc := range []struct{ kind, says string }{
+			{runproto.ErrorAuth, "refused the host's credentials"},
+			{runproto.ErrorBudget, "daily token budget"},
+			{runproto.ErrorConfig, "rejected the request"},
+		} {
+			t.Run(tc.kind, func(t *testing.T) {
+				h := newHarness(t, options{})
+				h.register(mainGroup)
+				h.start()
+				for i := range 2 {
+					h.message(msg(mainJID, fmt.Sprint("m", i), "question", i))
+					fail(tc.kind)(t, h.nextRun())
+					h.waitLog("agent failed in a way retrying cannot mend; the messages wait for the next one")
+				}
+				h.drain()
+				sent := h.ch.sends(mainJID)
+				if len(sent) != 1 || !strings.Contains(sent[0], tc.says) {
+					t.Fatalf("told %q, want once about %q", sent, tc.says)
+				}
+				if h.logged("message run failed, retrying") {
+					t.Error("retried on a timer")
+				}
+				if c := h.cursor(mainJID); c != justBefore(ts(0)) {
+					t.Errorf("cursor %q: the messages should wait", c)
+				}
+			})
+		}
+	})
+	t.Run("transient until the retries are spent", func(t *testing.T) {
+		h := newHarness(t, options{retryBase: time.Millisecond})
+		h.register(mainGroup)
+		h.start()
+		h.message(msg(mainJID, "m0", "question", 0))
+		for range 6 { // the run and five retries
+			fail(runproto.ErrorTransient)(t, h.nextRun())
+		}
+		sent := h.ch.waitSends(t, mainJID, 1)
+		if !strings.Contains(sent[0], "couldn't reach the model after several tries") || !strings.Contains(sent[0], "API error: transient") {
+			t.Fatalf("told %q", sent)
+		}
+		h.message(msg(mainJID, "m1", "again", 1)) // the next message retries, and is answered
+		r := h.nextRun()
+		if req := r.request(t); !strings.Contains(req.Prompt, ">question<") {
+			t.Fatalf("the waiting message was not retried:\n%s", req.Prompt)
+		}
+		r.reply(t, "answered both", "")
+		r.exit(0)
+		h.drain()
+	})
+	t.Run("an overlong conversation starts afresh", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.register(mainGroup)
+		if err := h.st.SetSession(h.ctx, "main", "sess-long"); err != nil {
+			t.Fatal(err)
+		}
+		h.start()
+		h.message(msg(mainJID, "m0", "question", 0))
+		r := h.nextRun()
+		if req := r.request(t); req.SessionID != "sess-long" {
+			t.Fatalf("session %q", req.SessionID)
+		}
+		fail(runproto.ErrorContext)(t, r)
+		r2 := h.nextRun()
+		if req := r2.request(t); req.SessionID != "" || !strings.Contains(req.Prompt, ">question<") {
+			t.Fatalf("the retry: session %q prompt\n%s", req.SessionID, req.Prompt)
+		}
+		r2.reply(t, "answered afresh", "")
+		r2.exit(0)
+		h.drain()
+		if sent := h.ch.sends(mainJID); len(sent) != 2 || !strings.Contains(sent[0], "got too long for the model") {
+			t.Fatalf("told %q", sent)
+		}
+	})
+	t.Run("missing image", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.register(mainGroup)
+		h.start()
+		h.rt.failNextStart(fmt.Errorf("create container x: %w: nanoclaw-agent:latest", sandbox.ErrNoImage))
+		h.message(msg(mainJID, "m0", "question", 0))
+		h.waitLog("agent failed in a way retrying cannot mend; the messages wait for the next one")
+		h.drain()
+		if sent := h.ch.sends(mainJID); len(sent) != 1 || !strings.Contains(sent[0], "make image") {
+			t.Fatalf("told %q", sent)
+		}
+	})
 }

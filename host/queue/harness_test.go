@@ -128,7 +128,8 @@ type harness struct {
 	logs  *syncBuffer
 	cap   int
 
-	noStart atomic.Bool // message runs do not call Started
+	noStart atomic.Bool  // message runs do not call Started
+	gaveUp  atomic.Int32 // OnGiveUp calls
 
 	mu       sync.Mutex
 	inflight map[string]int
@@ -157,8 +158,9 @@ func newHarness(t testing.TB, maxConcurrent int) *harness {
 			}
 			return true
 		},
-		After: h.clock.After,
-		Log:   hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Debug}),
+		After:    h.clock.After,
+		OnGiveUp: func(string) { h.gaveUp.Add(1) },
+		Log:      hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Debug}),
 	})
 	h.q.onRunDone = func(jid string) { h.done <- jid }
 	t.Cleanup(func() {

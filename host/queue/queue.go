@@ -64,6 +64,9 @@ type Config struct {
 	MaxRetries int
 	// BaseRetry is the first retry delay; retry n waits BaseRetry·2^(n-1). Default 5 s.
 	BaseRetry time.Duration
+	// OnGiveUp, when set, hears that a group's failed message run will not be retried any
+	// more (until its next inbound message), so the chat can be told.
+	OnGiveUp func(jid string)
 }
 
 // Queue serialises agent runs per group and caps them globally. Its methods are safe for
@@ -480,14 +483,18 @@ func (q *Queue) execMessages(jid string) {
 	ok := q.callProcess(jid)
 	q.mu.Lock()
 	g := q.groups[jid]
+	gaveUp := false
 	if ok {
 		g.retryCount = 0
 		q.cancelRetry(g) // the run caught up with everything a pending retry was for
 	} else {
-		q.scheduleRetryLocked(g)
+		gaveUp = q.scheduleRetryLocked(g)
 	}
 	q.finishLocked(g)
 	q.mu.Unlock()
+	if gaveUp && q.cfg.OnGiveUp != nil {
+		q.cfg.OnGiveUp(jid)
+	}
 	if q.onRunDone != nil {
 		q.onRunDone(jid)
 	}
@@ -575,15 +582,16 @@ func (q *Queue) drainWaitingLocked() {
 }
 
 // scheduleRetryLocked counts a failed message run of g and re-enqueues it after
-// BaseRetry·2^(n-1), or gives up after MaxRetries until the group's next message.
-func (q *Queue) scheduleRetryLocked(g *group) {
+// BaseRetry·2^(n-1), or gives up after MaxRetries until the group's next message (and
+// reports true).
+func (q *Queue) scheduleRetryLocked(g *group) bool {
 	g.retryCount++
 	if g.retryCount > q.cfg.MaxRetries {
-		q.log.Error("max retries exceeded, dropping messages (the next inbound message retries)",
+		q.log.Error("max retries exceeded; the messages wait for the next inbound message",
 			"group", g.jid, "retries", g.retryCount-1)
 		g.retryCount = 0
 		q.cancelRetry(g)
-		return
+		return true
 	}
 	delay := q.cfg.BaseRetry << (g.retryCount - 1)
 	q.log.Info("message run failed, retrying", "group", g.jid, "retry", g.retryCount, "delay", delay)
@@ -591,6 +599,7 @@ func (q *Queue) scheduleRetryLocked(g *group) {
 	g.retryGen++
 	gen, jid := g.retryGen, g.jid
 	g.retryStop = q.cfg.After(delay, func() { q.retry(jid, gen) })
+	return false
 }
 
 func (q *Queue) retry(jid string, gen int) {

@@ -147,8 +147,11 @@ func TestMaxRetriesThenStop(t *testing.T) {
 	h.clock.Advance(200 * time.Second)
 	h.expectActive(0)
 	h.noRunStarted()
-	if !strings.Contains(h.logs.String(), "dropping") {
-		t.Errorf("drop not logged:\n%s", h.logs)
+	if !strings.Contains(h.logs.String(), "max retries exceeded") {
+		t.Errorf("giving up not logged:\n%s", h.logs)
+	}
+	if got := h.gaveUp.Load(); got != 1 {
+		t.Errorf("OnGiveUp heard %d times, want once", got)
 	}
 	if s := h.status(g1); s.RetryCount != 0 {
 		t.Fatalf("retry count not reset after dropping: %+v", s)

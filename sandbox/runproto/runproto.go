@@ -36,4 +36,22 @@ type Output struct {
 	// ids of the follow-ups taken into the turn. The host counts a message as answered only
 	// when a result naming its input has been stored.
 	Inputs []int64 `json:"inputs,omitempty"`
+	// ErrorKind classifies an error result, so the host knows whether retrying can help
+	// and what to tell the chat: one of the Error* values.
+	ErrorKind string `json:"errorKind,omitempty"`
 }
+
+// What kind of failure an error result reports.
+const (
+	// ErrorTransient may pass: the API overloaded or rate-limited, the network, a 5xx.
+	// The host retries on its schedule.
+	ErrorTransient = "transient"
+	// ErrorAuth: the credentials were refused (401/403). Retrying cannot help.
+	ErrorAuth = "auth"
+	// ErrorBudget: the group's daily token budget is used up until midnight.
+	ErrorBudget = "budget"
+	// ErrorContext: the conversation is too long for the model even after compaction.
+	ErrorContext = "context"
+	// ErrorConfig: the request itself is wrong (an unknown model, a bad parameter).
+	ErrorConfig = "config"
+)
