@@ -51,14 +51,9 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		prev = justBefore(pending[0].Timestamp)
 	}
 	prompt := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
-	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev); err != nil {
+	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev, pending[len(pending)-1].Timestamp); err != nil {
 		d.log.Error("mark run in flight", "chat", jid, "error", err)
 		d.answers.takeBack(jid)
-		return false
-	}
-	if err := d.cfg.Store.SetAgentCursor(ctx, jid, pending[len(pending)-1].Timestamp); err != nil {
-		d.log.Error("advance cursor", "chat", jid, "error", err)
-		d.settle(ctx, g)
 		return false
 	}
 	d.typing(ctx, jid, true)

@@ -44,33 +44,35 @@ func marker(list []givenInput) string {
 	return inflightPrefix + list[0].before
 }
 
-// give records that input id, carrying the messages after cursor before, was handed to
-// jid's container. It must be recorded before the cursor moves past those messages.
-func (a *answers) give(ctx context.Context, jid string, id int64, before string) error {
+// give records that input id, carrying the messages after cursor before up to cursor
+// after, was handed to jid's container, and moves the chat's cursor to after: the marker
+// (when this is the oldest unanswered input) and the cursor move in one transaction.
+func (a *answers) give(ctx context.Context, jid string, id int64, before, after string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.giveLocked(ctx, jid, id, before)
+	return a.giveLocked(ctx, jid, id, before, after)
 }
 
 // giveVia hands an input over with push and records it under the same lock, so that a
 // result naming it can never be seen before it is recorded. ok is push's.
-func (a *answers) giveVia(ctx context.Context, jid, before string, push func() (int64, bool)) (ok bool, err error) {
+func (a *answers) giveVia(ctx context.Context, jid, before, after string, push func() (int64, bool)) (ok bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id, ok := push()
 	if !ok {
 		return false, nil
 	}
-	return true, a.giveLocked(ctx, jid, id, before)
+	return true, a.giveLocked(ctx, jid, id, before, after)
 }
 
-func (a *answers) giveLocked(ctx context.Context, jid string, id int64, before string) error {
+func (a *answers) giveLocked(ctx context.Context, jid string, id int64, before, after string) error {
 	list := a.byChat[jid]
 	a.byChat[jid] = append(list, givenInput{id: id, before: before})
-	if len(list) > 0 {
-		return nil // an older unanswered input already holds an earlier cursor
+	var state map[string]string
+	if len(list) == 0 { // else an older unanswered input already holds an earlier cursor
+		state = map[string]string{inflightKey(jid): marker(a.byChat[jid])}
 	}
-	return a.st.SetState(ctx, inflightKey(jid), marker(a.byChat[jid]))
+	return a.st.SetAgentCursorWith(ctx, jid, after, state)
 }
 
 // answer records a turn's result: the inputs it names are answered, and reply (if any)

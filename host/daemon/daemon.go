@@ -91,6 +91,9 @@ type Daemon struct {
 	killCtx  context.Context
 	killRuns context.CancelFunc
 
+	chatsMu sync.Mutex
+	chats   map[string]chatKey // chats whose metadata is stored as is
+
 	outboxWake chan struct{} // buffered 1
 	outboxMu   sync.Mutex    // one pass over the outbox at a time
 
@@ -136,6 +139,7 @@ func New(cfg Config) (*Daemon, error) {
 		chans:       channel.NewSet(),
 		running:     map[string]running{},
 		resets:      map[string]uint64{},
+		chats:       map[string]chatKey{},
 		notified:    map[string]string{},
 		lastFailure: map[string]string{},
 		answers:     newAnswers(cfg.Store),

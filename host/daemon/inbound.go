@@ -12,13 +12,35 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
-// OnChatMetadata records every chat any channel sees, registered or not.
+// OnChatMetadata records every chat any channel sees, registered or not. Channels call it
+// before every message; once a chat is stored with this name and kind, only its last
+// activity changes, and that moves with the message itself (StoreMessage), so the store
+// is written here only when something else is new.
 func (d *Daemon) OnChatMetadata(ctx context.Context, m channel.ChatMeta) error {
 	ts := ""
 	if !m.Time.IsZero() {
 		ts = store.Timestamp(m.Time)
 	}
-	return d.cfg.Store.StoreChatMetadata(ctx, store.Chat{JID: m.JID, Name: m.Name, LastMessageTime: ts, Channel: m.Channel, IsGroup: m.IsGroup})
+	key := chatKey{name: m.Name, channel: m.Channel, isGroup: m.IsGroup}
+	d.chatsMu.Lock()
+	known := d.chats[m.JID] == key
+	d.chatsMu.Unlock()
+	if known {
+		return nil
+	}
+	if err := d.cfg.Store.StoreChatMetadata(ctx, store.Chat{JID: m.JID, Name: m.Name, LastMessageTime: ts, Channel: m.Channel, IsGroup: m.IsGroup}); err != nil {
+		return err
+	}
+	d.chatsMu.Lock()
+	d.chats[m.JID] = key
+	d.chatsMu.Unlock()
+	return nil
+}
+
+// chatKey is what OnChatMetadata last stored of a chat, apart from its activity.
+type chatKey struct {
+	name, channel string
+	isGroup       bool
 }
 
 // OnMessage takes one inbound message: the route plugin decides whether it is dropped,
@@ -29,7 +51,17 @@ func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 	if registered && !m.IsBotMessage && isNewConversation(m.Content, d.cfg.Settings.AssistantName) {
 		return d.newConversationCommand(ctx, m, g)
 	}
-	dec := d.route(ctx, m, g, registered)
+	var dec routeDecision
+	if m.IsBotMessage {
+		// The assistant's own words (an echo of what it sent): kept as history, never
+		// routed or answered.
+		if !registered {
+			return nil
+		}
+		dec.Action = protocol.ActionStore
+	} else {
+		dec = d.route(ctx, m, g, registered)
+	}
 	switch dec.Action {
 	case protocol.ActionIgnore:
 		d.log.Debug("message ignored", "chat", m.ChatJID, "reason", dec.Reason, "by", dec.DecidedBy)
@@ -173,17 +205,15 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 		return false
 	}
 	text := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
-	ok, err := d.answers.giveVia(ctx, g.JID, cursor, func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
+	last := pending[len(pending)-1].Timestamp
+	ok, err := d.answers.giveVia(ctx, g.JID, cursor, last, func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
 	if !ok {
 		return false
 	}
 	if err != nil {
-		// The follow-up is with the container but a host killed now would not know: it is
-		// still taken back if the container never answers it.
+		// The follow-up is with the container, but neither marker nor cursor moved: it is
+		// pending again after a crash, and taken back if the container never answers it.
 		d.log.Error("mark follow-up in flight", "chat", g.JID, "error", err)
-	}
-	if err := d.cfg.Store.SetAgentCursor(ctx, g.JID, pending[len(pending)-1].Timestamp); err != nil {
-		d.log.Error("advance cursor", "chat", g.JID, "error", err)
 	}
 	d.typing(ctx, g.JID, true)
 	return true

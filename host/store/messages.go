@@ -19,10 +19,20 @@ func (s *Store) StoreMessage(ctx context.Context, m Message) error {
 INSERT OR REPLACE INTO messages (id, chat_jid, sender, sender_name, content, timestamp,
 	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := s.w.ExecContext(ctx, q, m.ID, m.ChatJID, m.Sender, m.SenderName, m.Content, m.Timestamp,
-		boolInt(m.IsFromMe), boolInt(m.IsBotMessage),
-		nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName),
-		nullIfEmpty(m.HandledAs), nullIfEmpty(m.RouteAction))
+	// The chat's last activity moves with its messages, in the same transaction: one
+	// commit per inbound message.
+	const bump = `UPDATE chats SET last_message_time = ?2
+WHERE jid = ?1 AND ?2 != '' AND (last_message_time IS NULL OR last_message_time < ?2)`
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, q, m.ID, m.ChatJID, m.Sender, m.SenderName, m.Content, m.Timestamp,
+			boolInt(m.IsFromMe), boolInt(m.IsBotMessage),
+			nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName),
+			nullIfEmpty(m.HandledAs), nullIfEmpty(m.RouteAction)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, bump, m.ChatJID, m.Timestamp)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store message %q in %q: %w", m.ID, m.ChatJID, err)
 	}

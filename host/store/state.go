@@ -78,7 +78,18 @@ func (s *Store) AgentCursors(ctx context.Context) (map[string]string, error) {
 // change and write happen in one transaction, so concurrent updates for different chats
 // never lose each other.
 func (s *Store) SetAgentCursor(ctx context.Context, jid, ts string) error {
+	return s.SetAgentCursorWith(ctx, jid, ts, nil)
+}
+
+// SetAgentCursorWith is SetAgentCursor that also sets the router_state values in state, in
+// the same transaction (a run's in-flight marker moves with its cursor).
+func (s *Store) SetAgentCursorWith(ctx context.Context, jid, ts string, state map[string]string) error {
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		for k, v := range state {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO router_state (key, value) VALUES (?, ?)`, k, v); err != nil {
+				return err
+			}
+		}
 		raw, _, err := getState(ctx, tx, KeyLastAgentTimestamp)
 		if err != nil {
 			return err
