@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/guestclock"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/interrupt"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/internal/mmapmem"
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
@@ -30,6 +33,13 @@ func (c *callCtx) Err() error                  { return nil }
 func (c *callCtx) Value(any) any               { return nil }
 
 // instance is one warm, initialised module with its handles looked up once.
+//
+// Its guest runs on a goroutine of its own (serve), never on the caller's: the interrupt
+// global stops a guest only in its own code, so a guest blocked inside a host function (a
+// slow service, a log sink that does not drain) would otherwise hold its caller past the
+// deadline. The caller waits for the call or the deadline, whichever comes first; an
+// instance whose call outlived its deadline is never reused, and closes itself once the
+// guest returns.
 type instance struct {
 	mod    api.Module
 	mem    api.Memory
@@ -38,11 +48,21 @@ type instance struct {
 	bufPtr uint32
 	bufCap uint32
 	ctx    callCtx
+	clock  guestclock.Clock // what WASI's clocks and sleeps see (guestclock explains)
 	// timer raises the module's interrupt global when a call overruns its deadline; the
 	// guest traps at its next loop header (see internal/interrupt). An instance whose timer
 	// fired is thrown away, so the global never needs lowering again.
 	timer *time.Timer
 	fired atomic.Bool
+
+	fn        api.Function  // what serve calls next, with stack
+	err       error         // its outcome
+	work      chan struct{} // a call for serve; closed to stop it
+	done      chan struct{} // serve finished the call (buffered: nobody may be waiting)
+	expired   chan struct{} // the timer fired (buffered)
+	exited    chan struct{} // serve has returned and closed the module
+	running   atomic.Bool   // the guest is executing a call
+	closeOnce sync.Once
 }
 
 // FaultKind classifies what went wrong inside a plugin.
@@ -92,12 +112,21 @@ var errInitTimeout = errors.New("guest code exceeded its time limit while starti
 const instantiateTimeout = 10 * time.Second
 
 // newInstance instantiates and checks one instance of p's module in engine e. Its
-// _initialize and the ABI probes run guest code, so they run under the interrupt timer too.
+// _initialize and the ABI probes run guest code, so they run on the instance's goroutine
+// under the interrupt timer too.
 func (p *Plugin) newInstance(ctx context.Context, e *engine) (*instance, error) {
+	in := &instance{stack: make([]uint64, 2), ctx: callCtx{scratch: make([]byte, 0, 512)},
+		work: make(chan struct{}), done: make(chan struct{}, 1), expired: make(chan struct{}, 1), exited: make(chan struct{})}
+	// No real clock, no real sleep: a guest that sleeps or polls returns at once and sees
+	// its fake clock advance (guestclock), so WASI cannot hold a call past its deadline.
+	res := guestclock.Resolution
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithSysNanotime().WithSysNanosleep().
+		WithWalltime(in.clock.Walltime, sys.ClockResolution(res)).
+		WithNanotime(in.clock.Nanotime, sys.ClockResolution(res)).
+		WithNanosleep(in.clock.Nanosleep).
+		WithOsyield(guestclock.Osyield).
 		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
 		WithStderr(&lineWriter{g: p.logs, level: abi.LevelWarn})
 	// Linear memory is a mapping reserved at the cap, so growth never copies (mmapmem).
@@ -105,70 +134,123 @@ func (p *Plugin) newInstance(ctx context.Context, e *engine) (*instance, error) 
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	in, err := p.checkInstance(mod)
-	if err != nil {
+	flag, ok := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	if !ok {
 		_ = mod.Close(context.Background())
+		return nil, errors.New("interrupt global missing")
+	}
+	in.mod, in.mem = mod, mod.Memory()
+	in.timer = time.AfterFunc(time.Hour, func() {
+		in.fired.Store(true)
+		flag.Set(1)
+		select {
+		case in.expired <- struct{}{}:
+		default:
+		}
+	})
+	in.timer.Stop()
+	e.guests.Add(1)
+	e.live.Add(1)
+	e.signal()
+	go in.serve(e)
+	if err := p.checkInstance(in, p.initTimeout()); err != nil {
+		in.close() // the module closes once its guest has returned
 		return nil, err
 	}
 	return in, nil
 }
 
-func (p *Plugin) checkInstance(mod api.Module) (*instance, error) {
-	flag, ok := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
-	if !ok {
-		return nil, errors.New("interrupt global missing")
+func (p *Plugin) initTimeout() time.Duration {
+	if p.startLimit > 0 {
+		return p.startLimit
 	}
-	in := &instance{mod: mod, mem: mod.Memory(), stack: make([]uint64, 2), ctx: callCtx{scratch: make([]byte, 0, 512)}}
-	in.timer = time.AfterFunc(time.Hour, func() {
-		in.fired.Store(true)
-		flag.Set(1)
-	})
-	in.timer.Stop()
+	return instantiateTimeout
+}
+
+// checkInstance runs _initialize and reads the ABI exports.
+func (p *Plugin) checkInstance(in *instance, initLimit time.Duration) error {
+	mod := in.mod
 	guarded := func(name string, limit time.Duration) (uint64, error) {
 		fn := mod.ExportedFunction(name)
-		in.timer.Reset(limit)
-		res, err := fn.Call(&in.ctx)
-		if !in.timer.Stop() || in.fired.Load() {
+		err, timedOut := in.run(fn, limit)
+		if timedOut {
 			return 0, fmt.Errorf("%s: %w", name, errInitTimeout)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("call %s: %w", name, err)
 		}
-		if len(res) == 0 {
+		if len(fn.Definition().ResultTypes()) == 0 {
 			return 0, nil
 		}
-		return res[0], nil
+		return in.stack[0], nil
 	}
 	if mod.ExportedFunction(abi.ExportInitialize) != nil {
-		if _, err := guarded(abi.ExportInitialize, instantiateTimeout); err != nil {
-			return nil, err
+		if _, err := guarded(abi.ExportInitialize, initLimit); err != nil {
+			return err
 		}
 	}
 	probe := p.Manifest.Limits.Deadline()
 	ver, err := guarded(abi.ExportVersion, probe)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if int32(ver) != abi.Version {
-		return nil, fmt.Errorf("%s reports ABI version %d, this host speaks %d", abi.ExportVersion, int32(ver), abi.Version)
+		return fmt.Errorf("%s reports ABI version %d, this host speaks %d", abi.ExportVersion, int32(ver), abi.Version)
 	}
 	ptr, err := guarded(abi.ExportBuffer, probe)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	size, err := guarded(abi.ExportBufferCap, probe)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if in.mem == nil {
-		return nil, errors.New("module has no memory")
+		return errors.New("module has no memory")
 	}
 	in.bufPtr, in.bufCap = uint32(ptr), uint32(size)
 	if in.bufCap < 1024 || uint64(in.bufPtr)+uint64(in.bufCap) > uint64(in.mem.Size()) {
-		return nil, fmt.Errorf("mailbox [%d, +%d) must be at least 1 KiB and inside memory (%d bytes)", in.bufPtr, in.bufCap, in.mem.Size())
+		return fmt.Errorf("mailbox [%d, +%d) must be at least 1 KiB and inside memory (%d bytes)", in.bufPtr, in.bufCap, in.mem.Size())
 	}
 	in.call = mod.ExportedFunction(abi.ExportCall)
-	return in, nil
+	return nil
+}
+
+// serve runs the instance's guest calls, one at a time, until the instance is closed; then
+// it closes the module. The engine counts it, so it never closes its runtime (and unmaps
+// the native code) under a guest still blocked in a host function.
+func (in *instance) serve(e *engine) {
+	defer func() {
+		close(in.exited)
+		e.live.Add(-1)
+		e.signal()
+		e.guests.Done()
+	}()
+	for range in.work {
+		in.err = in.fn.CallWithStack(&in.ctx, in.stack)
+		in.running.Store(false)
+		in.done <- struct{}{}
+	}
+	_ = in.mod.Close(context.Background())
+}
+
+// run calls fn (arguments and results in in.stack) on the instance's goroutine and waits at
+// most limit for it. timedOut means the deadline passed first: the guest may still be
+// running, so the instance must be replaced, never reused. It allocates nothing.
+func (in *instance) run(fn api.Function, limit time.Duration) (err error, timedOut bool) {
+	in.fn = fn
+	in.running.Store(true)
+	in.timer.Reset(limit)
+	in.work <- struct{}{}
+	select {
+	case <-in.done:
+		if !in.timer.Stop() || in.fired.Load() {
+			return nil, true
+		}
+		return in.err, false
+	case <-in.expired:
+		return nil, true
+	}
 }
 
 // invoke makes one call. It copies the request into the mailbox, runs policy_call under the
@@ -181,9 +263,8 @@ func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duratio
 		return out, FaultMalformed, errors.New("mailbox no longer inside memory")
 	}
 	in.stack[0], in.stack[1] = uint64(hook), uint64(len(req))
-	in.timer.Reset(deadline)
-	err := in.call.CallWithStack(&in.ctx, in.stack)
-	if !in.timer.Stop() || in.fired.Load() {
+	err, timedOut := in.run(in.call, deadline)
+	if timedOut {
 		return out, FaultTimeout, fmt.Errorf("call exceeded its %v deadline", deadline)
 	}
 	if err != nil {
@@ -219,7 +300,12 @@ func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duratio
 	return append(out, v...), "", nil
 }
 
+// close stops the instance: its goroutine closes the module now, or, if the guest is still
+// running a call the host stopped waiting for, as soon as that call returns.
 func (in *instance) close() {
 	in.timer.Stop()
-	_ = in.mod.Close(context.Background())
+	in.closeOnce.Do(func() { close(in.work) })
 }
+
+// stuck reports whether the guest is still inside a call its caller gave up on.
+func (in *instance) stuck() bool { return in.running.Load() }

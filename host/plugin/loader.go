@@ -46,6 +46,8 @@ type Loader struct {
 
 	mu sync.Mutex
 	kv map[string]*kvStore
+
+	start time.Duration // bounds each instance's _initialize; 0: instantiateTimeout (tests shorten it)
 }
 
 // LoaderConfig configures a Loader.
@@ -178,6 +180,7 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 		memLimit: uint32(m.Limits.MemoryMiB) << 20,
 
 		breakerProbe: l.probe,
+		startLimit:   l.start,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
@@ -217,7 +220,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16)
-	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), counted: make(chan struct{}, 1)}
 	if owned {
 		e.cache = cache
 	}

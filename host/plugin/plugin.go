@@ -39,6 +39,8 @@ type Plugin struct {
 	memLimit uint32
 	// breakerProbe is how often a tripped plugin retries its self-check.
 	breakerProbe time.Duration
+	// startLimit bounds a new instance's _initialize (0: instantiateTimeout).
+	startLimit time.Duration
 
 	// mu is held shared by every call and exclusively by retire, resume and an idle release,
 	// so those wait for the calls in flight and no call starts on a closed engine.
@@ -98,11 +100,12 @@ func (p *Plugin) Call(ctx context.Context, req, out []byte) ([]byte, error) {
 // call runs one call on a pooled instance; the caller holds p.mu for reading, with p.eng set.
 func (p *Plugin) call(ctx context.Context, req, out []byte) ([]byte, error) {
 	pool := p.eng.pool
-	in, ok := pool.get(ctx)
+	deadline := p.Manifest.Limits.Deadline()
+	in, ok := pool.get(ctx, deadline)
 	if !ok {
 		return out, p.fault(FaultBusy, errors.New("no instance became free in time"))
 	}
-	res, kind, err := in.invoke(p.Manifest.Kind.Hook(), req, out, p.Manifest.Limits.Deadline(), p.Manifest.Limits.MaxVerdictBytes, p.memLimit)
+	res, kind, err := in.invoke(p.Manifest.Kind.Hook(), req, out, deadline, p.Manifest.Limits.MaxVerdictBytes, p.memLimit)
 	if err == nil {
 		pool.put(in)
 		p.consecutive.Store(0)

@@ -16,11 +16,12 @@ type pool struct {
 
 	mu     sync.Mutex
 	closed bool
+	stuck  int            // replaced instances whose guest has not returned yet
 	wg     sync.WaitGroup // replacement goroutines
 	stop   chan struct{}
 }
 
-// acquireTimeout bounds how long a call waits for a free instance.
+// acquireTimeout bounds how long a call waits for a free instance, whatever its deadline.
 const acquireTimeout = 2 * time.Second
 
 func newPool(size int, newInst func(context.Context) (*instance, error), onError func(error)) *pool {
@@ -39,14 +40,16 @@ func (p *pool) fill(ctx context.Context, n int) error {
 	return nil
 }
 
-// get takes a free instance, waiting at most acquireTimeout or until ctx is done.
-func (p *pool) get(ctx context.Context) (*instance, bool) {
+// get takes a free instance, waiting at most wait (and never more than acquireTimeout) or
+// until ctx is done. Callers pass their deadline: waiting for an instance is part of the
+// time a decision may take.
+func (p *pool) get(ctx context.Context, wait time.Duration) (*instance, bool) {
 	select {
 	case in := <-p.ch:
 		return in, true
 	default:
 	}
-	t := time.NewTimer(acquireTimeout)
+	t := time.NewTimer(min(wait, acquireTimeout))
 	defer t.Stop()
 	select {
 	case in := <-p.ch:
@@ -60,20 +63,52 @@ func (p *pool) get(ctx context.Context) (*instance, bool) {
 
 func (p *pool) put(in *instance) { p.ch <- in }
 
-// replace closes a faulted instance and starts making its successor.
+// replace closes a faulted instance and starts making its successor. An instance whose
+// caller gave up at the deadline may still be running, blocked in a host function; it
+// closes itself when it returns. While more of those are stuck than the pool holds, their
+// successors wait for them to return, so a service that hangs every call cannot make the
+// pool instantiate (and hold memory) without bound.
 func (p *pool) replace(in *instance) {
-	go in.close()
+	in.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
-	p.wg.Add(1)
-	go p.refill()
+	stuck := in.stuck()
+	if stuck {
+		p.stuck++
+	}
+	later := stuck && p.stuck > cap(p.ch)
+	if !later {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.refill()
+		}()
+	}
+	if stuck {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			select {
+			case <-in.exited:
+			case <-p.stop:
+				return
+			}
+			p.mu.Lock()
+			p.stuck--
+			p.mu.Unlock()
+			if later {
+				p.refill()
+			}
+		}()
+	}
 }
 
+// refill instantiates one instance into the pool, retrying with backoff until it succeeds
+// or the pool closes. Callers hold p.wg.
 func (p *pool) refill() {
-	defer p.wg.Done()
 	backoff := 50 * time.Millisecond
 	for {
 		in, err := p.newInst(context.Background())

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 	"github.com/nanoclaw/nanoclaw-go/plugins/sdk"
@@ -18,6 +19,13 @@ var version = "v1"
 
 // forced, when set with -ldflags "-X main.forced=...", overrides the mode of every request.
 var forced = ""
+
+// atInit, when set with -ldflags "-X main.atInit=config", reads the config document while
+// the instance initialises (from _initialize, before any call).
+var atInit = ""
+
+//go:wasmimport wasi_snapshot_preview1 sched_yield
+func schedYield() int32
 
 var sink [][]byte
 
@@ -90,6 +98,21 @@ func handle(in, out []byte) ([]byte, error) {
 		reason = string(b)
 	case "now":
 		reason = hostcall.Now().UTC().Format("2006")
+	case "sleep": // time.Sleep is poll_oneoff with a clock subscription underneath
+		d, _ := time.ParseDuration(arg)
+		start := time.Now()
+		time.Sleep(d)
+		reason = "slept " + time.Since(start).String()
+	case "busywait": // spins on the WASI clock
+		d, _ := time.ParseDuration(arg)
+		start := time.Now()
+		for time.Since(start) < d {
+		}
+		reason = "waited " + time.Since(start).String()
+	case "yield":
+		for {
+			schedYield()
+		}
 	case "lookup":
 		g, err := hostcall.LookupGroup(arg)
 		if err != nil {
@@ -121,6 +144,9 @@ func handle(in, out []byte) ([]byte, error) {
 }
 
 func init() {
+	if atInit == "config" {
+		_, _ = hostcall.Config()
+	}
 	sdk.HandleRaw(abi.HookMount, handle)
 	sdk.HandleRaw(abi.HookIPC, handle)
 	sdk.HandleRaw(abi.HookRoute, handle)
