@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,3 +228,62 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d decisions across 6 reloads, 0 failures", calls.Load())
 }
+
+// TestVerdictDuplicateAllowDenies is the attack {"allow":false,"allow":true}, which the
+// chains took for an allow: a security verdict that repeats a key or carries an unknown field
+// is a deny whose reason names the problem; a route verdict that repeats a key is no
+// decision, and the next router decides.
+func TestVerdictDuplicateAllowDenies(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	ctx := context.Background()
+	for _, s := range []struct {
+		stem  string
+		kind  protocol.Kind
+		order int
+	}{{"mount-a", protocol.KindMount, 10}, {"ipc-a", protocol.KindIPC, 10}, {"route-early", protocol.KindRoute, 10}} {
+		plugintest.Install(t, dir, s.stem, probeBuild(t, s.stem, ""), probeManifest(s.stem, s.kind, s.order))
+		if err := r.LoadFile(ctx, filepath.Join(dir, s.stem+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plugintest.Install(t, dir, "route-late", probeBuild(t, "route-late", "ok"), probeManifest("route-late", protocol.KindRoute, 1000))
+	if err := r.LoadFile(ctx, filepath.Join(dir, "route-late.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	verdict := func(v string) string { return "verdict:" + v }
+	cases := []struct {
+		name, verdict, want string
+	}{
+		{"repeated allow", `{"allow":false,"allow":true,"hostPath":"/h","containerPath":"/workspace/extra/h"}`, `repeats the key \"allow\"`},
+		{"repeated allow, escaped", `{"allow":false,"\u0061llow":true,"hostPath":"/h","containerPath":"/workspace/extra/h"}`, `repeats the key \"allow\"`},
+		{"unknown field", `{"allow":true,"hostPath":"/h","containerPath":"/workspace/extra/h","scope":"all"}`, `unknown field \"scope\"`},
+	}
+	for _, c := range cases {
+		t.Run("mount "+c.name, func(t *testing.T) {
+			d := r.DecideMount(ctx, &protocol.MountRequest{Group: verdict(c.verdict)})
+			if d.Allow || d.DecidedBy != "mount-a" || !strings.Contains(strconvQuote(d.Reason), c.want) {
+				t.Fatalf("decision %+v, want a deny by mount-a naming %s", d, c.want)
+			}
+		})
+	}
+	for _, c := range []struct{ name, verdict, want string }{
+		{"repeated allow", `{"allow":false,"allow":true}`, `repeats the key \"allow\"`},
+		{"unknown field", `{"allow":true,"until":"never"}`, `unknown field \"until\"`},
+	} {
+		t.Run("ipc "+c.name, func(t *testing.T) {
+			d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: verdict(c.verdict), Request: []byte(`{}`)})
+			if d.Allow || d.DecidedBy != "ipc-a" || !strings.Contains(strconvQuote(d.Reason), c.want) {
+				t.Fatalf("decision %+v, want a deny by ipc-a naming %s", d, c.want)
+			}
+		})
+	}
+	t.Run("route repeated action", func(t *testing.T) {
+		d := r.DecideRoute(ctx, &protocol.RouteRequest{Message: protocol.Message{Content: verdict(`{"action":"ignore","action":"deliver","group":"main"}`)}})
+		if d.DecidedBy != "route-late" {
+			t.Fatalf("decision %+v, want the next router's", d)
+		}
+	})
+}
+
+// strconvQuote shows a reason as Go would quote it, so expectations can spell quotes as \".
+func strconvQuote(s string) string { return strconv.Quote(s) }

@@ -48,7 +48,8 @@ func mode(in []byte) string {
 	return ""
 }
 
-func handle(in, out []byte) ([]byte, error) {
+// handle answers one call of hook with that kind's verdict.
+func handle(hook abi.Hook, in, out []byte) ([]byte, error) {
 	m := mode(in)
 	arg := ""
 	if i := strings.IndexByte(m, ':'); i >= 0 {
@@ -81,10 +82,15 @@ func handle(in, out []byte) ([]byte, error) {
 		return append(out, "not json"...), nil
 	case "deny":
 		w := wire.NewWriter(out)
-		w.Bool("allow", false)
-		w.String("action", "ignore")
+		if hook == abi.HookRoute {
+			w.String("action", "ignore")
+		} else {
+			w.Bool("allow", false)
+		}
 		w.String("reason", "probe denies "+version)
 		return w.End(), nil
+	case "verdict": // answers the raw verdict given after the colon
+		return append(out, arg...), nil
 	case "print":
 		println("probe prints to stderr")
 		os.Stdout.WriteString("probe prints to stdout\n")
@@ -133,23 +139,42 @@ func handle(in, out []byte) ([]byte, error) {
 		reason = string(c)
 	}
 	w := wire.NewWriter(out)
-	w.Bool("allow", true)
-	w.Bool("readonly", true)
-	w.String("hostPath", "/probe")
-	w.String("containerPath", "/workspace/extra/probe")
-	w.String("action", "deliver")
-	w.String("group", "main")
+	switch hook {
+	case abi.HookMount:
+		w.Bool("allow", true)
+		w.Bool("readonly", true)
+		w.String("hostPath", "/probe")
+		w.String("containerPath", "/workspace/extra/probe")
+	case abi.HookIPC:
+		w.Bool("allow", true)
+	default:
+		w.String("action", "deliver")
+		w.String("group", target(in))
+	}
 	w.String("reason", reason)
 	return w.End(), nil
+}
+
+// target is where a route verdict delivers: the chat's own group, or "main" for a chat
+// that is not registered.
+func target(in []byte) string {
+	v, err := wire.Parse(in)
+	if err != nil {
+		return "main"
+	}
+	if f, ok := v.Field("group").Field("folder").Str(); ok && f != "" {
+		return f
+	}
+	return "main"
 }
 
 func init() {
 	if atInit == "config" {
 		_, _ = hostcall.Config()
 	}
-	sdk.HandleRaw(abi.HookMount, handle)
-	sdk.HandleRaw(abi.HookIPC, handle)
-	sdk.HandleRaw(abi.HookRoute, handle)
+	for _, h := range []abi.Hook{abi.HookMount, abi.HookIPC, abi.HookRoute} {
+		sdk.HandleRaw(h, func(in, out []byte) ([]byte, error) { return handle(h, in, out) })
+	}
 }
 
 func main() {}
