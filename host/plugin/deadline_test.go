@@ -181,7 +181,7 @@ func TestBlockingHostFunctionsHoldDeadline(t *testing.T) {
 		}},
 		{"kv_get", "kv", func(_ *testing.T, g *gate, _ *Services) func(*Loader) {
 			return func(l *Loader) {
-				s := l.kvFor("probe")
+				s := l.kvFor("probe", protocol.KindIPC)
 				s.mu.Lock() // another instance holding the store, as long as the gate is shut
 				go func() { g.wait(); s.mu.Unlock() }()
 			}

@@ -29,7 +29,7 @@ import (
 
 // Loader compiles, checks and instantiates plugins. It owns what generations share: the
 // compilation cache, the operator's grants, the host services and each plugin's key-value
-// state (kept across reloads of the same plugin name).
+// state (kept across reloads of the same plugin: same name and kind).
 type Loader struct {
 	probe    time.Duration
 	cache    wazero.CompilationCache // in-memory, shared; nil with a cache directory
@@ -45,7 +45,7 @@ type Loader struct {
 	modules  string
 
 	mu sync.Mutex
-	kv map[string]*kvStore
+	kv map[kvKey]*kvStore
 
 	start time.Duration // bounds each instance's _initialize; 0: instantiateTimeout (tests shorten it)
 }
@@ -76,7 +76,7 @@ type LoaderConfig struct {
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
-	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe,
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[kvKey]*kvStore{}, probe: cfg.BreakerProbe,
 		idle: cfg.IdleRelease, released: cfg.Released, busy: cfg.Busy}
 	if l.probe <= 0 {
 		l.probe = DefaultBreakerProbe
@@ -169,7 +169,7 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 		return nil, err
 	}
 	sum := sha256.Sum256(wasm)
-	log := l.log.Named(m.Name)
+	log := l.log.Named(m.Name).With("kind", m.Kind)
 	p = &Plugin{
 		Manifest: m,
 		Hash:     hex.EncodeToString(sum[:]),
@@ -244,7 +244,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
+	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name, m.Kind), logs: p.logs}
 	if err := env.instantiateHostModule(ctx, e.rt, p.Granted); err != nil {
 		return nil, fmt.Errorf("host functions: %w", err)
 	}
@@ -292,13 +292,22 @@ func (l *Loader) keepForRestart(p *Plugin, code []byte) {
 	t.Reset(p.idle)
 }
 
-func (l *Loader) kvFor(name string) *kvStore {
+// kvKey names a plugin's key-value state: its name and its kind, so that a plugin of
+// another kind that borrows a name (the registry refuses that, but the loader serves the
+// CLI and tests too) never reads or writes the owner's state.
+type kvKey struct {
+	name string
+	kind protocol.Kind
+}
+
+func (l *Loader) kvFor(name string, kind protocol.Kind) *kvStore {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.kv[name]
+	k := kvKey{name, kind}
+	s := l.kv[k]
 	if s == nil {
 		s = &kvStore{}
-		l.kv[name] = s
+		l.kv[k] = s
 	}
 	return s
 }

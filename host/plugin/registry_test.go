@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,7 +68,7 @@ func TestChains(t *testing.T) {
 	}
 	install("mount-a", protocol.KindMount, 10, "")
 	install("mount-b", protocol.KindMount, 20, "")
-	if d := r.DecideMount(ctx, &protocol.MountRequest{Group: "ok"}); !d.Allow || d.HostPath != "/probe" {
+	if d := r.DecideMount(ctx, &protocol.MountRequest{Group: "ok"}); !d.Allow || d.HostPath != "/probe" || d.DecidedBy != "mount-a,mount-b" {
 		t.Fatalf("two allowing mount plugins: %+v", d)
 	}
 	install("mount-c", protocol.KindMount, 30, "deny")
@@ -92,6 +93,40 @@ func TestChains(t *testing.T) {
 	}
 	if got := strings.Join(names, ","); got != "mount-a,mount-b,mount-c,ipc-a,ipc-b,route-broken,route-early,route-late" {
 		t.Fatalf("list order = %s", got)
+	}
+}
+
+// TestDecidedByOnAllow: an allow of the all-must-allow chains names every plugin that
+// allowed, in chain order; it used to be empty.
+func TestDecidedByOnAllow(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	ctx := context.Background()
+	install := func(stem string, kind protocol.Kind, order int) {
+		plugintest.Install(t, dir, stem, probeBuild(t, stem, ""), probeManifest(stem, kind, order))
+		if err := r.LoadFile(ctx, filepath.Join(dir, stem+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		stem      string
+		kind      protocol.Kind
+		order     int
+		mount, ip string // DecidedBy of an allow afterwards
+	}{
+		{"mount-b", protocol.KindMount, 20, "mount-b", "host"},
+		{"mount-a", protocol.KindMount, 10, "mount-a,mount-b", "host"},
+		{"ipc-a", protocol.KindIPC, 10, "mount-a,mount-b", "ipc-a"},
+		{"ipc-b", protocol.KindIPC, 20, "mount-a,mount-b", "ipc-a,ipc-b"},
+	}
+	for _, s := range steps {
+		install(s.stem, s.kind, s.order)
+		if d := r.DecideMount(ctx, &protocol.MountRequest{Group: "ok"}); !d.Allow || d.DecidedBy != s.mount {
+			t.Fatalf("after %s: mount %+v, want an allow by %q", s.stem, d, s.mount)
+		}
+		d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok", Request: []byte(`{}`)})
+		if d.DecidedBy != s.ip || d.Allow != (s.ip != "host") {
+			t.Fatalf("after %s: ipc %+v, want decided by %q", s.stem, d, s.ip)
+		}
 	}
 }
 
@@ -287,3 +322,106 @@ func TestVerdictDuplicateAllowDenies(t *testing.T) {
 
 // strconvQuote shows a reason as Go would quote it, so expectations can spell quotes as \".
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// TestPluginNameSpoof is the attack of a route plugin named "ipcauthz" loaded beside the
+// real one, sharing its key-value state and deciding under its name. A plugin whose name is
+// taken is refused, with a log line, whichever order the files are found in: at startup a
+// file named after its plugin wins over one borrowing the name, later the newcomer loses.
+func TestPluginNameSpoof(t *testing.T) {
+	cases := []struct {
+		name      string
+		spoofStem string // sorts before or after the real file
+		hot       bool   // the spoof is dropped in after the real plugin serves
+	}{
+		{"startup, spoof sorts first", "aaa-spoof", false},
+		{"startup, spoof sorts last", "zzz-spoof", false},
+		{"dropped in while serving", "aaa-spoof", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, dir, logs := newTestRegistry(t)
+			ctx := context.Background()
+			plugintest.Install(t, dir, "ipcauthz", probeBuild(t, "ipc-a", ""), probeManifest("ipcauthz", protocol.KindIPC, 100))
+			spoof := func() {
+				plugintest.Install(t, dir, c.spoofStem, probeBuild(t, "route-early", ""), probeManifest("ipcauthz", protocol.KindRoute, 10))
+			}
+			if !c.hot {
+				spoof()
+			}
+			err := r.LoadDir(ctx, dir)
+			if c.hot {
+				if err != nil {
+					t.Fatal(err)
+				}
+				spoof()
+				err = r.LoadFile(ctx, filepath.Join(dir, c.spoofStem+".wasm"))
+			}
+			if !errors.Is(err, ErrNameTaken) || !strings.Contains(err.Error(), c.spoofStem) && !strings.Contains(err.Error(), "ipcauthz (route)") {
+				t.Fatalf("load error %v, want the spoof refused for its name", err)
+			}
+			logs.waitFor(t, "another plugin already has its name")
+			if list := r.List(); len(list) != 1 || list[0].Kind != protocol.KindIPC || list[0].Name != "ipcauthz" {
+				t.Fatalf("serving %+v, want only the real ipcauthz", list)
+			}
+			if d := r.DecideRoute(ctx, &protocol.RouteRequest{}); d.DecidedBy != "" {
+				t.Fatalf("the spoof decided a route: %+v", d)
+			}
+			if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "ok", Request: []byte(`{}`)}); !d.Allow || d.DecidedBy != "ipcauthz" {
+				t.Fatalf("ipc decision %+v", d)
+			}
+		})
+	}
+}
+
+// TestRefusedNameLoadsWhenFreed: a plugin refused for its name loads once the plugin that
+// had the name is removed; reloading the holder's own file is never a clash.
+func TestRefusedNameLoadsWhenFreed(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	ctx := context.Background()
+	plugintest.Install(t, dir, "first", probeBuild(t, "route-early", ""), probeManifest("shared", protocol.KindRoute, 10))
+	if err := r.LoadFile(ctx, filepath.Join(dir, "first.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	plugintest.Install(t, dir, "first", probeBuild(t, "route-late", "ok"), probeManifest("shared", protocol.KindRoute, 10))
+	if err := r.LoadFile(ctx, filepath.Join(dir, "first.wasm")); err != nil {
+		t.Fatalf("a reload of the same file clashed with itself: %v", err)
+	}
+	plugintest.Install(t, dir, "second", probeBuild(t, "route-early", ""), probeManifest("shared", protocol.KindRoute, 20))
+	if err := r.LoadFile(ctx, filepath.Join(dir, "second.wasm")); !errors.Is(err, ErrNameTaken) {
+		t.Fatalf("second plugin named shared: %v", err)
+	}
+	if r.Plugin("second") != nil {
+		t.Fatal("the refused plugin serves")
+	}
+	if err := os.Remove(filepath.Join(dir, "first.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	r.Remove("first")
+	if p := r.Plugin("second"); p == nil || p.Name() != "shared" {
+		t.Fatalf("after the holder left, the refused plugin is %v", p)
+	}
+}
+
+// TestKVKeyedByNameAndKind: two plugins with one name but different kinds (the loader
+// alone allows it) never see each other's key-value state.
+func TestKVKeyedByNameAndKind(t *testing.T) {
+	l, _ := newTestLoader(t, Services{})
+	l.grants = Grants{protocol.KindIPC: abi.Capabilities(), protocol.KindRoute: abi.Capabilities()}
+	var ps []*Plugin
+	for _, k := range []protocol.Kind{protocol.KindIPC, protocol.KindRoute} {
+		p, err := l.Load(context.Background(), testManifest("probe", k, abi.Capabilities()...), probeWasm(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close(context.Background()) })
+		ps = append(ps, p)
+	}
+	for i, want := range []string{`"reason":"x"`, `"reason":"xx"`} {
+		if out, f := call(t, ps[0], `{"mode":"kv"}`); f != nil || !strings.Contains(out, want) {
+			t.Fatalf("ipc plugin's kv call %d: %s %v", i, out, f)
+		}
+	}
+	if out, f := call(t, ps[1], `{"mode":"kv"}`); f != nil || !strings.Contains(out, `"reason":"x"`) {
+		t.Fatalf("the route plugin of the same name saw the ipc plugin's state: %s %v", out, f)
+	}
+}
