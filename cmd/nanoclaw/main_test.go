@@ -80,6 +80,8 @@ func TestCommands(t *testing.T) {
 		{"check a valid plugin", []string{"plugin", "check", filepath.Join(plugins, "router.wasm")}, 0, "valid: router"},
 		{"check garbage", []string{"plugin", "check", notWasm}, 1, "invalid"},
 		{"list offline", []string{"plugin", "list"}, 0, "mountguard"},
+		{"list shows where a router delivers", []string{"plugin", "list"}, 0, "own group"},
+		{"check shows where a router delivers", []string{"plugin", "check", filepath.Join(plugins, "router.wasm")}, 0, "delivers to: own group"},
 		{"mount allowed, non-main forced read-only", []string{"policy", "mount", "--group", "family", "--host-path", allowed, "--rw", "--allowlist", allowlist}, 0, `"readonly":true`},
 		{"mount denied", []string{"policy", "mount", "--group", "main", "--main", "--host-path", "/etc", "--allowlist", allowlist}, 1, `"allow":false`},
 		{"mount without an allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed}, 1, "no mount allowlist"},

@@ -84,6 +84,16 @@ func (g *Groups) LookupGroup(key []byte) (protocol.Group, bool) {
 	return toProtocol(r), true
 }
 
+// GroupByFolder lets the route chain tell whether a delivery targets the main group
+// (plugin.FolderDirectory).
+func (g *Groups) GroupByFolder(folder string) (protocol.Group, bool) {
+	r, ok := g.ByFolder(folder)
+	if !ok {
+		return protocol.Group{}, false
+	}
+	return toProtocol(r), true
+}
+
 func toProtocol(r store.Group) protocol.Group {
 	return protocol.Group{JID: r.JID, Folder: r.Folder, Name: r.Name, Trigger: r.Trigger, RequiresTrigger: r.RequiresTrigger, IsMain: r.IsMain}
 }

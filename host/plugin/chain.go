@@ -187,12 +187,20 @@ func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, b
 }
 
 // DecideRoute runs the route chain in order; the first plugin that decides wins. A fault or
-// malformed verdict counts as no decision and the next plugin is asked.
+// malformed verdict counts as no decision and the next plugin is asked, and so does a
+// delivery to another group than the chat's own that the plugin's manifest does not grant
+// (Manifest.MayDeliver).
 func (r *Registry) DecideRoute(ctx context.Context, req *protocol.RouteRequest) RouteDecision {
-	return decide(r, ctx, req, r.routeOnce, RouteDecision{})
+	own := ""
+	if req.Group != nil {
+		own = req.Group.Folder
+	}
+	return decide(r, ctx, req, func(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {
+		return r.routeOnce(ctx, b, own)
+	}, RouteDecision{})
 }
 
-func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {
+func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs, own string) (RouteDecision, bool) {
 	c := r.chain(protocol.KindRoute)
 	for _, p := range c.plugins {
 		var err error
@@ -208,10 +216,23 @@ func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecisio
 			p.fault(FaultMalformed, err)
 			continue
 		}
+		if v.Action == protocol.ActionDeliver && !r.mayDeliver(p, own, v.Group) {
+			p.log.Warn("route verdict refused: delivering to a group other than the chat's own needs that group in the manifest's deliverTo (\"*\" covers every group but main, which must be named); the next router decides",
+				"chat_group", own, "target", string(v.Group), "deliverTo", p.Manifest.DeliverTo)
+			continue
+		}
 		if v.Action != protocol.ActionNone {
 			v.Action, v.Group, v.Reason = action(v.Action), r.strs.get(v.Group), r.strs.get(v.Reason)
 			return RouteDecision{RouteVerdict: v, DecidedBy: p.Name()}, false
 		}
 	}
 	return RouteDecision{}, false
+}
+
+// mayDeliver applies p's delivery grant to a verdict delivering to target.
+func (r *Registry) mayDeliver(p *Plugin, own, target string) bool {
+	if own != "" && target == own {
+		return true // the common case: no directory lookup
+	}
+	return p.Manifest.MayDeliver(own, target, isMainFolder(r.loader.services.Groups, target))
 }

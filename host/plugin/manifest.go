@@ -27,8 +27,12 @@ type Manifest struct {
 	Order int `json:"order"`
 	// Config names the configuration document the config capability reads, for example
 	// "mount-allowlist". Empty means the plugin has none.
-	Config      string `json:"config,omitempty"`
-	Description string `json:"description,omitempty"`
+	Config string `json:"config,omitempty"`
+	// DeliverTo (route plugins only) names the group folders the plugin may deliver a
+	// message to other than the chat's own group: "*" for any group but the main one, which
+	// only its own folder's name grants. Empty: only the chat's own group (delivery.go).
+	DeliverTo   []string `json:"deliverTo,omitempty"`
+	Description string   `json:"description,omitempty"`
 }
 
 // Limits bound what one plugin may use. Zero fields take the defaults.
@@ -52,6 +56,9 @@ const (
 )
 
 var nameRule = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// folderRule is the host's rule for group folders (host/daemon), which deliverTo names.
+var folderRule = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Deadline is the per-call deadline with the default applied.
 func (l Limits) Deadline() time.Duration {
@@ -96,6 +103,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	m.Limits = m.Limits.withDefaults()
+	if len(m.DeliverTo) == 0 {
+		m.DeliverTo = nil // [] and absent mean the same
+	}
 	if m.Order == 0 {
 		m.Order = 100
 	}
@@ -146,6 +156,14 @@ func (m *Manifest) validate() error {
 	}
 	if m.Config != "" && !nameRule.MatchString(m.Config) {
 		return bad("config %q must match %s", m.Config, nameRule)
+	}
+	if len(m.DeliverTo) > 0 && m.Kind != protocol.KindRoute {
+		return bad("deliverTo is for route plugins, not %s", m.Kind)
+	}
+	for _, g := range m.DeliverTo {
+		if g != AnyGroup && !folderRule.MatchString(g) {
+			return bad("deliverTo %q must be %q or a group folder (%s)", g, AnyGroup, folderRule)
+		}
 	}
 	return nil
 }

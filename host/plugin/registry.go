@@ -265,6 +265,7 @@ type Info struct {
 	Order        int           `json:"order"`
 	Hash         string        `json:"hash"`
 	Capabilities []string      `json:"capabilities"`
+	DeliverTo    []string      `json:"deliverTo,omitempty"` // route: groups it may deliver to besides the chat's own
 	Calls        uint64        `json:"calls"`
 	Faults       uint64        `json:"faults"`
 	Tripped      bool          `json:"tripped"`
@@ -281,7 +282,7 @@ func (r *Registry) List() []Info {
 			s := p.Stats()
 			out = append(out, Info{
 				Name: p.Name(), File: p.Path, Kind: p.Kind(), Order: p.Manifest.Order, Hash: p.Hash,
-				Capabilities: p.Granted, Calls: s.Calls, Faults: s.Faults, Tripped: s.Tripped, Idle: p.Idle(),
+				Capabilities: p.Granted, DeliverTo: p.Manifest.DeliverTo, Calls: s.Calls, Faults: s.Faults, Tripped: s.Tripped, Idle: p.Idle(),
 				LastFault: s.LastFault, LoadedAt: p.LoadedAt.UTC().Format("2006-01-02T15:04:05Z"),
 			})
 		}

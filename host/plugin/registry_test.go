@@ -26,11 +26,16 @@ func probeBuild(t testing.TB, version, forced string) string {
 }
 
 func probeManifest(name string, kind protocol.Kind, order int) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"name": name, "kind": kind, "abi": abi.Version, "order": order,
 		"capabilities": []string{abi.CapLog, abi.CapClock, abi.CapGroups, abi.CapKV, abi.CapConfig, abi.CapPath},
 		"limits":       map[string]any{"deadlineMs": 200, "instances": 2},
 	}
+	if kind == protocol.KindRoute {
+		// The probe delivers a message from an unregistered chat to main.
+		m["deliverTo"] = []string{"main"}
+	}
+	return m
 }
 
 func newTestRegistry(t *testing.T) (*Registry, string, *logSink) {
@@ -423,5 +428,72 @@ func TestKVKeyedByNameAndKind(t *testing.T) {
 	}
 	if out, f := call(t, ps[1], `{"mode":"kv"}`); f != nil || !strings.Contains(out, `"reason":"x"`) {
 		t.Fatalf("the route plugin of the same name saw the ipc plugin's state: %s %v", out, f)
+	}
+}
+
+// TestRouteDeliverElsewhereNeedsGrant is the attack of a dropped-in route plugin answering
+// {"action":"deliver","group":"main"}, which fed another chat's messages into main's agent.
+// Delivering to a group other than the chat's own needs that group in the manifest's
+// deliverTo, "*" covers every group but main, and a refused verdict leaves the decision to
+// the next router, with a log line saying why.
+func TestRouteDeliverElsewhereNeedsGrant(t *testing.T) {
+	family := testGroups[1]
+	cases := []struct {
+		name      string
+		deliverTo []string
+		chat      *protocol.Group // nil: an unregistered chat
+		target    string
+		granted   bool
+	}{
+		{"no grant, into main", nil, &family, "main", false},
+		{"star does not cover main", []string{"*"}, &family, "main", false},
+		{"another folder does not cover main", []string{"work"}, &family, "main", false},
+		{"main named", []string{"main"}, &family, "main", true},
+		{"star covers another group", []string{"*"}, &family, "work", true},
+		{"named group", []string{"work"}, &family, "work", true},
+		{"no grant, into another group", nil, &family, "work", false},
+		{"own group needs nothing", nil, &family, "family", true},
+		{"unregistered chat, no grant", nil, nil, "family", false},
+		{"unregistered chat, star", []string{"*"}, nil, "family", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, dir, logs := newTestRegistry(t)
+			ctx := context.Background()
+			m := probeManifest("dropped", protocol.KindRoute, 10)
+			m["deliverTo"] = c.deliverTo
+			plugintest.Install(t, dir, "dropped", probeBuild(t, "route-early", ""), m)
+			plugintest.Install(t, dir, "router", probeBuild(t, "route-late", "ok"), probeManifest("router", protocol.KindRoute, 1000))
+			if err := r.LoadDir(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			req := &protocol.RouteRequest{Group: c.chat, Message: protocol.Message{
+				Content: `verdict:{"action":"deliver","group":"` + c.target + `"}`}}
+			d := r.DecideRoute(ctx, req)
+			if c.granted {
+				if d.DecidedBy != "dropped" || d.Action != protocol.ActionDeliver || d.Group != c.target {
+					t.Fatalf("granted delivery: %+v", d)
+				}
+				return
+			}
+			if d.DecidedBy != "router" {
+				t.Fatalf("refused delivery decided %+v, want the next router to decide", d)
+			}
+			logs.waitFor(t, "route verdict refused")
+		})
+	}
+}
+
+// TestDeliveryGrantListed: plugin list shows what a route plugin may deliver to.
+func TestDeliveryGrantListed(t *testing.T) {
+	r, dir, _ := newTestRegistry(t)
+	m := probeManifest("dropped", protocol.KindRoute, 10)
+	m["deliverTo"] = []string{"*", "main"}
+	plugintest.Install(t, dir, "dropped", probeBuild(t, "route-early", ""), m)
+	if err := r.LoadDir(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if l := r.List(); len(l) != 1 || strings.Join(l[0].DeliverTo, ",") != "*,main" {
+		t.Fatalf("list %+v", l)
 	}
 }

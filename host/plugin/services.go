@@ -127,6 +127,16 @@ func (s StaticGroups) LookupGroup(key []byte) (protocol.Group, bool) {
 	return protocol.Group{}, false
 }
 
+// GroupByFolder implements FolderDirectory.
+func (s StaticGroups) GroupByFolder(folder string) (protocol.Group, bool) {
+	for _, g := range s {
+		if g.Folder == folder {
+			return g, true
+		}
+	}
+	return protocol.Group{}, false
+}
+
 // StaticConfig is a ConfigSource over fixed documents whose content can be replaced.
 type StaticConfig struct {
 	mu   sync.RWMutex

@@ -336,6 +336,9 @@ func FuzzRoute(f *testing.F) {
 		if err := check(&req, &v); err != nil {
 			t.Fatalf("invariant broken: %v\nrequest %s\nverdict %+v", err, req.AppendJSON(nil), v)
 		}
+		if err := CheckDelivery(tg.p.Manifest.DeliverTo, &req, &v); err != nil {
+			t.Fatalf("invariant broken: %v\nrequest %s\nverdict %+v", err, req.AppendJSON(nil), v)
+		}
 		if tg.native {
 			var seen protocol.RouteRequest
 			if err := seen.UnmarshalJSON(req.AppendJSON(nil)); err != nil {
