@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -74,6 +75,16 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", p.Name, p.Kind, p.Calls, p.Faults)
 	}
 	_ = tw.Flush()
+	if len(s.PolicyProblems) > 0 {
+		fmt.Fprintln(e.stdout, "\npolicy files that cannot be used (their plugins fail closed until they are fixed):")
+		for _, p := range s.PolicyProblems {
+			problem := p.Problem
+			if p.Path != "" && !strings.Contains(problem, p.Path) {
+				problem = p.Path + ": " + problem
+			}
+			fmt.Fprintf(e.stdout, "  %s (read by %s, since %s): %s\n", p.Document, p.Plugin, p.Since.Local().Format(time.DateTime), problem)
+		}
+	}
 	if len(s.Errors) > 0 {
 		fmt.Fprintln(e.stdout, "\nrecent refused IPC requests:")
 		for _, o := range s.Errors {
@@ -105,6 +116,10 @@ type statusView struct {
 		Name, Kind    string
 		Calls, Faults uint64
 	}
-	Usage  map[string]struct{ TokensToday int64 }
-	Errors []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+	Usage          map[string]struct{ TokensToday int64 }
+	Errors         []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+	PolicyProblems []struct {
+		Document, Path, Plugin, Problem string
+		Since                           time.Time
+	} `json:"policyProblems"`
 }

@@ -23,10 +23,12 @@ const (
 // buffer) comes from the instance through the call context, so concurrent instances never
 // share a buffer.
 type hostEnv struct {
-	config string // the manifest's config document name
-	svc    Services
-	kv     *kvStore
-	logs   *guestLog
+	manifest *Manifest
+	config   string // the manifest's config document name
+	svc      Services
+	kv       *kvStore
+	logs     *guestLog
+	problems *problemBook
 }
 
 type i32 = api.ValueType
@@ -63,6 +65,7 @@ func (e *hostEnv) instantiateHostModule(ctx context.Context, rt wazero.Runtime, 
 		case abi.CapConfig:
 			add(abi.FnConfigRead, e.configRead, []i32{tI32, tI32}, []i32{tI32})
 			add(abi.FnConfigVer, e.configVersion, nil, []i32{tI64})
+			add(abi.FnConfigProb, e.configProblem, []i32{tI32, tI32}, []i32{tI32})
 		}
 	}
 	_, err := b.Instantiate(ctx)
@@ -246,4 +249,25 @@ func (s Services) withDefaults() Services {
 		s.Clock = time.Now
 	}
 	return s
+}
+
+// configProblem records that the plugin finds its configuration document invalid (an empty
+// message: valid again). A plugin can only speak for its own document, the one its
+// manifest names; one without a document has nothing to report on.
+func (e *hostEnv) configProblem(ctx context.Context, mod api.Module, stack []uint64) {
+	msg, ok := readGuest(mod.Memory(), stack[0], stack[1], abi.MaxConfigProblem)
+	if !ok {
+		stack[0] = code(abi.ErrTooLarge)
+		return
+	}
+	if e.config == "" {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	path := ""
+	if ps, ok := e.svc.Config.(PathSource); ok {
+		path = ps.Path(e.config)
+	}
+	e.problems.report(e.manifest, path, string(msg))
+	stack[0] = 0
 }

@@ -44,8 +44,9 @@ type Loader struct {
 	busy     func() bool
 	modules  string
 
-	mu sync.Mutex
-	kv map[kvKey]*kvStore
+	mu       sync.Mutex
+	kv       map[kvKey]*kvStore
+	problems problemBook
 
 	start time.Duration // bounds each instance's _initialize; 0: instantiateTimeout (tests shorten it)
 }
@@ -87,6 +88,7 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 	if l.log == nil {
 		l.log = hclog.NewNullLogger()
 	}
+	l.problems.log = l.log
 	if cfg.CacheDir == "" {
 		l.cache = wazero.NewCompilationCache()
 		return l, nil
@@ -244,7 +246,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name, m.Kind), logs: p.logs}
+	env := &hostEnv{manifest: m, config: m.Config, svc: l.services, kv: l.kvFor(m.Name, m.Kind), logs: p.logs, problems: &l.problems}
 	if err := env.instantiateHostModule(ctx, e.rt, p.Granted); err != nil {
 		return nil, fmt.Errorf("host functions: %w", err)
 	}

@@ -303,3 +303,33 @@ func short(hash string) string {
 	}
 	return hash
 }
+
+// Problems lists the policy documents loaded plugins report as unusable (config_problem):
+// the host's way to know, and `nanoclaw status` to show, that an allowlist is invalid.
+func (r *Registry) Problems() []Problem {
+	r.mu.Lock()
+	loaded := map[kvKey]bool{}
+	for _, p := range r.plugins {
+		loaded[kvKey{p.Name(), p.Kind()}] = true
+	}
+	r.mu.Unlock()
+	return r.loader.problems.list(func(name string, kind protocol.Kind) bool { return loaded[kvKey{name, kind}] })
+}
+
+// ConfigChanged asks every plugin that reads a configuration document for one self-check
+// decision, so that plugins re-read a document that changed and report (or clear) its
+// problems now rather than at the next real decision. Hosts call it when a policy file
+// changes; faults are ignored here (the decision is not used).
+func (r *Registry) ConfigChanged() {
+	r.mu.Lock()
+	var ps []*Plugin
+	for _, p := range r.plugins {
+		if p.Manifest.Config != "" {
+			ps = append(ps, p)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		_ = selfCheck(context.Background(), p)
+	}
+}

@@ -497,3 +497,51 @@ func TestDeliveryGrantListed(t *testing.T) {
 		t.Fatalf("list %+v", l)
 	}
 }
+
+// TestConfigProblemRecorded: a plugin reports its configuration document invalid through
+// config_problem; the registry lists it (with the file, when the config source knows it)
+// until the plugin clears it or leaves, and the host logs the change. A plugin without a
+// document has nothing to report on.
+func TestConfigProblemRecorded(t *testing.T) {
+	r, dir, logs := newTestRegistry(t)
+	ctx := context.Background()
+	m := probeManifest("router", protocol.KindRoute, 10)
+	m["config"] = "sender-allowlist"
+	plugintest.Install(t, dir, "router", probeBuild(t, "route-early", ""), m)
+	plugintest.Install(t, dir, "noconfig", probeBuild(t, "ipc-a", ""), probeManifest("noconfig", protocol.KindIPC, 10))
+	if err := r.LoadDir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	report := func(msg string) {
+		t.Helper()
+		d := r.DecideRoute(ctx, &protocol.RouteRequest{Message: protocol.Message{Content: "problem:" + msg}})
+		if d.DecidedBy != "router" {
+			t.Fatalf("report %q: %+v", msg, d)
+		}
+	}
+	report("not JSON at offset 3; no sender may trigger")
+	ps := r.Problems()
+	if len(ps) != 1 || ps[0].Document != "sender-allowlist" || ps[0].Plugin != "router" || ps[0].Kind != protocol.KindRoute ||
+		ps[0].Problem != "not JSON at offset 3; no sender may trigger" || ps[0].Since.IsZero() {
+		t.Fatalf("problems %+v", ps)
+	}
+	logs.waitFor(t, "policy document is invalid")
+	since := ps[0].Since
+	report("not JSON at offset 3; no sender may trigger")
+	if ps := r.Problems(); len(ps) != 1 || !ps[0].Since.Equal(since) {
+		t.Fatalf("a repeated report changed the record: %+v", ps)
+	}
+	report("")
+	if ps := r.Problems(); len(ps) != 0 {
+		t.Fatalf("after clearing: %+v", ps)
+	}
+	logs.waitFor(t, "policy document is usable again")
+	report("broken again")
+	r.Remove("router")
+	if ps := r.Problems(); len(ps) != 0 {
+		t.Fatalf("after the plugin left: %+v", ps)
+	}
+	if d := r.DecideIPC(ctx, &protocol.IPCRequest{Group: "problem:x", Request: []byte(`{}`)}); d.Allow || !strings.Contains(d.Reason, "not found") {
+		t.Fatalf("a plugin without a document reported a problem: %+v", d)
+	}
+}

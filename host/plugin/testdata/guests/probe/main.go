@@ -131,6 +131,10 @@ func handle(hook abi.Hook, in, out []byte) ([]byte, error) {
 			return out, err
 		}
 		reason = p
+	case "problem": // reports its config document invalid with the text after the colon
+		if err := hostcall.ReportConfigProblem(arg); err != nil {
+			return out, err
+		}
 	case "config":
 		c, err := hostcall.Config()
 		if err != nil {
