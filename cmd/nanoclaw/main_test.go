@@ -98,6 +98,12 @@ func TestCommands(t *testing.T) {
 		{"route delivers on trigger", []string{"policy", "route", "--message", msg, "--groups", groups}, 0, `"action":"deliver"`},
 		{"route with a given plugin", []string{"policy", "route", "--message", msg, "--groups", groups, "--plugin", filepath.Join(plugins, "router.wasm")}, 0, `"group":"family"`},
 		{"policy usage", []string{"policy", "mount"}, 2, ""},
+		{"policy mount with a missing allowlist file", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed, "--allowlist", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy mount with a directory as allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed, "--allowlist", cfg}, 2, ""},
+		{"allowlist given to policy ipc", []string{"policy", "ipc", "--group", "main", "--request", toOther, "--allowlist", allowlist}, 2, ""},
+		{"policy ipc with a missing request file", []string{"policy", "ipc", "--group", "main", "--request", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy route with a missing groups file", []string{"policy", "route", "--message", msg, "--groups", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy mount with a missing plugin", []string{"policy", "mount", "--group", "main", "--host-path", allowed, "--plugin", filepath.Join(work, "nonexistent.wasm")}, 2, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -31,12 +31,13 @@ import (
 // compilation cache, the operator's grants, the host services and each plugin's key-value
 // state (kept across reloads of the same plugin: same name and kind).
 type Loader struct {
-	probe    time.Duration
-	cache    wazero.CompilationCache // in-memory, shared; nil with a cache directory
-	cacheDir string                  // each engine opens its own cache on it (engine.go)
-	grants   Grants
-	services Services
-	log      hclog.Logger
+	probe     time.Duration
+	noBreaker bool
+	cache     wazero.CompilationCache // in-memory, shared; nil with a cache directory
+	cacheDir  string                  // each engine opens its own cache on it (engine.go)
+	grants    Grants
+	services  Services
+	log       hclog.Logger
 
 	// Idle release: modules kept for restarts live in modules (under the cache directory).
 	idle     time.Duration
@@ -62,6 +63,10 @@ type LoaderConfig struct {
 	Logger   hclog.Logger
 	// BreakerProbe is how often a tripped plugin retries its self-check (default 30 s).
 	BreakerProbe time.Duration
+	// NoBreaker keeps every plugin's breaker closed: each call is judged on its own. For
+	// fuzzing, where one process feeds a plugin thousands of inputs and a tripped breaker
+	// would be reported as the fault of whichever input came next.
+	NoBreaker bool
 	// IdleRelease is how long a plugin may go without a call before it releases its native
 	// code, decoded module and instances (~15 MB for a Go guest); its next call starts them
 	// again from the cache (tens of ms). 0 keeps every plugin ready for ever. It needs
@@ -77,7 +82,7 @@ type LoaderConfig struct {
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
-	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[kvKey]*kvStore{}, probe: cfg.BreakerProbe,
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[kvKey]*kvStore{}, probe: cfg.BreakerProbe, noBreaker: cfg.NoBreaker,
 		idle: cfg.IdleRelease, released: cfg.Released, busy: cfg.Busy}
 	if l.probe <= 0 {
 		l.probe = DefaultBreakerProbe
@@ -183,6 +188,7 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 
 		breakerProbe: l.probe,
 		startLimit:   l.start,
+		noBreaker:    l.noBreaker,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).

@@ -41,6 +41,8 @@ type Plugin struct {
 	breakerProbe time.Duration
 	// startLimit bounds a new instance's _initialize (0: instantiateTimeout).
 	startLimit time.Duration
+	// noBreaker: faults never trip the plugin (LoaderConfig.NoBreaker).
+	noBreaker bool
 
 	// mu is held shared by every call and exclusively by retire, resume and an idle release,
 	// so those wait for the calls in flight and no call starts on a closed engine.
@@ -124,7 +126,7 @@ func (p *Plugin) fault(kind FaultKind, err error) *Fault {
 	if kind.counts() {
 		p.faults.Add(1)
 		p.lastFault.Store(f)
-		if n := p.consecutive.Add(1); n >= BreakerThreshold && p.tripped.CompareAndSwap(false, true) {
+		if n := p.consecutive.Add(1); n >= BreakerThreshold && !p.noBreaker && p.tripped.CompareAndSwap(false, true) {
 			p.log.Error("plugin tripped: its kind fails closed until the plugin is fixed or reloaded", "consecutive_faults", n, "last", f.Error())
 			go p.probe()
 		}
