@@ -13,6 +13,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
 
 // Manifest describes a plugin: the JSON file beside its .wasm (foo.wasm + foo.json).
@@ -88,8 +89,15 @@ func (l Limits) withDefaults() Limits {
 var ErrManifest = errors.New("invalid plugin manifest")
 
 // ParseManifest decodes and validates a manifest, applying defaults. Unknown fields are an
-// error: a misspelt limit must not silently fall back to a default.
+// error: a misspelt limit must not silently fall back to a default. So is a repeated key:
+// encoding/json keeps the last copy, and an operator reviewing "capabilities": ["log"] or
+// "deliverTo" must not miss a second one further down.
 func ParseManifest(data []byte) (*Manifest, error) {
+	if v, err := wire.Parse(data); err == nil {
+		if k, dup := v.DuplicateKey(); dup {
+			return nil, fmt.Errorf("%w: repeats the key %q", ErrManifest, k)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var m Manifest
