@@ -80,8 +80,8 @@ func timedCall(t *testing.T, p *Plugin, req string) (string, *Fault, time.Durati
 	return out, f, time.Since(start)
 }
 
-// waitLive waits until the plugin's engine runs exactly n instance goroutines: a guest the
-// host gave up on has returned and closed, and its successor is in the pool.
+// waitLive waits until the plugin's engine counts exactly n instances: a service call the
+// host gave up on has returned, its instance is closed, and its successor is in the pool.
 func waitLive(t *testing.T, p *Plugin, n int32) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -89,7 +89,7 @@ func waitLive(t *testing.T, p *Plugin, n int32) {
 		select {
 		case <-p.eng.counted:
 		case <-timeout:
-			t.Fatalf("%d instance goroutines live, want %d", p.eng.live.Load(), n)
+			t.Fatalf("%d instances live, want %d", p.eng.live.Load(), n)
 		}
 	}
 }
@@ -155,7 +155,7 @@ func TestBlockingImportsHoldDeadline(t *testing.T) {
 
 // TestBlockingHostFunctionsHoldDeadline: a host function blocked behind a slow service
 // does not hold the caller either. The call is a timeout at its deadline; once the service
-// answers, the stuck guest returns and closes, and the plugin serves from a fresh instance.
+// answers, the abandoned service call ends, and the plugin serves from a fresh instance.
 func TestBlockingHostFunctionsHoldDeadline(t *testing.T) {
 	cases := []struct {
 		name string
@@ -356,5 +356,29 @@ func TestSlowPluginDoesNotHoldDecisions(t *testing.T) {
 	rd := r.DecideRoute(ctx, &protocol.RouteRequest{Message: protocol.Message{Content: "lookup:slow@g.us"}})
 	if took := time.Since(start); rd.DecidedBy != "nextroute" || took > 200*time.Millisecond+slack {
 		t.Fatalf("route decision %+v after %v", rd, took)
+	}
+}
+
+// TestBusyServiceAnsweredWithinDeadline: when an in-memory service declines to answer on
+// the spot (a reload holds its lock), the host function asks it on the helper and the guest
+// gets the right answer, as long as the service answers before the deadline.
+func TestBusyServiceAnsweredWithinDeadline(t *testing.T) {
+	cfg := &StaticConfig{}
+	cfg.Set("probe-config", []byte(`{"hello":"world"}`))
+	l, _ := newTestLoader(t, Services{Config: cfg})
+	l.grants = Grants{protocol.KindIPC: abi.Capabilities()}
+	m := testManifest("probe", protocol.KindIPC, abi.Capabilities()...)
+	m.Config = "probe-config"
+	p, err := l.Load(context.Background(), m, probeWasm(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	for range 3 {
+		cfg.mu.Lock() // a reload holding the document
+		time.AfterFunc(20*time.Millisecond, cfg.mu.Unlock)
+		if out, f := call(t, p, `{"mode":"config"}`); f != nil || !strings.Contains(out, `\"hello\":\"world\"`) {
+			t.Fatalf("config read while the source was busy: %q %v", out, f)
+		}
 	}
 }

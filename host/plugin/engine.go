@@ -26,11 +26,23 @@ type engine struct {
 	// without clearing the slots past its end), so an engine shared by every plugin would
 	// keep a released plugin's ~10 MB of code mapped.
 	cache wazero.CompilationCache
-	// guests counts the instances' goroutines (instance.serve). One whose call outlived its
-	// deadline may still be inside a host function: the runtime must outlive it.
-	guests  sync.WaitGroup
-	live    atomic.Int32  // instances whose goroutine has not returned, stuck ones included
-	counted chan struct{} // signalled (without blocking) whenever live changes
+	// live counts the instances not yet closed or whose helper is still inside a service
+	// call (bounded.go); counted is signalled (without blocking) whenever it changes.
+	live    atomic.Int32
+	counted chan struct{}
+}
+
+// count adds an instance to live and returns what takes it off again, once.
+func (e *engine) count() func() {
+	e.live.Add(1)
+	e.signal()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.live.Add(-1)
+			e.signal()
+		})
+	}
 }
 
 func (e *engine) signal() {
@@ -40,36 +52,16 @@ func (e *engine) signal() {
 	}
 }
 
-// stuckGrace is how long closing an engine waits for guests still inside a host function
-// before leaving the rest of the close to the moment they return.
-const stuckGrace = time.Second
-
 // close closes the instances, the runtime, the compiled module and the engine's cache.
-// Callers make sure no call is in flight. A guest the host stopped waiting for (blocked in a
-// host function past its deadline) keeps the runtime open until it returns: closing it
-// would unmap native code the guest is still running. The compiled module needs its own
-// Close: with a compilation cache, closing the runtime leaves it referenced by the cache's
-// engine.
+// Callers make sure no call is in flight. (A helper still inside a service call touches
+// neither guest memory nor the runtime, so it does not hold the close up.) The compiled
+// module needs its own Close: with a compilation cache, closing the runtime leaves it
+// referenced by the cache's engine.
 func (e *engine) close(ctx context.Context) {
 	if e.pool != nil {
 		e.pool.close()
 	}
-	stopped := make(chan struct{})
-	go func() {
-		e.guests.Wait()
-		close(stopped)
-	}()
-	t := time.NewTimer(stuckGrace)
-	defer t.Stop()
-	select {
-	case <-stopped:
-		e.closeRuntime(ctx)
-	case <-t.C:
-		go func() {
-			<-stopped
-			e.closeRuntime(context.Background())
-		}()
-	}
+	e.closeRuntime(ctx)
 }
 
 func (e *engine) closeRuntime(ctx context.Context) {

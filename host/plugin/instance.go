@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,9 +21,12 @@ import (
 
 // callCtx is the context every call into one instance runs under: made once per instance
 // and reused, so a call allocates no context. Host functions find the instance's scratch
-// buffer through it.
+// buffer through it, and what they need to bound a service call by the deadline
+// (bounded.go).
 type callCtx struct {
 	scratch []byte
+	expired chan struct{} // closed when the instance's deadline timer fires
+	helper  *helper       // runs service calls that may wait; nil until first needed
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -33,13 +35,6 @@ func (c *callCtx) Err() error                  { return nil }
 func (c *callCtx) Value(any) any               { return nil }
 
 // instance is one warm, initialised module with its handles looked up once.
-//
-// Its guest runs on a goroutine of its own (serve), never on the caller's: the interrupt
-// global stops a guest only in its own code, so a guest blocked inside a host function (a
-// slow service, a log sink that does not drain) would otherwise hold its caller past the
-// deadline. The caller waits for the call or the deadline, whichever comes first; an
-// instance whose call outlived its deadline is never reused, and closes itself once the
-// guest returns.
 type instance struct {
 	mod    api.Module
 	mem    api.Memory
@@ -50,19 +45,14 @@ type instance struct {
 	ctx    callCtx
 	clock  guestclock.Clock // what WASI's clocks and sleeps see (guestclock explains)
 	// timer raises the module's interrupt global when a call overruns its deadline; the
-	// guest traps at its next loop header (see internal/interrupt). An instance whose timer
-	// fired is thrown away, so the global never needs lowering again.
+	// guest traps at its next loop header (see internal/interrupt), and a host function
+	// waiting for a service gives up (bounded.go). An instance whose timer fired is thrown
+	// away, so neither needs resetting.
 	timer *time.Timer
 	fired atomic.Bool
-
-	fn        api.Function  // what serve calls next, with stack
-	err       error         // its outcome
-	work      chan struct{} // a call for serve; closed to stop it
-	done      chan struct{} // serve finished the call (buffered: nobody may be waiting)
-	expired   chan struct{} // the timer fired (buffered)
-	exited    chan struct{} // serve has returned and closed the module
-	running   atomic.Bool   // the guest is executing a call
-	closeOnce sync.Once
+	// release ends the engine's count of this instance: when it is closed and its helper
+	// has returned.
+	release func()
 }
 
 // FaultKind classifies what went wrong inside a plugin.
@@ -112,19 +102,17 @@ var errInitTimeout = errors.New("guest code exceeded its time limit while starti
 const instantiateTimeout = 10 * time.Second
 
 // newInstance instantiates and checks one instance of p's module in engine e. Its
-// _initialize and the ABI probes run guest code, so they run on the instance's goroutine
-// under the interrupt timer too.
+// _initialize and the ABI probes run guest code, so they run under the interrupt timer too.
 func (p *Plugin) newInstance(ctx context.Context, e *engine) (*instance, error) {
-	in := &instance{stack: make([]uint64, 2), ctx: callCtx{scratch: make([]byte, 0, 512)},
-		work: make(chan struct{}), done: make(chan struct{}, 1), expired: make(chan struct{}, 1), exited: make(chan struct{})}
+	in := &instance{stack: make([]uint64, 2), ctx: callCtx{scratch: make([]byte, 0, 512), expired: make(chan struct{})}}
 	// No real clock, no real sleep: a guest that sleeps or polls returns at once and sees
 	// its fake clock advance (guestclock), so WASI cannot hold a call past its deadline.
-	res := guestclock.Resolution
+	res := sys.ClockResolution(guestclock.Resolution)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithWalltime(in.clock.Walltime, sys.ClockResolution(res)).
-		WithNanotime(in.clock.Nanotime, sys.ClockResolution(res)).
+		WithWalltime(in.clock.Walltime, res).
+		WithNanotime(in.clock.Nanotime, res).
 		WithNanosleep(in.clock.Nanosleep).
 		WithOsyield(guestclock.Osyield).
 		WithStdout(&lineWriter{g: p.logs, level: abi.LevelInfo}).
@@ -141,20 +129,15 @@ func (p *Plugin) newInstance(ctx context.Context, e *engine) (*instance, error) 
 	}
 	in.mod, in.mem = mod, mod.Memory()
 	in.timer = time.AfterFunc(time.Hour, func() {
-		in.fired.Store(true)
-		flag.Set(1)
-		select {
-		case in.expired <- struct{}{}:
-		default:
+		if in.fired.CompareAndSwap(false, true) {
+			flag.Set(1)
+			close(in.ctx.expired)
 		}
 	})
 	in.timer.Stop()
-	e.guests.Add(1)
-	e.live.Add(1)
-	e.signal()
-	go in.serve(e)
+	in.release = e.count()
 	if err := p.checkInstance(in, p.initTimeout()); err != nil {
-		in.close() // the module closes once its guest has returned
+		in.close()
 		return nil, err
 	}
 	return in, nil
@@ -216,41 +199,17 @@ func (p *Plugin) checkInstance(in *instance, initLimit time.Duration) error {
 	return nil
 }
 
-// serve runs the instance's guest calls, one at a time, until the instance is closed; then
-// it closes the module. The engine counts it, so it never closes its runtime (and unmaps
-// the native code) under a guest still blocked in a host function.
-func (in *instance) serve(e *engine) {
-	defer func() {
-		close(in.exited)
-		e.live.Add(-1)
-		e.signal()
-		e.guests.Done()
-	}()
-	for range in.work {
-		in.err = in.fn.CallWithStack(&in.ctx, in.stack)
-		in.running.Store(false)
-		in.done <- struct{}{}
-	}
-	_ = in.mod.Close(context.Background())
-}
-
-// run calls fn (arguments and results in in.stack) on the instance's goroutine and waits at
-// most limit for it. timedOut means the deadline passed first: the guest may still be
-// running, so the instance must be replaced, never reused. It allocates nothing.
+// run calls fn (arguments and results in in.stack) under a deadline of limit. timedOut
+// means the deadline passed: the guest was stopped, or returned after a host function gave
+// up waiting for a service; either way the instance must be replaced, never reused. It
+// allocates nothing.
 func (in *instance) run(fn api.Function, limit time.Duration) (err error, timedOut bool) {
-	in.fn = fn
-	in.running.Store(true)
 	in.timer.Reset(limit)
-	in.work <- struct{}{}
-	select {
-	case <-in.done:
-		if !in.timer.Stop() || in.fired.Load() {
-			return nil, true
-		}
-		return in.err, false
-	case <-in.expired:
+	err = fn.CallWithStack(&in.ctx, in.stack)
+	if !in.timer.Stop() || in.fired.Load() {
 		return nil, true
 	}
+	return err, false
 }
 
 // invoke makes one call. It copies the request into the mailbox, runs policy_call under the
@@ -300,12 +259,32 @@ func (in *instance) invoke(hook abi.Hook, req, out []byte, deadline time.Duratio
 	return append(out, v...), "", nil
 }
 
-// close stops the instance: its goroutine closes the module now, or, if the guest is still
-// running a call the host stopped waiting for, as soon as that call returns.
+// close closes the module and stops the helper, which returns first if it is still inside
+// a service call the guest gave up on (that call never touches guest memory). The engine
+// counts the instance until both are done.
 func (in *instance) close() {
 	in.timer.Stop()
-	in.closeOnce.Do(func() { close(in.work) })
+	_ = in.mod.Close(context.Background())
+	h := in.ctx.helper
+	if h == nil {
+		in.release()
+		return
+	}
+	h.close()
+	select {
+	case <-h.exited:
+		in.release()
+	default:
+		go func() {
+			<-h.exited
+			in.release()
+		}()
+	}
 }
 
-// stuck reports whether the guest is still inside a call its caller gave up on.
-func (in *instance) stuck() bool { return in.running.Load() }
+// stuck reports whether the instance's helper is still inside a service call the guest
+// stopped waiting for at the deadline.
+func (in *instance) stuck() bool { return in.ctx.stuck() }
+
+// helperExited is closed once the helper of a stuck instance has stopped.
+func (in *instance) helperExited() <-chan struct{} { return in.ctx.helper.exited }

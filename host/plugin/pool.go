@@ -63,19 +63,19 @@ func (p *pool) get(ctx context.Context, wait time.Duration) (*instance, bool) {
 
 func (p *pool) put(in *instance) { p.ch <- in }
 
-// replace closes a faulted instance and starts making its successor. An instance whose
-// caller gave up at the deadline may still be running, blocked in a host function; it
-// closes itself when it returns. While more of those are stuck than the pool holds, their
-// successors wait for them to return, so a service that hangs every call cannot make the
-// pool instantiate (and hold memory) without bound.
+// replace closes a faulted instance (off the request path) and starts making its
+// successor. The helper of an instance whose call timed out may still be inside a service
+// call (bounded.go); it stops when that returns. While more helpers are stuck that way than
+// the pool holds, successors wait for them, so a service that hangs every call cannot make
+// the pool instantiate (and hold memory and goroutines) without bound.
 func (p *pool) replace(in *instance) {
-	in.close()
+	stuck := in.stuck()
+	go in.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
-	stuck := in.stuck()
 	if stuck {
 		p.stuck++
 	}
@@ -92,7 +92,7 @@ func (p *pool) replace(in *instance) {
 		go func() {
 			defer p.wg.Done()
 			select {
-			case <-in.exited:
+			case <-in.helperExited():
 			case <-p.stop:
 				return
 			}
