@@ -24,8 +24,8 @@ type helper struct {
 	op   chan func()   // a service call; closed when the instance closes
 	done chan struct{} // the call returned (buffered: nobody may be waiting)
 	busy atomic.Bool   // a call is running
-	// exited is closed when the helper stops; idle is signalled (without blocking) when a
-	// call returns, so a pool waiting for a stuck instance's helper hears of it.
+	// exited is closed when the helper stops, so a pool waiting for a stuck instance's
+	// helper hears of it.
 	exited    chan struct{}
 	closeOnce sync.Once
 }
