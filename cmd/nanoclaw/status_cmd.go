@@ -116,8 +116,10 @@ type statusView struct {
 		Name, Kind    string
 		Calls, Faults uint64
 	}
-	Usage          map[string]struct{ TokensToday int64 }
-	Errors         []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+	Usage  map[string]struct{ TokensToday int64 }
+	Errors []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+
+	// PolicyProblems are the policy files plugins fail closed on (plugin.Problem).
 	PolicyProblems []struct {
 		Document, Path, Plugin, Problem string
 		Since                           time.Time
