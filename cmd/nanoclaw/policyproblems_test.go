@@ -1,32 +1,20 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
-	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
 
 // TestStatusShowsPolicyProblems: a running host whose sender allowlist is truncated says in
 // `nanoclaw status` (table and JSON) which file is wrong and why. (That a fix clears it is
 // host/policyconfig's TestTruncatedSenderAllowlistFailsClosed.)
 func TestStatusShowsPolicyProblems(t *testing.T) {
-	d, err := sandbox.NewDocker() // `run` insists on an engine; no image is needed here
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = d.Ping(ctx)
-		cancel()
-		d.Close()
-	}
-	if err != nil {
-		t.Skipf("no container engine: %v", err)
-	}
+	requireDocker(t) // `run` insists on an engine and the agent image
 	root, err := plugintest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +34,7 @@ func TestStatusShowsPolicyProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := map[string]string{"NANOCLAW_CONFIG_DIR": cfg, "NANOCLAW_PLUGIN_CACHE": plugintest.CacheDir(),
-		"ANTHROPIC_API_KEY": "sk-ant-test-placeholder", "TZ": "UTC"}
+		"ANTHROPIC_API_KEY": "sk-ant-test-placeholder", "CONTAINER_IMAGE": e2eImage(), "TZ": "UTC"}
 	stop, _ := startHost(t, work, vars)
 	defer stop()
 	out, code := cli(t, work, vars, "status")

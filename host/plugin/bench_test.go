@@ -265,7 +265,7 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		taken := make([]*instance, 0, n)
 		for range n {
-			in, _ := p.eng.pool.get(ctx, acquireTimeout)
+			in, _ := p.eng.pool.get(ctx)
 			linear += float64(in.mem.Size())
 			taken = append(taken, in)
 		}

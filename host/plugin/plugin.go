@@ -103,7 +103,7 @@ func (p *Plugin) Call(ctx context.Context, req, out []byte) ([]byte, error) {
 func (p *Plugin) call(ctx context.Context, req, out []byte) ([]byte, error) {
 	pool := p.eng.pool
 	deadline := p.Manifest.Limits.Deadline()
-	in, ok := pool.get(ctx, deadline)
+	in, ok := pool.get(ctx)
 	if !ok {
 		return out, p.fault(FaultBusy, errors.New("no instance became free in time"))
 	}

@@ -21,7 +21,10 @@ type pool struct {
 	stop   chan struct{}
 }
 
-// acquireTimeout bounds how long a call waits for a free instance, whatever its deadline.
+// acquireTimeout bounds how long a call waits for a free instance. It is not the call's
+// deadline: under load (a reload compiling, a burst of decisions on a pool of two) a healthy
+// plugin's instances can be taken for longer than a short deadline, and a false "busy" is
+// a deny.
 const acquireTimeout = 2 * time.Second
 
 func newPool(size int, newInst func(context.Context) (*instance, error), onError func(error)) *pool {
@@ -40,16 +43,14 @@ func (p *pool) fill(ctx context.Context, n int) error {
 	return nil
 }
 
-// get takes a free instance, waiting at most wait (and never more than acquireTimeout) or
-// until ctx is done. Callers pass their deadline: waiting for an instance is part of the
-// time a decision may take.
-func (p *pool) get(ctx context.Context, wait time.Duration) (*instance, bool) {
+// get takes a free instance, waiting at most acquireTimeout or until ctx is done.
+func (p *pool) get(ctx context.Context) (*instance, bool) {
 	select {
 	case in := <-p.ch:
 		return in, true
 	default:
 	}
-	t := time.NewTimer(min(wait, acquireTimeout))
+	t := time.NewTimer(acquireTimeout)
 	defer t.Stop()
 	select {
 	case in := <-p.ch:
