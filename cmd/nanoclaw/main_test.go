@@ -80,6 +80,8 @@ func TestCommands(t *testing.T) {
 		{"check a valid plugin", []string{"plugin", "check", filepath.Join(plugins, "router.wasm")}, 0, "valid: router"},
 		{"check garbage", []string{"plugin", "check", notWasm}, 1, "invalid"},
 		{"list offline", []string{"plugin", "list"}, 0, "mountguard"},
+		{"list shows where a router delivers", []string{"plugin", "list"}, 0, "own group"},
+		{"check shows where a router delivers", []string{"plugin", "check", filepath.Join(plugins, "router.wasm")}, 0, "delivers to: own group"},
 		{"mount allowed, non-main forced read-only", []string{"policy", "mount", "--group", "family", "--host-path", allowed, "--rw", "--allowlist", allowlist}, 0, `"readonly":true`},
 		{"mount denied", []string{"policy", "mount", "--group", "main", "--main", "--host-path", "/etc", "--allowlist", allowlist}, 1, `"allow":false`},
 		{"mount without an allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed}, 1, "no mount allowlist"},
@@ -96,6 +98,12 @@ func TestCommands(t *testing.T) {
 		{"route delivers on trigger", []string{"policy", "route", "--message", msg, "--groups", groups}, 0, `"action":"deliver"`},
 		{"route with a given plugin", []string{"policy", "route", "--message", msg, "--groups", groups, "--plugin", filepath.Join(plugins, "router.wasm")}, 0, `"group":"family"`},
 		{"policy usage", []string{"policy", "mount"}, 2, ""},
+		{"policy mount with a missing allowlist file", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed, "--allowlist", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy mount with a directory as allowlist", []string{"policy", "mount", "--group", "main", "--main", "--host-path", allowed, "--allowlist", cfg}, 2, ""},
+		{"allowlist given to policy ipc", []string{"policy", "ipc", "--group", "main", "--request", toOther, "--allowlist", allowlist}, 2, ""},
+		{"policy ipc with a missing request file", []string{"policy", "ipc", "--group", "main", "--request", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy route with a missing groups file", []string{"policy", "route", "--message", msg, "--groups", filepath.Join(work, "nonexistent.json")}, 2, ""},
+		{"policy mount with a missing plugin", []string{"policy", "mount", "--group", "main", "--host-path", allowed, "--plugin", filepath.Join(work, "nonexistent.wasm")}, 2, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

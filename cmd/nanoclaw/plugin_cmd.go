@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,6 +14,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
 func cmdPlugin(ctx context.Context, args []string, e env) int {
@@ -71,7 +73,7 @@ func cmdPluginList(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stdout, "# %s\n", source)
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tORDER\tNAME\tHASH\tCAPABILITIES\tCALLS\tFAULTS\tSTATE")
+	fmt.Fprintln(tw, "KIND\tORDER\tNAME\tHASH\tCAPABILITIES\tDELIVERS TO\tCALLS\tFAULTS\tSTATE")
 	for _, p := range list {
 		state := "serving"
 		switch {
@@ -80,10 +82,22 @@ func cmdPluginList(ctx context.Context, args []string, e env) int {
 		case p.Idle:
 			state = "idle"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.12s\t%v\t%d\t%d\t%s\n", p.Kind, p.Order, p.Name, p.Hash, p.Capabilities, p.Calls, p.Faults, state)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.12s\t%v\t%s\t%d\t%d\t%s\n", p.Kind, p.Order, p.Name, p.Hash, p.Capabilities, deliversTo(p), p.Calls, p.Faults, state)
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// deliversTo shows a route plugin's delivery grant: its own chat's group always, plus the
+// groups its manifest names ("*" is every group but main).
+func deliversTo(p plugin.Info) string {
+	if p.Kind != protocol.KindRoute {
+		return "-"
+	}
+	if len(p.DeliverTo) == 0 {
+		return "own group"
+	}
+	return "own group, " + strings.Join(p.DeliverTo, ", ")
 }
 
 // cmdPluginCheck loads a module exactly as the host would (manifest, grants, imports,
@@ -124,5 +138,8 @@ func cmdPluginCheck(ctx context.Context, args []string, e env) int {
 	m := p.Manifest
 	fmt.Fprintf(e.stdout, "valid: %s (kind %s, abi %d, order %d)\n  sha256 %s\n  capabilities %v\n  limits: memory %d MiB, deadline %v, request ≤ %d B, verdict ≤ %d B\n",
 		m.Name, m.Kind, m.ABI, m.Order, p.Hash, p.Granted, m.Limits.MemoryMiB, m.Limits.Deadline(), m.Limits.MaxRequestBytes, m.Limits.MaxVerdictBytes)
+	if m.Kind == protocol.KindRoute {
+		fmt.Fprintf(e.stdout, "  delivers to: %s\n", deliversTo(plugin.Info{Kind: m.Kind, DeliverTo: m.DeliverTo}))
+	}
 	return 0
 }

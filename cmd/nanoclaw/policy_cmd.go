@@ -66,6 +66,16 @@ func cmdPolicy(ctx context.Context, args []string, e env) int {
 	}
 	getenv := e.getenv
 	if *allowlist != "" {
+		// A file that is not there is a mistake on the command line, not a policy answer:
+		// the mount guard would deny ("no mount allowlist"), which reads like a verdict.
+		if args[0] != "mount" {
+			return fail(errors.New("--allowlist is for policy mount"))
+		}
+		if fi, err := os.Stat(*allowlist); err != nil {
+			return fail(fmt.Errorf("--allowlist: %w", err))
+		} else if !fi.Mode().IsRegular() {
+			return fail(fmt.Errorf("--allowlist: %s is not a file", *allowlist))
+		}
 		abs, err := filepath.Abs(*allowlist)
 		if err != nil {
 			return fail(err)

@@ -175,7 +175,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	ctl := control.NewServer(paths.ControlSocket)
 	ctl.HandleJSON("/plugins", func() any { return reg.List() })
 	ctl.HandleJSON("/status", func() any {
-		return statusDoc{Status: d.Status(ctx), Plugins: reg.List(), Usage: groupUsage(proxy, groups)}
+		return statusDoc{Status: d.Status(ctx), Plugins: reg.List(), Usage: groupUsage(proxy, groups), PolicyProblems: reg.Problems()}
 	})
 	ctl.HandlePost("/groups/reload", func(r *http.Request) (any, error) {
 		return map[string]bool{"reloaded": true}, d.ReloadGroups(r.Context())
@@ -191,7 +191,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	errs := make(chan error, 4)
 	go func() { errs <- ctl.Serve(ctx) }()
 	go func() { errs <- reg.Watch(ctx, paths.Plugins, onPlugin) }()
-	go func() { errs <- docs.Watch(ctx, nil) }()
+	go func() { errs <- docs.Watch(ctx, reg.ConfigChanged) }() // plugins re-read a changed file and report its problems now
 	go func() {
 		err := d.Run(ctx)
 		cancel() // the daemon failing (no channel) stops the host
@@ -258,6 +258,8 @@ type statusDoc struct {
 	daemon.Status
 	Plugins []plugin.Info              `json:"plugins"`
 	Usage   map[string]credproxy.Usage `json:"usage"`
+	// PolicyProblems are policy files the plugins found unusable (and fail closed on).
+	PolicyProblems []plugin.Problem `json:"policyProblems,omitempty"`
 }
 
 func groupUsage(p *credproxy.Proxy, groups *daemon.Groups) map[string]credproxy.Usage {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -75,6 +76,16 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", p.Name, p.Kind, p.Calls, p.Faults)
 	}
 	_ = tw.Flush()
+	if len(s.PolicyProblems) > 0 {
+		fmt.Fprintln(e.stdout, "\npolicy files that cannot be used (their plugins fail closed until they are fixed):")
+		for _, p := range s.PolicyProblems {
+			problem := p.Problem
+			if p.Path != "" && !strings.Contains(problem, p.Path) {
+				problem = p.Path + ": " + problem
+			}
+			fmt.Fprintf(e.stdout, "  %s (read by %s, since %s): %s\n", p.Document, p.Plugin, p.Since.Local().Format(time.DateTime), problem)
+		}
+	}
 	if len(s.Errors) > 0 {
 		fmt.Fprintln(e.stdout, "\nrecent refused IPC requests:")
 		for _, o := range s.Errors {
@@ -108,6 +119,12 @@ type statusView struct {
 	}
 	Usage  map[string]usageView
 	Errors []struct{ At, Group, Type, Code, Reason string } `json:"recentIpcErrors"`
+
+	// PolicyProblems are the policy files plugins fail closed on (plugin.Problem).
+	PolicyProblems []struct {
+		Document, Path, Plugin, Problem string
+		Since                           time.Time
+	} `json:"policyProblems"`
 }
 
 // usageView is one group's model API use today, as credproxy.Usage encodes it.

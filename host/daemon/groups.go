@@ -84,6 +84,30 @@ func (g *Groups) LookupGroup(key []byte) (protocol.Group, bool) {
 	return toProtocol(r), true
 }
 
+// TryLookupGroup answers group_lookup without waiting when no reload holds the index
+// (plugin.GroupTryer), so a plugin's lookup needs no goroutine hand-off.
+func (g *Groups) TryLookupGroup(key []byte) (protocol.Group, bool, bool) {
+	if !g.mu.TryRLock() {
+		return protocol.Group{}, false, false
+	}
+	r, ok := g.byJID[string(key)]
+	g.mu.RUnlock()
+	if !ok {
+		return protocol.Group{}, false, true
+	}
+	return toProtocol(r), true, true
+}
+
+// GroupByFolder lets the route chain tell whether a delivery targets the main group
+// (plugin.FolderDirectory).
+func (g *Groups) GroupByFolder(folder string) (protocol.Group, bool) {
+	r, ok := g.ByFolder(folder)
+	if !ok {
+		return protocol.Group{}, false
+	}
+	return toProtocol(r), true
+}
+
 func toProtocol(r store.Group) protocol.Group {
 	return protocol.Group{JID: r.JID, Folder: r.Folder, Name: r.Name, Trigger: r.Trigger, RequiresTrigger: r.RequiresTrigger, IsMain: r.IsMain}
 }

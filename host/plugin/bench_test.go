@@ -22,6 +22,7 @@ var benchRequest = protocol.RouteRequest{
 		SenderName: "Alice", Content: "@Andy what's on the calendar for Saturday?",
 		Timestamp: "2026-11-25T14:03:11Z",
 	},
+	Group:         &protocol.Group{JID: "family@g.us", Folder: "family", Name: "Family", Trigger: "@Andy", RequiresTrigger: true},
 	AssistantName: "Andy",
 }
 

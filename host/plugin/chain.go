@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -14,6 +15,17 @@ import (
 // chains, so a decision always runs against one consistent set.
 type chain struct {
 	plugins []*Plugin
+	// names joins the plugins' names with commas: who decided an allow of an all-must-allow
+	// chain (every plugin did), computed once so a decision does not allocate it.
+	names string
+}
+
+func newChain(ps []*Plugin) *chain {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name()
+	}
+	return &chain{plugins: ps, names: strings.Join(names, ",")}
 }
 
 // buffers recycles the request/verdict byte slices of decisions, so a decision allocates no
@@ -42,13 +54,15 @@ const maxRetiredRetries = 8
 // MountDecision is the mount chain's answer and which plugin made it.
 type MountDecision struct {
 	protocol.MountVerdict
-	DecidedBy string // the plugin that denied, or "" when every plugin allowed
+	// DecidedBy is the plugin that denied, or on an allow every plugin that allowed, in
+	// chain order and comma-separated ("mountguard", "a,b"); "host" when no plugin could.
+	DecidedBy string
 }
 
 // IPCDecision is the IPC chain's answer and which plugin made it.
 type IPCDecision struct {
 	protocol.IPCVerdict
-	DecidedBy string
+	DecidedBy string // as MountDecision's
 }
 
 // RouteDecision is the route chain's answer and which plugin made it.
@@ -119,7 +133,7 @@ func (r *Registry) mountOnce(ctx context.Context, b *decisionBufs) (MountDecisio
 		}
 		agreed.ReadOnly = agreed.ReadOnly || v.ReadOnly
 	}
-	return MountDecision{MountVerdict: agreed}, false
+	return MountDecision{MountVerdict: agreed, DecidedBy: c.names}, false
 }
 
 // DecideIPC runs the IPC chain: every plugin must allow; the first deny or fault wins. With
@@ -169,16 +183,24 @@ func (r *Registry) ipcOnce(ctx context.Context, b *decisionBufs) (IPCDecision, b
 		}
 		last = v
 	}
-	return IPCDecision{IPCVerdict: last}, false
+	return IPCDecision{IPCVerdict: last, DecidedBy: c.names}, false
 }
 
 // DecideRoute runs the route chain in order; the first plugin that decides wins. A fault or
-// malformed verdict counts as no decision and the next plugin is asked.
+// malformed verdict counts as no decision and the next plugin is asked, and so does a
+// delivery to another group than the chat's own that the plugin's manifest does not grant
+// (Manifest.MayDeliver).
 func (r *Registry) DecideRoute(ctx context.Context, req *protocol.RouteRequest) RouteDecision {
-	return decide(r, ctx, req, r.routeOnce, RouteDecision{})
+	own := ""
+	if req.Group != nil {
+		own = req.Group.Folder
+	}
+	return decide(r, ctx, req, func(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {
+		return r.routeOnce(ctx, b, own)
+	}, RouteDecision{})
 }
 
-func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecision, bool) {
+func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs, own string) (RouteDecision, bool) {
 	c := r.chain(protocol.KindRoute)
 	for _, p := range c.plugins {
 		var err error
@@ -194,10 +216,23 @@ func (r *Registry) routeOnce(ctx context.Context, b *decisionBufs) (RouteDecisio
 			p.fault(FaultMalformed, err)
 			continue
 		}
+		if v.Action == protocol.ActionDeliver && !r.mayDeliver(p, own, v.Group) {
+			p.log.Warn("route verdict refused: delivering to a group other than the chat's own needs that group in the manifest's deliverTo (\"*\" covers every group but main, which must be named); the next router decides",
+				"chat_group", own, "target", string(v.Group), "deliverTo", p.Manifest.DeliverTo)
+			continue
+		}
 		if v.Action != protocol.ActionNone {
 			v.Action, v.Group, v.Reason = action(v.Action), r.strs.get(v.Group), r.strs.get(v.Reason)
 			return RouteDecision{RouteVerdict: v, DecidedBy: p.Name()}, false
 		}
 	}
 	return RouteDecision{}, false
+}
+
+// mayDeliver applies p's delivery grant to a verdict delivering to target.
+func (r *Registry) mayDeliver(p *Plugin, own, target string) bool {
+	if own != "" && target == own {
+		return true // the common case: no directory lookup
+	}
+	return p.Manifest.MayDeliver(own, target, isMainFolder(r.loader.services.Groups, target))
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"runtime"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -24,15 +26,45 @@ type engine struct {
 	// without clearing the slots past its end), so an engine shared by every plugin would
 	// keep a released plugin's ~10 MB of code mapped.
 	cache wazero.CompilationCache
+	// live counts the instances not yet closed or whose helper is still inside a service
+	// call (bounded.go); counted is signalled (without blocking) whenever it changes.
+	live    atomic.Int32
+	counted chan struct{}
+}
+
+// count adds an instance to live and returns what takes it off again, once.
+func (e *engine) count() func() {
+	e.live.Add(1)
+	e.signal()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.live.Add(-1)
+			e.signal()
+		})
+	}
+}
+
+func (e *engine) signal() {
+	select {
+	case e.counted <- struct{}{}:
+	default:
+	}
 }
 
 // close closes the instances, the runtime, the compiled module and the engine's cache.
-// Callers make sure no call is in flight. The compiled module needs its own Close: with a
-// compilation cache, closing the runtime leaves it referenced by the cache's engine.
+// Callers make sure no call is in flight. (A helper still inside a service call touches
+// neither guest memory nor the runtime, so it does not hold the close up.) The compiled
+// module needs its own Close: with a compilation cache, closing the runtime leaves it
+// referenced by the cache's engine.
 func (e *engine) close(ctx context.Context) {
 	if e.pool != nil {
 		e.pool.close()
 	}
+	e.closeRuntime(ctx)
+}
+
+func (e *engine) closeRuntime(ctx context.Context) {
 	_ = e.rt.Close(ctx)
 	if e.compiled != nil {
 		_ = e.compiled.Close(ctx)

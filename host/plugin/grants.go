@@ -10,6 +10,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
 
 // ReadGrants reads the operator's grants file, {"mount": ["log", ...], "ipc": [...], ...}.
@@ -22,6 +23,11 @@ func ReadGrants(path string) (Grants, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("plugin grants: %w", err)
+	}
+	if v, err := wire.Parse(data); err == nil {
+		if k, dup := v.DuplicateKey(); dup { // encoding/json would keep the last copy
+			return nil, fmt.Errorf("plugin grants %s: repeats the key %q", path, k)
+		}
 	}
 	var file map[protocol.Kind][]string
 	if err := json.Unmarshal(data, &file); err != nil {

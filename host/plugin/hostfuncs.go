@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
 // Size caps on what a guest may hand a host function.
@@ -23,10 +24,12 @@ const (
 // buffer) comes from the instance through the call context, so concurrent instances never
 // share a buffer.
 type hostEnv struct {
-	config string // the manifest's config document name
-	svc    Services
-	kv     *kvStore
-	logs   *guestLog
+	manifest *Manifest
+	config   string // the manifest's config document name
+	svc      Services
+	kv       *kvStore
+	logs     *guestLog
+	problems *problemBook
 }
 
 type i32 = api.ValueType
@@ -63,6 +66,7 @@ func (e *hostEnv) instantiateHostModule(ctx context.Context, rt wazero.Runtime, 
 		case abi.CapConfig:
 			add(abi.FnConfigRead, e.configRead, []i32{tI32, tI32}, []i32{tI32})
 			add(abi.FnConfigVer, e.configVersion, nil, []i32{tI64})
+			add(abi.FnConfigProb, e.configProblem, []i32{tI32, tI32}, []i32{tI32})
 		}
 	}
 	_, err := b.Instantiate(ctx)
@@ -119,8 +123,29 @@ func (e *hostEnv) log(ctx context.Context, mod api.Module, stack []uint64) {
 	e.logs.message(level, msg)
 }
 
+// slow runs a service call that may wait, bounded by the call's deadline (bounded.go); it
+// reports false when the deadline came first. Outside a call (no call context) it runs op
+// directly.
+func slow(ctx context.Context, op func()) bool {
+	c, ok := ctx.(*callCtx)
+	if !ok {
+		op()
+		return true
+	}
+	return c.bounded(op)
+}
+
 func (e *hostEnv) now(ctx context.Context, mod api.Module, stack []uint64) {
-	stack[0] = uint64(e.svc.Clock().UnixNano())
+	if e.svc.realClock {
+		stack[0] = uint64(time.Now().UnixNano())
+		return
+	}
+	var t time.Time
+	if !slow(ctx, func() { t = e.svc.Clock() }) {
+		stack[0] = 0
+		return
+	}
+	stack[0] = uint64(t.UnixNano())
 }
 
 func pathErr(err error) uint64 {
@@ -130,13 +155,22 @@ func pathErr(err error) uint64 {
 	return code(abi.ErrIO)
 }
 
+// The path capability reads the filesystem, which can hang (a network mount): it always
+// runs bounded.
+
 func (e *hostEnv) pathResolve(ctx context.Context, mod api.Module, stack []uint64) {
 	p, ok := readGuest(mod.Memory(), stack[0], stack[1], maxPathBytes)
 	if !ok {
 		stack[0] = code(abi.ErrBadPointer)
 		return
 	}
-	real, err := e.svc.Paths.Resolve(string(p))
+	path := string(p)
+	var real string
+	var err error
+	if !slow(ctx, func() { real, err = e.svc.Paths.Resolve(path) }) {
+		stack[0] = code(abi.ErrIO)
+		return
+	}
 	if err != nil {
 		stack[0] = pathErr(err)
 		return
@@ -147,14 +181,16 @@ func (e *hostEnv) pathResolve(ctx context.Context, mod api.Module, stack []uint6
 }
 
 func (e *hostEnv) pathStat(ctx context.Context, mod api.Module, stack []uint64) {
+	ioErr := int64(abi.ErrIO) // i64 result: sign-extended
 	p, ok := readGuest(mod.Memory(), stack[0], stack[1], maxPathBytes)
 	if !ok {
 		stack[0] = code(abi.ErrBadPointer)
 		return
 	}
-	info, err := e.svc.Paths.Stat(string(p))
-	if err != nil {
-		ioErr := int64(abi.ErrIO) // i64 result: sign-extended
+	path := string(p)
+	var info PathInfo
+	var err error
+	if !slow(ctx, func() { info, err = e.svc.Paths.Stat(path) }) || err != nil {
 		stack[0] = uint64(ioErr)
 		return
 	}
@@ -171,7 +207,24 @@ func (e *hostEnv) groupLookup(ctx context.Context, mod api.Module, stack []uint6
 		stack[0] = code(abi.ErrNotFound)
 		return
 	}
-	g, found := e.svc.Groups.LookupGroup(key)
+	var g protocol.Group
+	var found bool
+	tryer, fast := e.svc.Groups.(GroupTryer)
+	if fast {
+		g, found, fast = tryer.TryLookupGroup(key)
+	}
+	if !fast {
+		var r struct { // declared here: only this path pays for the closure
+			g     protocol.Group
+			found bool
+		}
+		k := string(key) // the helper may outlive the guest's memory
+		if !slow(ctx, func() { r.g, r.found = e.svc.Groups.LookupGroup([]byte(k)) }) {
+			stack[0] = code(abi.ErrIO)
+			return
+		}
+		g, found = r.g, r.found
+	}
 	if !found {
 		stack[0] = code(abi.ErrNotFound)
 		return
@@ -187,7 +240,19 @@ func (e *hostEnv) kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = code(abi.ErrBadPointer)
 		return
 	}
-	val, found := e.kv.get(key)
+	val, found, fast := e.kv.tryGet(key)
+	if !fast {
+		var r struct {
+			val   []byte
+			found bool
+		}
+		k := string(key)
+		if !slow(ctx, func() { r.val, r.found = e.kv.get([]byte(k)) }) {
+			stack[0] = code(abi.ErrIO)
+			return
+		}
+		val, found = r.val, r.found
+	}
 	if !found {
 		stack[0] = code(abi.ErrNotFound)
 		return
@@ -206,7 +271,36 @@ func (e *hostEnv) kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = code(abi.ErrTooLarge)
 		return
 	}
-	stack[0] = code(e.kv.set(key, val))
+	res, fast := e.kv.trySet(key, val)
+	if !fast {
+		var r int32
+		k, v := string(key), string(val)
+		if !slow(ctx, func() { r = e.kv.set([]byte(k), []byte(v)) }) {
+			stack[0] = code(abi.ErrIO)
+			return
+		}
+		res = r
+	}
+	stack[0] = code(res)
+}
+
+// configDoc asks the config service for the plugin's document, at once when it can say it
+// answers without waiting, else bounded; ok is false when the deadline came first.
+func (e *hostEnv) configDoc(ctx context.Context) (doc []byte, version int64, found, ok bool) {
+	if tryer, fast := e.svc.Config.(ConfigTryer); fast {
+		if doc, version, found, fast = tryer.TryConfigDoc(e.config); fast {
+			return doc, version, found, true
+		}
+	}
+	var r struct {
+		doc     []byte
+		version int64
+		found   bool
+	}
+	if !slow(ctx, func() { r.doc, r.version, r.found = e.svc.Config.ConfigDoc(e.config) }) {
+		return nil, 0, false, false
+	}
+	return r.doc, r.version, r.found, true
 }
 
 func (e *hostEnv) configRead(ctx context.Context, mod api.Module, stack []uint64) {
@@ -214,28 +308,36 @@ func (e *hostEnv) configRead(ctx context.Context, mod api.Module, stack []uint64
 		stack[0] = code(abi.ErrNotFound)
 		return
 	}
-	doc, _, ok := e.svc.Config.ConfigDoc(e.config)
-	if !ok {
+	doc, _, found, ok := e.configDoc(ctx)
+	switch {
+	case !ok:
+		stack[0] = code(abi.ErrIO)
+	case !found:
 		stack[0] = code(abi.ErrNotFound)
-		return
+	default:
+		stack[0] = writeIfFits(mod.Memory(), stack[0], stack[1], doc)
 	}
-	stack[0] = writeIfFits(mod.Memory(), stack[0], stack[1], doc)
 }
 
 func (e *hostEnv) configVersion(ctx context.Context, mod api.Module, stack []uint64) {
 	var v int64
 	if e.svc.Config != nil && e.config != "" {
-		_, v, _ = e.svc.Config.ConfigDoc(e.config)
+		_, v, _, _ = e.configDoc(ctx) // a version of 0 makes the guest read again later
 	}
 	stack[0] = uint64(v)
 }
 
-// Services are the host's answers to capabilities. Nil members answer "not found".
+// Services are the host's answers to capabilities. Nil members answer "not found". A
+// service may wait (a lock, a filesystem): host functions bound every call that might by
+// the plugin's deadline (bounded.go); the optional Try methods (GroupTryer, ConfigTryer)
+// let an in-memory service answer on the spot instead.
 type Services struct {
 	Paths  PathFacts
 	Groups GroupDirectory
 	Config ConfigSource
 	Clock  func() time.Time
+
+	realClock bool // Clock is the system's: it never waits
 }
 
 func (s Services) withDefaults() Services {
@@ -243,7 +345,35 @@ func (s Services) withDefaults() Services {
 		s.Paths = OSPaths{}
 	}
 	if s.Clock == nil {
-		s.Clock = time.Now
+		s.Clock, s.realClock = time.Now, true
 	}
 	return s
+}
+
+// configProblem records that the plugin finds its configuration document invalid (an empty
+// message: valid again). A plugin can only speak for its own document, the one its
+// manifest names; one without a document has nothing to report on.
+func (e *hostEnv) configProblem(ctx context.Context, mod api.Module, stack []uint64) {
+	msg, ok := readGuest(mod.Memory(), stack[0], stack[1], abi.MaxConfigProblem)
+	if !ok {
+		stack[0] = code(abi.ErrTooLarge)
+		return
+	}
+	if e.config == "" {
+		stack[0] = code(abi.ErrNotFound)
+		return
+	}
+	text := string(msg)
+	// Rare (once per change of the document), and it logs, so it always runs bounded.
+	if !slow(ctx, func() {
+		path := ""
+		if ps, ok := e.svc.Config.(PathSource); ok {
+			path = ps.Path(e.config)
+		}
+		e.problems.report(e.manifest, path, text)
+	}) {
+		stack[0] = code(abi.ErrIO)
+		return
+	}
+	stack[0] = 0
 }

@@ -29,14 +29,15 @@ import (
 
 // Loader compiles, checks and instantiates plugins. It owns what generations share: the
 // compilation cache, the operator's grants, the host services and each plugin's key-value
-// state (kept across reloads of the same plugin name).
+// state (kept across reloads of the same plugin: same name and kind).
 type Loader struct {
-	probe    time.Duration
-	cache    wazero.CompilationCache // in-memory, shared; nil with a cache directory
-	cacheDir string                  // each engine opens its own cache on it (engine.go)
-	grants   Grants
-	services Services
-	log      hclog.Logger
+	probe     time.Duration
+	noBreaker bool
+	cache     wazero.CompilationCache // in-memory, shared; nil with a cache directory
+	cacheDir  string                  // each engine opens its own cache on it (engine.go)
+	grants    Grants
+	services  Services
+	log       hclog.Logger
 
 	// Idle release: modules kept for restarts live in modules (under the cache directory).
 	idle     time.Duration
@@ -44,8 +45,11 @@ type Loader struct {
 	busy     func() bool
 	modules  string
 
-	mu sync.Mutex
-	kv map[string]*kvStore
+	mu       sync.Mutex
+	kv       map[kvKey]*kvStore
+	problems problemBook
+
+	start time.Duration // bounds each instance's _initialize; 0: instantiateTimeout (tests shorten it)
 }
 
 // LoaderConfig configures a Loader.
@@ -59,6 +63,10 @@ type LoaderConfig struct {
 	Logger   hclog.Logger
 	// BreakerProbe is how often a tripped plugin retries its self-check (default 30 s).
 	BreakerProbe time.Duration
+	// NoBreaker keeps every plugin's breaker closed: each call is judged on its own. For
+	// fuzzing, where one process feeds a plugin thousands of inputs and a tripped breaker
+	// would be reported as the fault of whichever input came next.
+	NoBreaker bool
 	// IdleRelease is how long a plugin may go without a call before it releases its native
 	// code, decoded module and instances (~15 MB for a Go guest); its next call starts them
 	// again from the cache (tens of ms). 0 keeps every plugin ready for ever. It needs
@@ -74,7 +82,7 @@ type LoaderConfig struct {
 
 // NewLoader prepares a Loader.
 func NewLoader(cfg LoaderConfig) (*Loader, error) {
-	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[string]*kvStore{}, probe: cfg.BreakerProbe,
+	l := &Loader{grants: cfg.Grants, services: cfg.Services.withDefaults(), log: cfg.Logger, kv: map[kvKey]*kvStore{}, probe: cfg.BreakerProbe, noBreaker: cfg.NoBreaker,
 		idle: cfg.IdleRelease, released: cfg.Released, busy: cfg.Busy}
 	if l.probe <= 0 {
 		l.probe = DefaultBreakerProbe
@@ -85,6 +93,7 @@ func NewLoader(cfg LoaderConfig) (*Loader, error) {
 	if l.log == nil {
 		l.log = hclog.NewNullLogger()
 	}
+	l.problems.log = l.log
 	if cfg.CacheDir == "" {
 		l.cache = wazero.NewCompilationCache()
 		return l, nil
@@ -167,7 +176,7 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 		return nil, err
 	}
 	sum := sha256.Sum256(wasm)
-	log := l.log.Named(m.Name)
+	log := l.log.Named(m.Name).With("kind", m.Kind)
 	p = &Plugin{
 		Manifest: m,
 		Hash:     hex.EncodeToString(sum[:]),
@@ -178,6 +187,8 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 		memLimit: uint32(m.Limits.MemoryMiB) << 20,
 
 		breakerProbe: l.probe,
+		startLimit:   l.start,
+		noBreaker:    l.noBreaker,
 	}
 	// Deadlines are enforced by the interrupt global added to the module, not by wazero's
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
@@ -217,7 +228,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(m.Limits.MemoryMiB) * 16)
-	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	e := &engine{rt: wazero.NewRuntimeWithConfig(ctx, rc), counted: make(chan struct{}, 1)}
 	if owned {
 		e.cache = cache
 	}
@@ -241,7 +252,7 @@ func (l *Loader) startEngine(ctx context.Context, p *Plugin, code []byte, check 
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	env := &hostEnv{config: m.Config, svc: l.services, kv: l.kvFor(m.Name), logs: p.logs}
+	env := &hostEnv{manifest: m, config: m.Config, svc: l.services, kv: l.kvFor(m.Name, m.Kind), logs: p.logs, problems: &l.problems}
 	if err := env.instantiateHostModule(ctx, e.rt, p.Granted); err != nil {
 		return nil, fmt.Errorf("host functions: %w", err)
 	}
@@ -289,13 +300,22 @@ func (l *Loader) keepForRestart(p *Plugin, code []byte) {
 	t.Reset(p.idle)
 }
 
-func (l *Loader) kvFor(name string) *kvStore {
+// kvKey names a plugin's key-value state: its name and its kind, so that a plugin of
+// another kind that borrows a name (the registry refuses that, but the loader serves the
+// CLI and tests too) never reads or writes the owner's state.
+type kvKey struct {
+	name string
+	kind protocol.Kind
+}
+
+func (l *Loader) kvFor(name string, kind protocol.Kind) *kvStore {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.kv[name]
+	k := kvKey{name, kind}
+	s := l.kv[k]
 	if s == nil {
 		s = &kvStore{}
-		l.kv[name] = s
+		l.kv[k] = s
 	}
 	return s
 }

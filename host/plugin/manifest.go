@@ -13,6 +13,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
+	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
 
 // Manifest describes a plugin: the JSON file beside its .wasm (foo.wasm + foo.json).
@@ -27,8 +28,12 @@ type Manifest struct {
 	Order int `json:"order"`
 	// Config names the configuration document the config capability reads, for example
 	// "mount-allowlist". Empty means the plugin has none.
-	Config      string `json:"config,omitempty"`
-	Description string `json:"description,omitempty"`
+	Config string `json:"config,omitempty"`
+	// DeliverTo (route plugins only) names the group folders the plugin may deliver a
+	// message to other than the chat's own group: "*" for any group but the main one, which
+	// only its own folder's name grants. Empty: only the chat's own group (delivery.go).
+	DeliverTo   []string `json:"deliverTo,omitempty"`
+	Description string   `json:"description,omitempty"`
 }
 
 // Limits bound what one plugin may use. Zero fields take the defaults.
@@ -52,6 +57,9 @@ const (
 )
 
 var nameRule = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// folderRule is the host's rule for group folders (host/daemon), which deliverTo names.
+var folderRule = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Deadline is the per-call deadline with the default applied.
 func (l Limits) Deadline() time.Duration {
@@ -81,8 +89,15 @@ func (l Limits) withDefaults() Limits {
 var ErrManifest = errors.New("invalid plugin manifest")
 
 // ParseManifest decodes and validates a manifest, applying defaults. Unknown fields are an
-// error: a misspelt limit must not silently fall back to a default.
+// error: a misspelt limit must not silently fall back to a default. So is a repeated key:
+// encoding/json keeps the last copy, and an operator reviewing "capabilities": ["log"] or
+// "deliverTo" must not miss a second one further down.
 func ParseManifest(data []byte) (*Manifest, error) {
+	if v, err := wire.Parse(data); err == nil {
+		if k, dup := v.DuplicateKey(); dup {
+			return nil, fmt.Errorf("%w: repeats the key %q", ErrManifest, k)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var m Manifest
@@ -96,6 +111,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	m.Limits = m.Limits.withDefaults()
+	if len(m.DeliverTo) == 0 {
+		m.DeliverTo = nil // [] and absent mean the same
+	}
 	if m.Order == 0 {
 		m.Order = 100
 	}
@@ -146,6 +164,14 @@ func (m *Manifest) validate() error {
 	}
 	if m.Config != "" && !nameRule.MatchString(m.Config) {
 		return bad("config %q must match %s", m.Config, nameRule)
+	}
+	if len(m.DeliverTo) > 0 && m.Kind != protocol.KindRoute {
+		return bad("deliverTo is for route plugins, not %s", m.Kind)
+	}
+	for _, g := range m.DeliverTo {
+		if g != AnyGroup && !folderRule.MatchString(g) {
+			return bad("deliverTo %q must be %q or a group folder (%s)", g, AnyGroup, folderRule)
+		}
 	}
 	return nil
 }

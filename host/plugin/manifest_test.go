@@ -81,6 +81,17 @@ func TestParseManifest(t *testing.T) {
 		{"too many instances", withField(`"limits":{"instances":17}`), nil, "limits.instances 17"},
 		{"negative instances", withField(`"limits":{"instances":-1}`), nil, "limits.instances -1"},
 		{"limit out of int range", withField(`"limits":{"memoryMiB":1e30}`), nil, "memoryMiB"},
+		{"delivery grant", withField(`"deliverTo":["*","main","Work_2"]`),
+			&Manifest{Name: "quiethours", Kind: protocol.KindRoute, ABI: 1, Limits: defaults, Order: 100, DeliverTo: []string{"*", "main", "Work_2"}}, ""},
+		{"delivery grant on a mount plugin", `{"name":"m","kind":"mount","abi":1,"deliverTo":["main"]}`, nil, "deliverTo is for route plugins"},
+		{"delivery grant on an ipc plugin", `{"name":"m","kind":"ipc","abi":1,"deliverTo":["*"]}`, nil, "deliverTo is for route plugins"},
+		{"delivery grant to a path", withField(`"deliverTo":["../main"]`), nil, `deliverTo "../main"`},
+		{"delivery grant empty name", withField(`"deliverTo":[""]`), nil, `deliverTo ""`},
+		{"delivery grant pattern", withField(`"deliverTo":["ma*"]`), nil, `deliverTo "ma*"`},
+		{"repeated key", withField(`"capabilities":["log"],"capabilities":["log","path"]`), nil, `repeats the key "capabilities"`},
+		{"repeated delivery grant", withField(`"deliverTo":["work"],"deliverTo":["main"]`), nil, `repeats the key "deliverTo"`},
+		{"repeated limit", withField(`"limits":{"deadlineMs":100,"deadlineMs":5000}`), nil, `repeats the key "deadlineMs"`},
+		{"repeated name", `{"name":"q","kind":"ipc","abi":1,"name":"r"}`, nil, `repeats the key "name"`},
 		{"bad config name", withField(`"config":"Mount Allowlist"`), nil, `config "Mount Allowlist"`},
 		{"config path", withField(`"config":"../secrets"`), nil, `config "../secrets"`},
 		{"capabilities not a list", withField(`"capabilities":"log"`), nil, "capabilities"},
@@ -175,6 +186,9 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte("{\"name\":\"q\",\"kind\":\"ipc\",\"abi\":1,\"description\":\"\xff\"}"))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"limits":null,"capabilities":null,"name":"x","kind":"mount","abi":1}`))
+	f.Add([]byte(withField(`"deliverTo":["*","main"]`)))
+	f.Add([]byte(withField(`"deliverTo":[]`)))
+	f.Add([]byte(`{"name":"m","kind":"mount","abi":1,"deliverTo":["main"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseManifest(data)
 		if err != nil {
@@ -208,6 +222,11 @@ func FuzzParseManifest(f *testing.F) {
 		for _, c := range m.Capabilities {
 			if abi.CapabilityFunctions(c) == nil {
 				t.Fatalf("accepted capability %q", c)
+			}
+		}
+		for _, g := range m.DeliverTo {
+			if m.Kind != protocol.KindRoute || (g != AnyGroup && !folderRule.MatchString(g)) {
+				t.Fatalf("accepted deliverTo %q on a %s plugin", g, m.Kind)
 			}
 		}
 		out, err := json.Marshal(m)
@@ -247,6 +266,7 @@ func TestReadGrants(t *testing.T) {
 		{"all kinds", `{"mount":["log"],"ipc":["clock"],"route":["groups"]}`,
 			Grants{protocol.KindMount: {"log"}, protocol.KindIPC: {"clock"}, protocol.KindRoute: {"groups"}}, ""},
 		{"unknown kind", `{"web":["log"]}`, nil, `unknown kind "web"`},
+		{"repeated kind", `{"route":["log"],"route":["log","path"]}`, nil, `repeats the key "route"`},
 		{"kind case matters", `{"Mount":["log"]}`, nil, `unknown kind "Mount"`},
 		{"unknown capability", `{"mount":["log","exec"]}`, nil, `unknown capability "exec" for mount`},
 		{"capability case matters", `{"route":["LOG"]}`, nil, `unknown capability "LOG"`},

@@ -39,6 +39,10 @@ type Plugin struct {
 	memLimit uint32
 	// breakerProbe is how often a tripped plugin retries its self-check.
 	breakerProbe time.Duration
+	// startLimit bounds a new instance's _initialize (0: instantiateTimeout).
+	startLimit time.Duration
+	// noBreaker: faults never trip the plugin (LoaderConfig.NoBreaker).
+	noBreaker bool
 
 	// mu is held shared by every call and exclusively by retire, resume and an idle release,
 	// so those wait for the calls in flight and no call starts on a closed engine.
@@ -98,11 +102,12 @@ func (p *Plugin) Call(ctx context.Context, req, out []byte) ([]byte, error) {
 // call runs one call on a pooled instance; the caller holds p.mu for reading, with p.eng set.
 func (p *Plugin) call(ctx context.Context, req, out []byte) ([]byte, error) {
 	pool := p.eng.pool
+	deadline := p.Manifest.Limits.Deadline()
 	in, ok := pool.get(ctx)
 	if !ok {
 		return out, p.fault(FaultBusy, errors.New("no instance became free in time"))
 	}
-	res, kind, err := in.invoke(p.Manifest.Kind.Hook(), req, out, p.Manifest.Limits.Deadline(), p.Manifest.Limits.MaxVerdictBytes, p.memLimit)
+	res, kind, err := in.invoke(p.Manifest.Kind.Hook(), req, out, deadline, p.Manifest.Limits.MaxVerdictBytes, p.memLimit)
 	if err == nil {
 		pool.put(in)
 		p.consecutive.Store(0)
@@ -121,7 +126,7 @@ func (p *Plugin) fault(kind FaultKind, err error) *Fault {
 	if kind.counts() {
 		p.faults.Add(1)
 		p.lastFault.Store(f)
-		if n := p.consecutive.Add(1); n >= BreakerThreshold && p.tripped.CompareAndSwap(false, true) {
+		if n := p.consecutive.Add(1); n >= BreakerThreshold && !p.noBreaker && p.tripped.CompareAndSwap(false, true) {
 			p.log.Error("plugin tripped: its kind fails closed until the plugin is fixed or reloaded", "consecutive_faults", n, "last", f.Error())
 			go p.probe()
 		}

@@ -298,3 +298,20 @@ func TestBreakerRecovers(t *testing.T) {
 		t.Fatalf("after recovery: %s %v", out, f)
 	}
 }
+
+// TestNoBreakerReportsEachFault: with the breaker off (fuzzing), a plugin that keeps
+// panicking reports its panic on every call, never "circuit breaker open" — the fuzzer once
+// blamed an innocent input for a breaker the inputs before it had tripped.
+func TestNoBreakerReportsEachFault(t *testing.T) {
+	l, _ := newTestLoader(t, Services{})
+	l.noBreaker = true
+	p := loadProbe(t, l, protocol.KindRoute)
+	for i := range 3 * BreakerThreshold {
+		if _, f := call(t, p, `{"mode":"panic"}`); f == nil || f.Kind != FaultError || !strings.Contains(f.Error(), "probe panics on purpose") {
+			t.Fatalf("call %d: fault %v, want the panic", i, f)
+		}
+	}
+	if p.Stats().Tripped {
+		t.Fatal("tripped with the breaker off")
+	}
+}

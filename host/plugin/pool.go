@@ -16,11 +16,15 @@ type pool struct {
 
 	mu     sync.Mutex
 	closed bool
+	stuck  int            // replaced instances whose guest has not returned yet
 	wg     sync.WaitGroup // replacement goroutines
 	stop   chan struct{}
 }
 
-// acquireTimeout bounds how long a call waits for a free instance.
+// acquireTimeout bounds how long a call waits for a free instance. It is not the call's
+// deadline: under load (a reload compiling, a burst of decisions on a pool of two) a healthy
+// plugin's instances can be taken for longer than a short deadline, and a false "busy" is
+// a deny.
 const acquireTimeout = 2 * time.Second
 
 func newPool(size int, newInst func(context.Context) (*instance, error), onError func(error)) *pool {
@@ -60,20 +64,52 @@ func (p *pool) get(ctx context.Context) (*instance, bool) {
 
 func (p *pool) put(in *instance) { p.ch <- in }
 
-// replace closes a faulted instance and starts making its successor.
+// replace closes a faulted instance (off the request path) and starts making its
+// successor. The helper of an instance whose call timed out may still be inside a service
+// call (bounded.go); it stops when that returns. While more helpers are stuck that way than
+// the pool holds, successors wait for them, so a service that hangs every call cannot make
+// the pool instantiate (and hold memory and goroutines) without bound.
 func (p *pool) replace(in *instance) {
+	stuck := in.stuck()
 	go in.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
-	p.wg.Add(1)
-	go p.refill()
+	if stuck {
+		p.stuck++
+	}
+	later := stuck && p.stuck > cap(p.ch)
+	if !later {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.refill()
+		}()
+	}
+	if stuck {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			select {
+			case <-in.helperExited():
+			case <-p.stop:
+				return
+			}
+			p.mu.Lock()
+			p.stuck--
+			p.mu.Unlock()
+			if later {
+				p.refill()
+			}
+		}()
+	}
 }
 
+// refill instantiates one instance into the pool, retrying with backoff until it succeeds
+// or the pool closes. Callers hold p.wg.
 func (p *pool) refill() {
-	defer p.wg.Done()
 	backoff := 50 * time.Millisecond
 	for {
 		in, err := p.newInst(context.Background())

@@ -41,6 +41,19 @@ type ConfigSource interface {
 	ConfigDoc(name string) (doc []byte, version int64, ok bool)
 }
 
+// GroupTryer is implemented by a GroupDirectory that can answer without waiting when it
+// can (a try-lock on its index): ready false means it would have to wait, and the host then
+// asks LookupGroup on the instance's helper, bounded by the call's deadline (bounded.go).
+// Without it every lookup takes that path, which costs a goroutine hand-off.
+type GroupTryer interface {
+	TryLookupGroup(key []byte) (g protocol.Group, found, ready bool)
+}
+
+// ConfigTryer is to ConfigSource what GroupTryer is to GroupDirectory.
+type ConfigTryer interface {
+	TryConfigDoc(name string) (doc []byte, version int64, found, ready bool)
+}
+
 // OSPaths is PathFacts over the real filesystem of the host.
 type OSPaths struct {
 	Home string // what ~ expands to; empty means os.UserHomeDir
@@ -127,6 +140,22 @@ func (s StaticGroups) LookupGroup(key []byte) (protocol.Group, bool) {
 	return protocol.Group{}, false
 }
 
+// TryLookupGroup implements GroupTryer: a fixed list never waits.
+func (s StaticGroups) TryLookupGroup(key []byte) (protocol.Group, bool, bool) {
+	g, found := s.LookupGroup(key)
+	return g, found, true
+}
+
+// GroupByFolder implements FolderDirectory.
+func (s StaticGroups) GroupByFolder(folder string) (protocol.Group, bool) {
+	for _, g := range s {
+		if g.Folder == folder {
+			return g, true
+		}
+	}
+	return protocol.Group{}, false
+}
+
 // StaticConfig is a ConfigSource over fixed documents whose content can be replaced.
 type StaticConfig struct {
 	mu   sync.RWMutex
@@ -147,6 +176,16 @@ func (s *StaticConfig) Set(name string, doc []byte) {
 		s.docs[name] = doc
 	}
 	s.ver.Add(1)
+}
+
+// TryConfigDoc implements ConfigTryer.
+func (s *StaticConfig) TryConfigDoc(name string) ([]byte, int64, bool, bool) {
+	if !s.mu.TryRLock() {
+		return nil, 0, false, false
+	}
+	defer s.mu.RUnlock()
+	d, ok := s.docs[name]
+	return d, s.ver.Load(), ok, true
 }
 
 // ConfigDoc implements ConfigSource.
@@ -172,6 +211,25 @@ const (
 	MaxKVTotalBytes = 1 << 20
 )
 
+// tryGet is get when the store is not locked by another instance; ready false otherwise.
+func (s *kvStore) tryGet(key []byte) (val []byte, found, ready bool) {
+	if !s.mu.TryLock() {
+		return nil, false, false
+	}
+	defer s.mu.Unlock()
+	val, found = s.data[string(key)]
+	return val, found, true
+}
+
+// trySet is set when the store is not locked by another instance; ready false otherwise.
+func (s *kvStore) trySet(key, val []byte) (int32, bool) {
+	if !s.mu.TryLock() {
+		return 0, false
+	}
+	defer s.mu.Unlock()
+	return s.setLocked(key, val), true
+}
+
 func (s *kvStore) get(key []byte) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,11 +238,16 @@ func (s *kvStore) get(key []byte) ([]byte, bool) {
 }
 
 func (s *kvStore) set(key, val []byte) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setLocked(key, val)
+}
+
+// setLocked sets or (empty val) deletes a key; s.mu is held.
+func (s *kvStore) setLocked(key, val []byte) int32 {
 	if len(key) == 0 || len(key) > MaxKVKeyBytes || len(val) > MaxKVValueBytes {
 		return abi.ErrTooLarge
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	old, had := s.data[string(key)]
 	if len(val) == 0 {
 		if had {

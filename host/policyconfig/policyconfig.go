@@ -93,6 +93,21 @@ func (d *Docs) ConfigDoc(name string) ([]byte, int64, bool) {
 	return d.encoded[name], d.version.Load(), true
 }
 
+// TryConfigDoc answers without waiting when the document has been read and no reload holds
+// the lock (plugin.ConfigTryer); otherwise the plugin host asks ConfigDoc with its call's
+// deadline as the bound.
+func (d *Docs) TryConfigDoc(name string) ([]byte, int64, bool, bool) {
+	if !d.mu.TryRLock() {
+		return nil, 0, false, false
+	}
+	doc, ok := d.encoded[name]
+	d.mu.RUnlock()
+	if !ok {
+		return nil, 0, false, false // not read yet: ConfigDoc reads it
+	}
+	return doc, d.version.Load(), true, true
+}
+
 func (d *Docs) read(name, path string) []byte {
 	doc := protocol.ConfigDoc{Name: name, Path: path, ProtectedPaths: d.protected}
 	f, err := os.Open(path)

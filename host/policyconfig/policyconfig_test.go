@@ -87,3 +87,23 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTryConfigDoc: a document already read is served without waiting, unless a reload
+// holds the lock; one never read is left to ConfigDoc.
+func TestTryConfigDoc(t *testing.T) {
+	d := New(Options{ConfigDir: t.TempDir()})
+	if _, _, _, ready := d.TryConfigDoc("sender-allowlist"); ready {
+		t.Fatal("a document never read was served on the spot")
+	}
+	want, wantV, _ := d.ConfigDoc("sender-allowlist")
+	doc, v, found, ready := d.TryConfigDoc("sender-allowlist")
+	if !ready || !found || string(doc) != string(want) || v != wantV {
+		t.Fatalf("TryConfigDoc = %s %d %v %v, want %s %d", doc, v, found, ready, want, wantV)
+	}
+	d.mu.Lock()
+	_, _, _, ready = d.TryConfigDoc("sender-allowlist")
+	d.mu.Unlock()
+	if ready {
+		t.Fatal("served while a reload held the lock")
+	}
+}

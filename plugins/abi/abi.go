@@ -61,7 +61,7 @@ const (
 	CapPath   = "path"   // path_resolve(ptr, len, out, cap) -> i32; path_stat(ptr, len) -> i64
 	CapGroups = "groups" // group_lookup(ptr, len, out, cap) -> i32
 	CapKV     = "kv"     // kv_get(kptr, klen, out, cap) -> i32; kv_set(kptr, klen, vptr, vlen) -> i32
-	CapConfig = "config" // config_read(out, cap) -> i32; config_version() -> i64
+	CapConfig = "config" // config_read(out, cap) -> i32; config_version() -> i64; config_problem(ptr, len) -> i32
 )
 
 // Host function names, as imported from HostModule.
@@ -75,7 +75,11 @@ const (
 	FnKVSet       = "kv_set"
 	FnConfigRead  = "config_read"
 	FnConfigVer   = "config_version"
+	FnConfigProb  = "config_problem"
 )
+
+// MaxConfigProblem is the longest message config_problem accepts.
+const MaxConfigProblem = 1024
 
 // CapabilityFunctions maps each capability to the host functions it grants.
 func CapabilityFunctions(capability string) []string {
@@ -91,7 +95,7 @@ func CapabilityFunctions(capability string) []string {
 	case CapKV:
 		return []string{FnKVGet, FnKVSet}
 	case CapConfig:
-		return []string{FnConfigRead, FnConfigVer}
+		return []string{FnConfigRead, FnConfigVer, FnConfigProb}
 	}
 	return nil
 }

@@ -17,6 +17,10 @@ func (f *facts) Resolve(p string) (string, error) { return hostcall.ResolvePath(
 
 func (f *facts) Log(msg string) { hostcall.Log(abi.LevelError, msg) }
 
+// Problem reports the state of the allowlist file to the host (config_problem), which shows
+// it in `nanoclaw status`.
+func (f *facts) Problem(msg string) { _ = hostcall.ReportConfigProblem(msg) }
+
 func (f *facts) Config() (protocol.ConfigDoc, int64, bool) {
 	doc, v, err := f.config.Get()
 	return doc, v, err == nil

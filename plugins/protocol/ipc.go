@@ -79,7 +79,8 @@ func (v *IPCVerdict) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a verdict; "allow" must be present.
+// UnmarshalJSON decodes a verdict; "allow" must be present, no key may repeat and no other
+// field may appear.
 func (v *IPCVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
 
 // DecodeAliased decodes a verdict whose strings alias data.
@@ -87,25 +88,39 @@ func (v *IPCVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict(d
 
 func (v *IPCVerdict) decodeVerdict(data []byte, alias bool) error {
 	var seen bool
+	var bad error
 	dc := newDecoder(data, alias)
 	*v = IPCVerdict{}
-	fields(&dc, func(k []byte) {
-		switch string(k) {
-		case "allow":
+	verdictFields(&dc, "ipc verdict", ipcVerdictKey, true, &bad, func(i int) {
+		switch i {
+		case 0:
 			seen = true
 			v.Allow = dc.Bool()
-		case "reason":
+		case 1:
 			v.Reason = dc.String()
-		default:
-			dc.Skip()
 		}
 	})
 	err := finish(&dc, "ipc verdict")
-	if err == nil && !seen {
+	switch {
+	case err != nil:
+	case bad != nil:
+		err = bad
+	case !seen:
 		err = malformed("ipc verdict: missing \"allow\"")
 	}
 	if err != nil {
 		*v = IPCVerdict{}
 	}
 	return err
+}
+
+// ipcVerdictKey numbers the IPC verdict's fields; any other key is refused.
+func ipcVerdictKey(k []byte) int {
+	switch string(k) {
+	case "allow":
+		return 0
+	case "reason":
+		return 1
+	}
+	return -1
 }

@@ -81,6 +81,7 @@ func (v *MountVerdict) AppendJSON(dst []byte) []byte {
 
 // UnmarshalJSON decodes a verdict. "allow" must be present, and an allow must carry both
 // paths: a verdict that does not say allow explicitly is malformed, and malformed means deny.
+// So is a verdict that repeats a key or carries a field this package does not know.
 func (v *MountVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
 
 // DecodeAliased decodes a verdict whose strings alias data.
@@ -88,28 +89,29 @@ func (v *MountVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict
 
 func (v *MountVerdict) decodeVerdict(data []byte, alias bool) error {
 	var seen bool
+	var bad error
 	dc := newDecoder(data, alias)
 	*v = MountVerdict{ReadOnly: true}
-	fields(&dc, func(k []byte) {
-		switch string(k) {
-		case "allow":
+	verdictFields(&dc, "mount verdict", mountVerdictKey, true, &bad, func(i int) {
+		switch i {
+		case 0:
 			seen = true
 			v.Allow = dc.Bool()
-		case "readonly":
+		case 1:
 			optBool(&dc, &v.ReadOnly)
-		case "hostPath":
+		case 2:
 			v.HostPath = dc.String()
-		case "containerPath":
+		case 3:
 			v.ContainerPath = dc.String()
-		case "reason":
+		case 4:
 			v.Reason = dc.String()
-		default:
-			dc.Skip()
 		}
 	})
 	err := finish(&dc, "mount verdict")
 	switch {
 	case err != nil:
+	case bad != nil:
+		err = bad
 	case !seen:
 		err = malformed("mount verdict: missing \"allow\"")
 	case v.Allow && (v.HostPath == "" || v.ContainerPath == ""):
@@ -119,6 +121,23 @@ func (v *MountVerdict) decodeVerdict(data []byte, alias bool) error {
 		*v = MountVerdict{ReadOnly: true}
 	}
 	return err
+}
+
+// mountVerdictKey numbers the mount verdict's fields; any other key is refused.
+func mountVerdictKey(k []byte) int {
+	switch string(k) {
+	case "allow":
+		return 0
+	case "readonly":
+		return 1
+	case "hostPath":
+		return 2
+	case "containerPath":
+		return 3
+	case "reason":
+		return 4
+	}
+	return -1
 }
 
 // optBool reads a boolean into dst, keeping dst's default when the value is null.

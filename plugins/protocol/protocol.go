@@ -87,3 +87,34 @@ func fields(dc *wire.Decoder, fn func(key []byte)) {
 		fn(k)
 	}
 }
+
+// verdictFields reads the members of a verdict object as strictly as the host reads an
+// agent's request: key(name) maps each (unescaped) key to a field index, and a key that
+// appears twice is an error, because readers disagree on which copy counts
+// ({"allow":false,"allow":true} must not be an allow to anyone). With strict, a key that
+// key does not know is an error too: a security verdict carrying a field this host does not
+// understand may mean something the host would not enforce. Without strict, unknown keys
+// are skipped. The first problem is kept in *bad; the rest of the object is skipped.
+func verdictFields(dc *wire.Decoder, what string, key func(name []byte) int, strict bool, bad *error, fn func(i int)) {
+	var seen uint64
+	fields(dc, func(raw []byte) {
+		if *bad != nil {
+			dc.Skip()
+			return
+		}
+		name := wire.UnescapeKey(raw)
+		i := key(name)
+		switch {
+		case i < 0 && strict:
+			*bad = malformed("%s: unknown field %q", what, name)
+		case i < 0:
+		case seen&(1<<i) != 0:
+			*bad = malformed("%s: repeats the key %q", what, name)
+		default:
+			seen |= 1 << i
+			fn(i)
+			return
+		}
+		dc.Skip()
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -146,7 +148,17 @@ func TestMountVerdictValidation(t *testing.T) {
 		ok   bool
 	}{
 		{"deny", `{"allow":false}`, deny, true},
-		{"deny with reason", `{"allow":false,"reason":"no","extra":[1,{"x":2}]}`, MountVerdict{ReadOnly: true, Reason: "no"}, true},
+		{"deny with reason", `{"allow":false,"reason":"no"}`, MountVerdict{ReadOnly: true, Reason: "no"}, true},
+		{"unknown field refused", `{"allow":false,"reason":"no","extra":[1,{"x":2}]}`, deny, false},
+		{"unknown field refused on allow", `{"allow":true,"hostPath":"/h","containerPath":"/c","expires":0}`, deny, false},
+		{"escaped key is its name", `{"\u0061llow":true,"hostPath":"/h","containerPath":"/c"}`,
+			MountVerdict{Allow: true, ReadOnly: true, HostPath: "/h", ContainerPath: "/c"}, true},
+		{"repeated allow, deny first", `{"allow":false,"allow":true,"hostPath":"/h","containerPath":"/c"}`, deny, false},
+		{"repeated allow, allow first", `{"allow":true,"allow":false,"hostPath":"/h","containerPath":"/c"}`, deny, false},
+		{"repeated allow, escaped", `{"allow":false,"\u0061llow":true,"hostPath":"/h","containerPath":"/c"}`, deny, false},
+		{"repeated hostPath", `{"allow":true,"hostPath":"/h","hostPath":"/etc","containerPath":"/c"}`, deny, false},
+		{"repeated readonly", `{"allow":true,"readonly":true,"readonly":false,"hostPath":"/h","containerPath":"/c"}`, deny, false},
+		{"repeated reason", `{"allow":false,"reason":"a","reason":"b"}`, deny, false},
 		{"allow", `{"allow":true,"hostPath":"/h","containerPath":"/workspace/extra/h"}`,
 			MountVerdict{Allow: true, ReadOnly: true, HostPath: "/h", ContainerPath: "/workspace/extra/h"}, true},
 		{"allow rw", `{"allow":true,"readonly":false,"hostPath":"/h","containerPath":"/c"}`,
@@ -186,6 +198,34 @@ func TestMountVerdictValidation(t *testing.T) {
 	}
 }
 
+// TestVerdictDuplicateAllow is the attack {"allow":false,"allow":true}, which decoded as an
+// allow: every verdict that repeats a key, or (security kinds) carries an unknown field, is
+// refused with an error naming the key, so the host's deny says what was wrong.
+func TestVerdictDuplicateAllow(t *testing.T) {
+	cases := []struct {
+		name string
+		v    aliasCodec
+		doc  string
+		want string
+	}{
+		{"mount", &MountVerdict{}, `{"allow":false,"allow":true,"hostPath":"/h","containerPath":"/c"}`, `repeats the key "allow"`},
+		{"ipc", &IPCVerdict{}, `{"allow":false,"allow":true}`, `repeats the key "allow"`},
+		{"route", &RouteVerdict{}, `{"action":"ignore","action":"deliver","group":"main"}`, `repeats the key "action"`},
+		{"mount unknown", &MountVerdict{}, `{"allow":true,"hostPath":"/h","containerPath":"/c","note":1}`, `unknown field "note"`},
+		{"ipc unknown", &IPCVerdict{}, `{"allow":true,"also":"x"}`, `unknown field "also"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, alias := range []bool{false, true} {
+				err := decodeEither(c.v, []byte(c.doc), alias)
+				if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("alias=%v: error %v, want one naming %s", alias, err, c.want)
+				}
+			}
+		})
+	}
+}
+
 // TestMountVerdictAllowNull: "allow":null must never allow, whatever else the verdict says.
 func TestMountVerdictAllowNull(t *testing.T) {
 	var v MountVerdict
@@ -210,7 +250,11 @@ func TestIPCVerdictValidation(t *testing.T) {
 	}{
 		{"allow", `{"allow":true}`, IPCVerdict{Allow: true}, true},
 		{"deny", `{"reason":"r","allow":false}`, IPCVerdict{Reason: "r"}, true},
-		{"unknown fields ignored", `{"allow":true,"why":{"a":[]}}`, IPCVerdict{Allow: true}, true},
+		{"unknown field refused", `{"allow":true,"why":{"a":[]}}`, IPCVerdict{}, false},
+		{"repeated allow", `{"allow":false,"allow":true}`, IPCVerdict{}, false},
+		{"repeated allow, allow first", `{"allow":true,"allow":false}`, IPCVerdict{}, false},
+		{"repeated allow, escaped", `{"allow":false,"\u0061llow":true}`, IPCVerdict{}, false},
+		{"repeated reason", `{"allow":false,"reason":"a","reason":"b"}`, IPCVerdict{}, false},
 		{"missing allow", `{"reason":"r"}`, IPCVerdict{}, false},
 		{"allow as string", `{"allow":"yes"}`, IPCVerdict{}, false},
 		{"error after allow", `{"allow":true,"reason":false}`, IPCVerdict{}, false},
@@ -247,6 +291,10 @@ func TestRouteVerdictValidation(t *testing.T) {
 		{"store", `{"action":"store","group":"g"}`, RouteVerdict{Action: ActionStore, Group: "g"}, true},
 		{"deliver", `{"action":"deliver","group":"family"}`, RouteVerdict{Action: ActionDeliver, Group: "family"}, true},
 		{"escaped deliver", `{"action":"d\u0065liver","group":"family"}`, RouteVerdict{Action: ActionDeliver, Group: "family"}, true},
+		{"unknown fields ignored", `{"action":"ignore","priority":[1],"priority":2}`, RouteVerdict{Action: ActionIgnore}, true},
+		{"repeated action", `{"action":"store","action":"deliver","group":"main"}`, RouteVerdict{}, false},
+		{"repeated action, escaped", `{"action":"store","\u0061ction":"deliver","group":"main"}`, RouteVerdict{}, false},
+		{"repeated group", `{"action":"deliver","group":"family","group":"main"}`, RouteVerdict{}, false},
 		{"deliver without group", `{"action":"deliver"}`, RouteVerdict{}, false},
 		{"deliver with empty group", `{"action":"deliver","group":""}`, RouteVerdict{}, false},
 		{"unknown action", `{"action":"forward","group":"g"}`, RouteVerdict{}, false},
@@ -626,52 +674,181 @@ func FuzzIPCRequest(f *testing.F) {
 	})
 }
 
-// FuzzVerdicts decodes any bytes as each verdict type. Decoding never panics; a failure
-// leaves the deny/no-decision value; a success is valid by the kind's rules and round-trips.
-func FuzzVerdicts(f *testing.F) {
+// verdictSeeds are realistic and hostile verdicts for the verdict fuzzers: duplicates
+// (plain and escaped), unknown fields, nulls, wrong types, trailing data.
+func verdictSeeds(f *testing.F) {
 	for _, s := range []string{
 		`{"allow":true,"readonly":false,"hostPath":"/h","containerPath":"/workspace/extra/h","reason":"ok"}`,
 		`{"allow":false}`, `{"allow":true}`, `{"allow":null}`, `{"readonly":null,"allow":true,"hostPath":"a","containerPath":"b"}`,
+		`{"allow":false,"allow":true}`, `{"allow":true,"allow":false}`, `{"allow":false,"\u0061llow":true}`,
+		`{"\u0061llow":true,"hostPath":"/h","containerPath":"/c"}`, `{"allow":true,"reason":"a","reason":"b"}`,
+		`{"allow":true,"hostPath":"/h","containerPath":"/c","extra":1}`, `{"allow":false,"x":{"y":[{"z":null}]}}`,
 		`{"action":"deliver","group":"family"}`, `{"action":"deliver"}`, `{"action":"ignore","reason":"\ud800"}`,
+		`{"action":"store","action":"deliver","group":"main"}`, `{"action":"store","\u0061ction":"deliver","group":"m"}`,
+		`{"action":"ignore","priority":1,"priority":2}`, `{"action":"deliver","group":"a","group":"b"}`,
 		`{"action":"store"}`, `{"action":"bogus"}`, `{}`, `[]`, `null`, ``, `{"allow":true} `, `{"allow":true}}`,
-		"{\"reason\":\"\xff\",\"allow\":false}", `{"allow":false,"x":{"y":[{"z":null}]}}`,
+		"{\"reason\":\"\xff\",\"allow\":false}", `{"allow":1}`, `{"action":null,"group":null,"reason":null}`,
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var mv MountVerdict
-		mv.Allow = true
-		if err := mv.UnmarshalJSON(data); err != nil {
-			if mv != (MountVerdict{ReadOnly: true}) {
-				t.Fatalf("failed mount verdict left %+v", mv)
-			}
-		} else if mv.Allow && (mv.HostPath == "" || mv.ContainerPath == "") {
-			t.Fatalf("accepted an allow without paths: %+v", mv)
-		}
-		if v := fuzzCodec(t, &MountVerdict{}, data, nil); v != nil && *v.(*MountVerdict) != mv {
-			t.Fatalf("decoding twice gave %+v and %+v", mv, v)
-		}
+}
 
-		iv := IPCVerdict{Allow: true}
-		if err := iv.UnmarshalJSON(data); err != nil && iv != (IPCVerdict{}) {
-			t.Fatalf("failed ipc verdict left %+v", iv)
+// refFields reads a verdict object the slow, obvious way, as the fuzzers' reference: the
+// whole document parsed first, each key unescaped, a known key (one of known) at most once,
+// an unknown key refused when strict. set takes each known member and reports whether its
+// value has the right type.
+func refFields(data []byte, known []string, strict bool, set func(name string, val wire.Value) bool) bool {
+	v, err := wire.Parse(data)
+	if err != nil || v.Kind != wire.Object {
+		return false
+	}
+	seen := map[string]bool{}
+	ok := true
+	v.EachField(func(k []byte, val wire.Value) bool {
+		name := string(wire.UnescapeKey(k))
+		switch {
+		case !slices.Contains(known, name):
+			ok = !strict
+		case seen[name]:
+			ok = false
+		default:
+			seen[name] = true
+			ok = set(name, val)
+		}
+		return ok
+	})
+	return ok
+}
+
+// refBool and refString read a member as the decoders do: null is false or "".
+func refBool(v wire.Value) (bool, bool) {
+	if v.Kind == wire.Null {
+		return false, true
+	}
+	return v.Bool()
+}
+
+func refString(v wire.Value) (string, bool) {
+	if v.Kind == wire.Null {
+		return "", true
+	}
+	return v.Str()
+}
+
+func refMount(data []byte) (MountVerdict, bool) {
+	out, seen := MountVerdict{ReadOnly: true}, false
+	ok := refFields(data, []string{"allow", "readonly", "hostPath", "containerPath", "reason"}, true, func(name string, v wire.Value) (ok bool) {
+		switch name {
+		case "allow":
+			seen = true
+			out.Allow, ok = refBool(v)
+		case "readonly":
+			if v.Kind == wire.Null {
+				return true
+			}
+			out.ReadOnly, ok = v.Bool()
+		case "hostPath":
+			out.HostPath, ok = refString(v)
+		case "containerPath":
+			out.ContainerPath, ok = refString(v)
+		case "reason":
+			out.Reason, ok = refString(v)
+		}
+		return ok
+	})
+	if !ok || !seen || (out.Allow && (out.HostPath == "" || out.ContainerPath == "")) {
+		return MountVerdict{ReadOnly: true}, false
+	}
+	return out, true
+}
+
+func refIPC(data []byte) (IPCVerdict, bool) {
+	var out IPCVerdict
+	seen := false
+	ok := refFields(data, []string{"allow", "reason"}, true, func(name string, v wire.Value) (ok bool) {
+		if name == "allow" {
+			seen = true
+			out.Allow, ok = refBool(v)
+			return ok
+		}
+		out.Reason, ok = refString(v)
+		return ok
+	})
+	if !ok || !seen {
+		return IPCVerdict{}, false
+	}
+	return out, true
+}
+
+func refRoute(data []byte) (RouteVerdict, bool) {
+	var out RouteVerdict
+	ok := refFields(data, []string{"action", "group", "reason"}, false, func(name string, v wire.Value) (ok bool) {
+		switch name {
+		case "action":
+			out.Action, ok = refString(v)
+		case "group":
+			out.Group, ok = refString(v)
+		case "reason":
+			out.Reason, ok = refString(v)
+		}
+		return ok
+	})
+	switch {
+	case !ok:
+	case out.Action == ActionNone || out.Action == ActionIgnore || out.Action == ActionStore:
+		return out, true
+	case out.Action == ActionDeliver && out.Group != "":
+		return out, true
+	}
+	return RouteVerdict{}, false
+}
+
+// FuzzMountVerdict decodes any bytes as a mount verdict. It agrees with the reference
+// decoder on what is accepted and what it means (so a repeated or unknown key is always
+// refused), a refusal leaves the deny value, an accepted allow carries both paths, and an
+// accepted verdict round-trips.
+func FuzzMountVerdict(f *testing.F) {
+	verdictSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantOK := refMount(data)
+		for _, alias := range []bool{false, true} {
+			v := MountVerdict{Allow: true, HostPath: "/stale", ContainerPath: "/stale"}
+			err := decodeEither(&v, bytes.Clone(data), alias)
+			if (err == nil) != wantOK || v != want {
+				t.Fatalf("alias=%v: decoded %+v (err %v); the reference says %+v (ok %v)\ninput %q", alias, v, err, want, wantOK, data)
+			}
+		}
+		fuzzCodec(t, &MountVerdict{}, data, nil)
+	})
+}
+
+// FuzzIPCVerdict: as FuzzMountVerdict, for IPC verdicts.
+func FuzzIPCVerdict(f *testing.F) {
+	verdictSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantOK := refIPC(data)
+		for _, alias := range []bool{false, true} {
+			v := IPCVerdict{Allow: true, Reason: "stale"}
+			err := decodeEither(&v, bytes.Clone(data), alias)
+			if (err == nil) != wantOK || v != want {
+				t.Fatalf("alias=%v: decoded %+v (err %v); the reference says %+v (ok %v)\ninput %q", alias, v, err, want, wantOK, data)
+			}
 		}
 		fuzzCodec(t, &IPCVerdict{}, data, nil)
+	})
+}
 
-		rv := RouteVerdict{Action: ActionDeliver, Group: "x"}
-		if err := rv.UnmarshalJSON(data); err != nil {
-			if rv != (RouteVerdict{}) {
-				t.Fatalf("failed route verdict left %+v", rv)
-			}
-		} else {
-			switch rv.Action {
-			case ActionNone, ActionIgnore, ActionStore:
-			case ActionDeliver:
-				if rv.Group == "" {
-					t.Fatalf("accepted deliver without a group: %+v", rv)
-				}
-			default:
-				t.Fatalf("accepted unknown action %q", rv.Action)
+// FuzzRouteVerdict: as FuzzMountVerdict, for route verdicts, whose unknown fields are
+// ignored but whose known keys may not repeat; only the four actions exist.
+func FuzzRouteVerdict(f *testing.F) {
+	verdictSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantOK := refRoute(data)
+		for _, alias := range []bool{false, true} {
+			v := RouteVerdict{Action: ActionDeliver, Group: "stale"}
+			err := decodeEither(&v, bytes.Clone(data), alias)
+			if (err == nil) != wantOK || v != want {
+				t.Fatalf("alias=%v: decoded %+v (err %v); the reference says %+v (ok %v)\ninput %q", alias, v, err, want, wantOK, data)
 			}
 		}
 		fuzzCodec(t, &RouteVerdict{}, data, nil)

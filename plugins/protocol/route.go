@@ -194,29 +194,34 @@ func (v *RouteVerdict) AppendJSON(dst []byte) []byte {
 	return w.End()
 }
 
-// UnmarshalJSON decodes a verdict. An unknown action, or deliver without a group, is
-// malformed, which the host treats as no decision.
+// UnmarshalJSON decodes a verdict. An unknown action, deliver without a group, or a repeated
+// key is malformed, which the host treats as no decision. Unknown fields are ignored.
 func (v *RouteVerdict) UnmarshalJSON(data []byte) error { return v.decodeVerdict(data, false) }
 
 // DecodeAliased decodes a verdict whose strings alias data.
 func (v *RouteVerdict) DecodeAliased(data []byte) error { return v.decodeVerdict(data, true) }
 
 func (v *RouteVerdict) decodeVerdict(data []byte, alias bool) error {
+	var bad error
 	dc := newDecoder(data, alias)
 	*v = RouteVerdict{}
-	fields(&dc, func(k []byte) {
-		switch string(k) {
-		case "action":
+	// Unknown fields are skipped (not strict): a route verdict's meaning is its action and
+	// group, a refused one only means "no decision", and delivery to another group needs
+	// the plugin's manifest grant whatever the verdict carries. A repeated key is refused.
+	verdictFields(&dc, "route verdict", routeVerdictKey, false, &bad, func(i int) {
+		switch i {
+		case 0:
 			v.Action = dc.String()
-		case "group":
+		case 1:
 			v.Group = dc.String()
-		case "reason":
+		case 2:
 			v.Reason = dc.String()
-		default:
-			dc.Skip()
 		}
 	})
 	err := finish(&dc, "route verdict")
+	if err == nil && bad != nil {
+		err = bad
+	}
 	if err == nil {
 		switch v.Action {
 		case ActionNone, ActionIgnore, ActionStore:
@@ -232,4 +237,17 @@ func (v *RouteVerdict) decodeVerdict(data []byte, alias bool) error {
 		*v = RouteVerdict{}
 	}
 	return err
+}
+
+// routeVerdictKey numbers the route verdict's fields; other keys are skipped.
+func routeVerdictKey(k []byte) int {
+	switch string(k) {
+	case "action":
+		return 0
+	case "group":
+		return 1
+	case "reason":
+		return 2
+	}
+	return -1
 }

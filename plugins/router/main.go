@@ -35,3 +35,7 @@ func (f *hostFacts) Config() (protocol.ConfigDoc, bool) {
 
 // Log writes to the host log at info level, under the plugin's name.
 func (f *hostFacts) Log(msg string) { hostcall.Log(abi.LevelInfo, msg) }
+
+// Problem reports the state of the allowlist file to the host (config_problem), which shows
+// it in `nanoclaw status`.
+func (f *hostFacts) Problem(msg string) { _ = hostcall.ReportConfigProblem(msg) }

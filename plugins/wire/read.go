@@ -532,6 +532,10 @@ func (v Value) DuplicateKey() (string, bool) {
 	return dup, dup != ""
 }
 
+// UnescapeKey returns an object key as EachField or Decoder.NextField hand it over (raw,
+// escapes as written) with its escapes decoded: k itself when it has none, else a copy.
+func UnescapeKey(k []byte) []byte { return unescapeKey(k) }
+
 func unescapeKey(k []byte) []byte {
 	for _, c := range k {
 		if c == '\\' {

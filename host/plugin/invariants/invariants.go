@@ -229,6 +229,33 @@ func CheckRoute(req *protocol.RouteRequest, v *protocol.RouteVerdict) error {
 	return nil
 }
 
+// CheckDelivery reports a delivery outside what the plugin's manifest grants (its deliverTo:
+// the chat's own group always, "*" every group but main, main only by name). The host
+// refuses such a verdict and lets the next router decide, so a plugin that makes one is
+// either misconfigured or probing for a way into another group's agent.
+func CheckDelivery(deliverTo []string, req *protocol.RouteRequest, v *protocol.RouteVerdict) error {
+	if v.Action != protocol.ActionDeliver {
+		return nil
+	}
+	own := ""
+	if req.Group != nil {
+		own = req.Group.Folder
+	}
+	if own != "" && v.Group == own {
+		return nil
+	}
+	isMain := false
+	for _, g := range Groups {
+		isMain = isMain || (g.Folder == v.Group && g.IsMain)
+	}
+	for _, g := range deliverTo {
+		if g == v.Group || (g == "*" && !isMain) {
+			return nil
+		}
+	}
+	return fmt.Errorf("delivered a message of chat group %q to %q, which its manifest's deliverTo %q does not grant", own, v.Group, deliverTo)
+}
+
 // CheckDefaultRoute adds the default router's own rules: unregistered chats and the
 // assistant's own messages are never delivered, and delivery goes to the chat's own group.
 func CheckDefaultRoute(req *protocol.RouteRequest, v *protocol.RouteVerdict) error {

@@ -40,3 +40,7 @@ func (f *hostFacts) Config() (protocol.ConfigDoc, bool) {
 
 // Log writes one line to stderr.
 func (*hostFacts) Log(msg string) { _, _ = os.Stderr.WriteString(msg + "\n") }
+
+// Problem tells the host the config file is unusable (or fine again); `nanoclaw status`
+// shows it. It is part of the config capability.
+func (*hostFacts) Problem(msg string) { _ = hostcall.ReportConfigProblem(msg) }

@@ -53,6 +53,13 @@ type Facts interface {
 	Log(msg string)
 }
 
+// Reporter is implemented by Facts that can tell the host about the allowlist file (the
+// plugin's, through config_problem): Problem says the file is unusable and why, or with ""
+// that it is fine (or absent, which is no problem). Called once per config version.
+type Reporter interface {
+	Problem(msg string)
+}
+
 // ContainerRoot is where additional mounts appear inside the container.
 const ContainerRoot = "/workspace/extra"
 
@@ -190,11 +197,13 @@ func (g *Guard) allowlist() (*Allowlist, string) {
 	if !g.loaded || version != g.version {
 		g.loaded, g.version, g.doc = true, version, doc
 		g.list, g.listErr = nil, nil
+		problem := ""
 		switch {
 		case !ok:
 			g.listErr = errors.New("no mount allowlist is configured, so no additional mounts are allowed")
 		case doc.Error != "":
 			g.listErr = errors.New("mount allowlist " + doc.Path + " cannot be read (" + doc.Error + "); every additional mount is refused")
+			problem = g.listErr.Error()
 		case !doc.Exists:
 			g.listErr = errors.New("no mount allowlist at " + doc.Path + ", so no additional mounts are allowed")
 		default:
@@ -202,7 +211,11 @@ func (g *Guard) allowlist() (*Allowlist, string) {
 			if g.listErr != nil {
 				g.listErr = errors.New(doc.Path + ": " + g.listErr.Error() + "; every additional mount is refused")
 				g.facts.Log(g.listErr.Error())
+				problem = g.listErr.Error()
 			}
+		}
+		if rp, ok := g.facts.(Reporter); ok {
+			rp.Problem(problem)
 		}
 	}
 	if g.listErr != nil {

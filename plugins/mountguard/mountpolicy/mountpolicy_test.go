@@ -349,3 +349,49 @@ func TestMostSpecificRoot(t *testing.T) {
 		})
 	}
 }
+
+// reportingFacts also tells what the guard reported about the allowlist file.
+type reportingFacts struct {
+	*osFacts
+	problem string
+	reports int
+}
+
+func (f *reportingFacts) Problem(msg string) { f.problem, f.reports = msg, f.reports+1 }
+
+// TestAllowlistProblemReported: an invalid or unreadable allowlist is reported as a problem
+// naming the file, once per version; a valid file, or none, clears it.
+func TestAllowlistProblemReported(t *testing.T) {
+	f := &reportingFacts{osFacts: fixture(t)}
+	g := New(f)
+	req := &protocol.MountRequest{Group: "main", IsMain: true, HostPath: "~/projects/app", ContainerPath: "app", ReadOnly: true}
+	steps := []struct {
+		name    string
+		change  func()
+		problem string // substring; "" means no problem
+	}{
+		{"truncated", func() { f.setAllowlist(`{"allowedRoots":[`) }, "mount-allowlist.json: invalid mount allowlist"},
+		{"same version: no new report", func() {}, "every additional mount is refused"},
+		{"fixed", func() { f.setAllowlist(`{"allowedRoots":[{"path":"~/projects"}]}`) }, ""},
+		{"unreadable", func() { f.doc.Exists, f.doc.Content, f.doc.Error = false, nil, "permission denied"; f.version++ }, "cannot be read (permission denied)"},
+		{"removed", func() { f.doc.Error = ""; f.version++ }, ""},
+	}
+	reports := 0
+	for _, s := range steps {
+		s.change()
+		before := f.reports
+		if v := g.Decide(req); s.problem != "" && v.Allow {
+			t.Fatalf("%s: allowed %+v", s.name, v)
+		}
+		if s.name == "same version: no new report" {
+			if f.reports != before {
+				t.Fatalf("%s: reported again", s.name)
+			}
+		} else if reports++; f.reports != reports {
+			t.Fatalf("%s: %d reports, want %d", s.name, f.reports, reports)
+		}
+		if (s.problem == "") != (f.problem == "") || !strings.Contains(f.problem, s.problem) {
+			t.Fatalf("%s: problem %q, want %q", s.name, f.problem, s.problem)
+		}
+	}
+}

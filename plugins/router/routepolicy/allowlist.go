@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/wire"
 )
@@ -54,8 +55,8 @@ type Allowlist struct {
 	Default   Entry
 	Chats     map[string]Entry // per-chat overrides, by chat JID
 	LogDenied bool             // log denied triggers and dropped messages
-	// Skipped names the chats whose entries were invalid and ignored, so the router can say
-	// so once instead of the operator wondering why an override has no effect.
+	// Skipped names the chats whose entries were invalid: they allow no sender (trigger
+	// mode) until fixed, and the router says so once.
 	Skipped []string
 }
 
@@ -67,24 +68,37 @@ func (a *Allowlist) Entry(chatJID string) Entry {
 	return a.Default
 }
 
-// AllowAll is the allowlist used when there is no file or it is invalid: everyone may
-// trigger. NanoClaw fails open here because the allowlist is an optional noise filter, not
-// the security boundary (that is the container), and a typo must not silence the assistant.
+// AllowAll is the allowlist used when there is no file: everyone may trigger, as in
+// NanoClaw, where the allowlist is an optional noise filter.
 func AllowAll() *Allowlist {
 	return &Allowlist{Default: Entry{AllowAll: true, Mode: ModeTrigger}, LogDenied: true}
 }
 
-// ErrInvalidAllowlist marks a sender allowlist the router cannot use; it then allows
-// everyone (AllowAll).
+// DenyAll is the allowlist used when the file exists but cannot be used (unreadable or
+// invalid): no sender passes, in trigger mode, so messages are still stored as context and
+// groups that need no trigger still get them, but no sender can trigger the agent (the
+// account's own messages still do) until the file is fixed. NanoClaw allowed everyone here,
+// so a truncated file — an agent's doing or a crash's — opened every chat. Denied triggers
+// are not logged one by one: the broken file is, once, and `nanoclaw status` shows it.
+func DenyAll() *Allowlist {
+	return &Allowlist{Default: closedEntry()}
+}
+
+// closedEntry is the rule of a chat whose entry is invalid: nobody passes, trigger mode.
+func closedEntry() Entry { return Entry{Allow: map[string]struct{}{}, Mode: ModeTrigger} }
+
+// ErrInvalidAllowlist marks a sender allowlist the router cannot use; it then allows no
+// sender (DenyAll).
 var ErrInvalidAllowlist = errors.New("invalid sender allowlist")
 
 var errEntry = errors.New("invalid entry")
 
-// ParseAllowlist reads the file's content as NanoClaw v1 does: a valid "default" entry is
-// required (else the error, and the caller should use AllowAll); an invalid per-chat entry is
-// skipped and named in Skipped; logDenied is true unless it is literally false. A valid entry
-// has "allow" either "*" or an array of strings only, and "mode" "trigger" or "drop". As with
-// JSON.parse, a repeated key means its last value.
+// ParseAllowlist reads the file's content with NanoClaw v1's schema: a valid "default" entry
+// is required (else the error, and the caller should use DenyAll); an invalid per-chat entry
+// closes that chat (no sender passes, trigger mode; NanoClaw ignored it, so the chat fell
+// back to a possibly wider default) and is named in Skipped; logDenied is true unless it is
+// literally false. A valid entry has "allow" either "*" or an array of strings only, and
+// "mode" "trigger" or "drop". As with JSON.parse, a repeated key means its last value.
 func ParseAllowlist(content []byte) (*Allowlist, error) {
 	v, err := wire.Parse(content)
 	if err != nil {
@@ -115,9 +129,10 @@ func ParseAllowlist(content []byte) (*Allowlist, error) {
 		jid := key(k)
 		e, err := parseEntry(val)
 		if err != nil {
-			delete(a.Chats, jid) // a later invalid duplicate replaces an earlier valid one
-			a.Skipped = append(a.Skipped, jid)
-			return true
+			e = closedEntry() // a later invalid duplicate replaces an earlier valid one
+			if !slices.Contains(a.Skipped, jid) {
+				a.Skipped = append(a.Skipped, jid)
+			}
 		}
 		if a.Chats == nil {
 			a.Chats = map[string]Entry{}

@@ -21,7 +21,7 @@ func TestParseAllowlist(t *testing.T) {
 	tests := []struct {
 		name    string
 		content string
-		err     bool // invalid: the caller falls back to AllowAll
+		err     bool // invalid: the caller falls back to DenyAll
 		want    want
 	}{
 		{"allow all", `{"default":{"allow":"*","mode":"trigger"},"chats":{},"logDenied":false}`, false,
@@ -36,16 +36,16 @@ func TestParseAllowlist(t *testing.T) {
 			want{allowAll: true, mode: ModeDrop, logDenied: true}},
 		{"chats not an object is no chats", `{"default":{"allow":"*","mode":"trigger"},"chats":[1]}`, false,
 			want{allowAll: true, logDenied: true}},
-		{"invalid chat entries skipped", `{"default":{"allow":"*","mode":"trigger"},"chats":{"good":{"allow":["alice"],"mode":"trigger"},"bad":{"allow":123},"worse":"x","nomode":{"allow":"*"}}}`, false,
-			want{allowAll: true, chats: []string{"good"}, skipped: []string{"bad", "nomode", "worse"}, logDenied: true}},
-		{"chat entry with non-string items skipped", `{"default":{"allow":"*","mode":"trigger"},"chats":{"c":{"allow":["a",1],"mode":"trigger"}}}`, false,
-			want{allowAll: true, skipped: []string{"c"}, logDenied: true}},
+		{"invalid chat entries closed", `{"default":{"allow":"*","mode":"trigger"},"chats":{"good":{"allow":["alice"],"mode":"trigger"},"bad":{"allow":123},"worse":"x","nomode":{"allow":"*"}}}`, false,
+			want{allowAll: true, chats: []string{"bad", "good", "nomode", "worse"}, skipped: []string{"bad", "nomode", "worse"}, logDenied: true}},
+		{"chat entry with non-string items closed", `{"default":{"allow":"*","mode":"trigger"},"chats":{"c":{"allow":["a",1],"mode":"trigger"}}}`, false,
+			want{allowAll: true, chats: []string{"c"}, skipped: []string{"c"}, logDenied: true}},
 		{"logDenied only off when false", `{"default":{"allow":"*","mode":"trigger"},"logDenied":"no"}`, false,
 			want{allowAll: true, logDenied: true}},
 		{"repeated key: the last wins", `{"default":{"allow":"*","mode":"trigger"},"default":{"allow":["x"],"mode":"drop","mode":"trigger"}}`, false,
 			want{allow: []string{"x"}, mode: ModeTrigger, logDenied: true}},
 		{"later invalid duplicate chat replaces a valid one", `{"default":{"allow":"*","mode":"trigger"},"chats":{"c":{"allow":"*","mode":"drop"},"c":{}}}`, false,
-			want{allowAll: true, skipped: []string{"c"}, logDenied: true}},
+			want{allowAll: true, chats: []string{"c"}, skipped: []string{"c"}, logDenied: true}},
 		{"escaped keys are decoded", `{"def\u0061ult":{"allow":["a\u0040s"],"mode":"trigger"},"chats":{"g\u0040g.us":{"allow":"*","mode":"drop"}}}`, false,
 			want{allow: []string{"a@s"}, chats: []string{"g@g.us"}, logDenied: true}},
 		{"unknown fields ignored", `{"default":{"allow":"*","mode":"trigger","note":1},"extra":true}`, false,
@@ -128,6 +128,16 @@ func TestAllowlistEntry(t *testing.T) {
 		if got := e.Allows(tt.sender); got != tt.allowed || e.Mode != tt.mode {
 			t.Errorf("chat %s sender %q: allowed %v mode %v, want %v %v", tt.chat, tt.sender, got, e.Mode, tt.allowed, tt.mode)
 		}
+	}
+	if none := DenyAll().Entry("any"); none.Allows("anyone") || none.Allows("") || none.Mode != ModeTrigger {
+		t.Errorf("DenyAll: %+v", none)
+	}
+	closed, err := ParseAllowlist([]byte(`{"default":{"allow":"*","mode":"trigger"},"chats":{"c":{"allow":"*","mode":"drop"},"c":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := closed.Entry("c"); e.Allows("anyone") || e.Mode != ModeTrigger {
+		t.Errorf("an invalid chat entry: %+v, want nobody allowed, trigger mode", e)
 	}
 	if all := AllowAll().Entry("any"); !all.Allows("anyone") || all.Mode != ModeTrigger {
 		t.Errorf("AllowAll: %+v", all)

@@ -6,6 +6,7 @@ package routepolicy
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -23,6 +24,14 @@ type Facts interface {
 	// Log records a denied sender (when the allowlist's logDenied is on) or a problem with
 	// the allowlist file.
 	Log(msg string)
+}
+
+// Reporter is implemented by Facts that can tell the host about the allowlist file (the
+// plugin's, through config_problem): Problem says the file is unusable and why, what the
+// router does instead included, or with "" that it is fine, so `nanoclaw status` can name
+// the file that is wrong. It is called whenever the document changes.
+type Reporter interface {
+	Problem(msg string)
 }
 
 // Router makes routing decisions. It keeps the parsed allowlist and parses again only when
@@ -69,6 +78,12 @@ const (
 //     "@" + the assistant's name) and comes from the account itself or an allowed sender;
 //     anything else is stored as context for the next delivery.
 func (r *Router) Decide(req *protocol.RouteRequest) protocol.RouteVerdict {
+	// The allowlist is looked at first, for every message (a version check while it does not
+	// change), so that a broken file is reported as soon as the router is asked anything,
+	// the host's self-check included.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.allowlist()
 	g := req.Group
 	if g == nil {
 		return protocol.RouteVerdict{Action: protocol.ActionIgnore, Reason: ReasonUnregistered}
@@ -77,9 +92,6 @@ func (r *Router) Decide(req *protocol.RouteRequest) protocol.RouteVerdict {
 	if m.IsBotMessage {
 		return protocol.RouteVerdict{Action: protocol.ActionStore, Reason: ReasonBotMessage}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	list := r.allowlist()
 	entry := list.Entry(m.ChatJID)
 	allowed := m.IsFromMe || entry.Allows(m.Sender)
 	if !allowed && entry.Mode == ModeDrop {
@@ -136,8 +148,10 @@ func (r *Router) triggerReason(trigger string) string {
 }
 
 // allowlist returns the parsed sender allowlist, parsing again only when the document
-// changed. Problems with the file are logged once per change: the router then allows every
-// sender, as NanoClaw does.
+// changed. No file means no allowlist (everyone may trigger); a file that cannot be read or
+// is invalid fails closed (DenyAll: no sender may trigger) until it is fixed, as an invalid
+// mount allowlist refuses every mount. Problems are logged and reported to the host once per
+// change.
 func (r *Router) allowlist() *Allowlist {
 	doc, ok := r.facts.Config()
 	present := ok && doc.Exists
@@ -147,20 +161,40 @@ func (r *Router) allowlist() *Allowlist {
 	r.loaded, r.present, r.readErr, r.raw = true, present, doc.Error, nil
 	if !present {
 		if doc.Error != "" {
-			r.facts.Log("sender-allowlist: cannot read " + doc.Path + ": " + doc.Error + "; allowing every sender")
+			r.fail("cannot read " + doc.Path + ": " + doc.Error)
+			return r.list
 		}
+		r.report("")
 		r.list = AllowAll()
 		return r.list
 	}
 	r.raw = bytes.Clone(doc.Content)
 	list, err := ParseAllowlist(doc.Content)
 	if err != nil {
-		r.facts.Log("sender-allowlist: " + err.Error() + "; allowing every sender")
-		list = AllowAll()
+		r.fail(doc.Path + ": " + err.Error())
+		return r.list
 	}
 	for _, jid := range list.Skipped {
-		r.facts.Log("sender-allowlist: skipping invalid entry for chat " + jid)
+		r.facts.Log("sender-allowlist: " + doc.Path + ": invalid entry for chat " + jid + "; no sender may trigger there until it is fixed")
+	}
+	if len(list.Skipped) > 0 {
+		r.report(doc.Path + ": invalid entries for chats " + strings.Join(list.Skipped, ", ") + "; no sender may trigger there until they are fixed")
+	} else {
+		r.report("")
 	}
 	r.list = list
 	return list
+}
+
+// fail closes every chat: the file exists but cannot be used.
+func (r *Router) fail(problem string) {
+	r.facts.Log("sender-allowlist: " + problem + "; no sender may trigger until it is fixed")
+	r.report(problem + "; no sender may trigger until it is fixed")
+	r.list = DenyAll()
+}
+
+func (r *Router) report(problem string) {
+	if rp, ok := r.facts.(Reporter); ok {
+		rp.Problem(problem)
+	}
 }

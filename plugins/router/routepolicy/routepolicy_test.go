@@ -7,15 +7,19 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
-// fakeFacts is a host with a fixed allowlist document and a log to inspect.
+// fakeFacts is a host with a fixed allowlist document, and a log and the last reported
+// problem to inspect.
 type fakeFacts struct {
-	doc  protocol.ConfigDoc
-	ok   bool
-	logs []string
+	doc     protocol.ConfigDoc
+	ok      bool
+	logs    []string
+	problem string
+	reports int
 }
 
 func (f *fakeFacts) Config() (protocol.ConfigDoc, bool) { return f.doc, f.ok }
 func (f *fakeFacts) Log(msg string)                     { f.logs = append(f.logs, msg) }
+func (f *fakeFacts) Problem(msg string)                 { f.problem, f.reports = msg, f.reports+1 }
 
 // withList is a host whose allowlist file holds content.
 func withList(content string) *fakeFacts {
@@ -57,6 +61,7 @@ const (
 	denyAll        = `{"default":{"allow":[],"mode":"trigger"}}`
 	perChat        = `{"default":{"allow":"*","mode":"trigger"},"chats":{"fam@g.us":{"allow":["alice"],"mode":"drop"}}}`
 	badChatEntry   = `{"default":{"allow":["alice"],"mode":"trigger"},"chats":{"fam@g.us":{"allow":123}}}`
+	openBadChat    = `{"default":{"allow":"*","mode":"trigger"},"chats":{"fam@g.us":{"allow":["alice"],"mode":"dorp"}}}`
 )
 
 func TestDecide(t *testing.T) {
@@ -109,15 +114,21 @@ func TestDecide(t *testing.T) {
 		// Per-chat overrides.
 		{"chat entry overrides default", withList(perChat), req(&family, "eve", "@Andy hi"), protocol.ActionIgnore, "", ReasonDropped, "dropping"},
 		{"other chats keep the default", withList(perChat), req(&claw, "eve", "@Claw hi"), protocol.ActionDeliver, "claw", "trigger @Claw", ""},
-		{"invalid chat entry falls back to default", withList(badChatEntry), req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "skipping invalid entry for chat fam@g.us"},
+		{"invalid chat entry closes the chat", withList(badChatEntry), req(&family, "alice", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "invalid entry for chat fam@g.us"},
+		{"invalid chat entry under an open default", withList(openBadChat), req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "no sender may trigger there"},
+		{"other chats keep an open default", withList(openBadChat), req(&claw, "eve", "@Claw hi"), protocol.ActionDeliver, "claw", "trigger @Claw", "invalid entry for chat fam@g.us"},
 
-		// Fail-open.
+		// No file: no allowlist. A file that cannot be used: no sender may trigger.
 		{"no file: everyone allowed", noFile, req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", ""},
 		{"no document at all", &fakeFacts{}, req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", ""},
-		{"invalid JSON", withList(`{ not valid json }}}`), req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", "invalid sender allowlist: not JSON"},
-		{"invalid default", withList(`{"default":{"oops":true}}`), req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", "invalid sender allowlist"},
-		{"non-string items", withList(`{"default":{"allow":[123,null,true],"mode":"drop"}}`), req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", "only strings"},
-		{"unreadable file", &fakeFacts{ok: true, doc: protocol.ConfigDoc{Path: "/cfg/sender-allowlist.json", Error: "permission denied"}}, req(&family, "eve", "@Andy hi"), protocol.ActionDeliver, "family", "trigger @Andy", "cannot read /cfg/sender-allowlist.json: permission denied"},
+		{"invalid JSON", withList(`{ not valid json }}}`), req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "invalid sender allowlist: not JSON"},
+		{"invalid default", withList(`{"default":{"oops":true}}`), req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "no sender may trigger until it is fixed"},
+		{"non-string items", withList(`{"default":{"allow":[123,null,true],"mode":"drop"}}`), req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "only strings"},
+		{"empty file", withList(``), req(&family, "alice", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "/cfg/sender-allowlist.json: invalid sender allowlist"},
+		{"unreadable file", &fakeFacts{ok: true, doc: protocol.ConfigDoc{Path: "/cfg/sender-allowlist.json", Error: "permission denied"}}, req(&family, "eve", "@Andy hi"), protocol.ActionStore, "", ReasonDenied, "cannot read /cfg/sender-allowlist.json: permission denied"},
+		{"invalid file: the account itself still triggers", withList(`{`), req(&family, "me", "@Andy hi", fromMe), protocol.ActionDeliver, "family", "trigger @Andy", "not JSON"},
+		{"invalid file: main still gets messages", withList(`{`), req(&mainGroup, "eve", "hello"), protocol.ActionDeliver, "main", ReasonMain, "not JSON"},
+		{"invalid file: messages without a trigger are stored", withList(`{`), req(&family, "eve", "hello"), protocol.ActionStore, "", ReasonNoTrigger, "not JSON"},
 
 		// A group without a folder cannot be delivered to.
 		{"no folder", noFile, req(&protocol.Group{JID: "x@g.us", IsMain: true}, "alice", "hi"), protocol.ActionStore, "", ReasonNoFolder, ""},
@@ -160,8 +171,8 @@ func TestRouterFollowsConfigChanges(t *testing.T) {
 		{"alice only", func() {}, protocol.ActionStore, 1},
 		{"same bytes: same answer", func() {}, protocol.ActionStore, 1},
 		{"bytes rewritten in place", func() { copy(f.doc.Content, strings.Replace(aliceOnly, `["alice"]`, `"*"      `, 1)) }, protocol.ActionDeliver, 0},
-		{"broken file logged once", func() { f.doc.Content = []byte(`{`) }, protocol.ActionDeliver, 1},
-		{"still broken: no new log", func() {}, protocol.ActionDeliver, 0},
+		{"broken file logged once", func() { f.doc.Content = []byte(`{`) }, protocol.ActionStore, 1},
+		{"still broken: no new log", func() {}, protocol.ActionStore, 0},
 		{"drop mode", func() { f.doc.Content = []byte(aliceDrop) }, protocol.ActionIgnore, 1},
 		{"file removed", func() { f.doc = protocol.ConfigDoc{} }, protocol.ActionDeliver, 0},
 		{"file back", func() { f.doc = withList(aliceDrop).doc }, protocol.ActionIgnore, 1},
@@ -176,6 +187,64 @@ func TestRouterFollowsConfigChanges(t *testing.T) {
 		if got := len(f.logs) - before; got != s.newLogs {
 			t.Errorf("%s: %d new log lines, want %d: %q", s.name, got, s.newLogs, f.logs[before:])
 		}
+	}
+}
+
+// TestTruncatedAllowlistFailsClosed is the attack of a truncated sender allowlist, which
+// made the router allow every sender: every prefix of a valid file that is not itself a
+// valid file lets no sender trigger, and the router reports the file as a problem (naming
+// it), which it clears once the file is whole again.
+func TestTruncatedAllowlistFailsClosed(t *testing.T) {
+	full := `{"default":{"allow":["alice"],"mode":"trigger"},"chats":{"claw@g.us":{"allow":"*","mode":"trigger"}},"logDenied":true}`
+	for n := range len(full) {
+		content := full[:n]
+		if _, err := ParseAllowlist([]byte(content)); err == nil {
+			continue // a prefix that is a valid file on its own (none here, but say so)
+		}
+		f := withList(content)
+		r := New(f)
+		for _, g := range []*protocol.Group{&family, &claw, &noTrigger} {
+			for _, sender := range []string{"alice", "eve"} {
+				q := req(g, sender, "@Andy hi @Claw hi")
+				q.Message.Content = jsTrim(g.Trigger) + " hi"
+				if jsTrim(g.Trigger) == "" {
+					q.Message.Content = "@Andy hi"
+				}
+				if v := r.Decide(q); v.Action == protocol.ActionDeliver {
+					t.Fatalf("file truncated to %q: %s in %s triggered: %+v", content, sender, g.Folder, v)
+				}
+			}
+		}
+		if !strings.Contains(f.problem, "/cfg/sender-allowlist.json") || !strings.Contains(f.problem, "no sender may trigger") {
+			t.Fatalf("file truncated to %q: reported problem %q", content, f.problem)
+		}
+		f.doc.Content = []byte(full)
+		if v := r.Decide(req(&family, "alice", "@Andy hi")); v.Action != protocol.ActionDeliver || f.problem != "" {
+			t.Fatalf("after the file was fixed: %+v, problem %q", v, f.problem)
+		}
+	}
+}
+
+// TestProblemReportedOncePerChange: the router tells the host about the file only when
+// the document changes, and says it is fine when it is.
+func TestProblemReportedOncePerChange(t *testing.T) {
+	f := withList(`{`)
+	r := New(f)
+	for range 3 {
+		r.Decide(req(nil, "eve", "hi")) // an unregistered chat is enough to look at the file
+	}
+	if f.reports != 1 || !strings.Contains(f.problem, "not JSON") {
+		t.Fatalf("%d reports, last %q", f.reports, f.problem)
+	}
+	f.doc.Content = []byte(aliceOnly)
+	r.Decide(req(nil, "eve", "hi"))
+	if f.reports != 2 || f.problem != "" {
+		t.Fatalf("after the fix: %d reports, last %q", f.reports, f.problem)
+	}
+	f.doc = protocol.ConfigDoc{Name: ConfigName, Path: "/cfg/sender-allowlist.json"}
+	r.Decide(req(nil, "eve", "hi"))
+	if f.reports != 3 || f.problem != "" {
+		t.Fatalf("a missing file is no problem: %d reports, last %q", f.reports, f.problem)
 	}
 }
 
@@ -240,6 +309,11 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("delivered a bot message: %+v", v)
 		case v.Group != q.Group.Folder || v.Group == "":
 			t.Fatalf("delivered to %q, group folder is %q", v.Group, q.Group.Folder)
+		}
+		_, parseErr := ParseAllowlist([]byte(list))
+		unusable := facts.ok && facts.doc.Exists && parseErr != nil
+		if g := q.Group; unusable && !g.IsMain && g.RequiresTrigger && !q.Message.IsFromMe {
+			t.Fatalf("the allowlist %q is invalid, yet %q triggered: %+v", list, sender, v)
 		}
 		if g := q.Group; !g.IsMain && g.RequiresTrigger {
 			want := jsTrim(g.Trigger)

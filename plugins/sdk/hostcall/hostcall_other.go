@@ -30,3 +30,6 @@ func Config() ([]byte, error) { return nil, ErrUnavailable }
 
 // ConfigVersion is always 0 outside wasm.
 func ConfigVersion() int64 { return 0 }
+
+// ReportConfigProblem reports ErrUnavailable outside wasm.
+func ReportConfigProblem(msg string) error { return ErrUnavailable }

@@ -5,6 +5,8 @@ package hostcall
 import (
 	"time"
 	"unsafe"
+
+	"github.com/nanoclaw/nanoclaw-go/plugins/abi"
 )
 
 //go:wasmimport nanoclaw log
@@ -33,6 +35,9 @@ func hostConfigRead(out unsafe.Pointer, outCap int32) int32
 
 //go:wasmimport nanoclaw config_version
 func hostConfigVersion() int64
+
+//go:wasmimport nanoclaw config_problem
+func hostConfigProblem(ptr unsafe.Pointer, n int32) int32
 
 func strPtr(s string) (unsafe.Pointer, int32) {
 	return unsafe.Pointer(unsafe.StringData(s)), int32(len(s))
@@ -121,3 +126,19 @@ func Config() ([]byte, error) {
 // ConfigVersion changes whenever the host reloads the plugin's configuration document, so a
 // plugin can keep its parsed configuration until then. Capability: config.
 func ConfigVersion() int64 { return hostConfigVersion() }
+
+// ReportConfigProblem tells the host that the plugin's configuration document is invalid
+// and why (what it does instead included); an empty msg says the document is fine again.
+// The host records it per document and shows it in `nanoclaw status` and the log, so the
+// operator learns which file is wrong without reading plugin logs. Messages over
+// abi.MaxConfigProblem bytes are cut. Capability: config.
+func ReportConfigProblem(msg string) error {
+	if len(msg) > abi.MaxConfigProblem {
+		msg = msg[:abi.MaxConfigProblem]
+	}
+	p, n := strPtr(msg)
+	if r := hostConfigProblem(p, n); r < 0 {
+		return codeErr(r)
+	}
+	return nil
+}

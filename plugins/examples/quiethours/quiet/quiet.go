@@ -29,12 +29,20 @@ type Facts interface {
 	Log(msg string)
 }
 
+// Reporter is implemented by Facts that can tell the host about the config document (the
+// plugin's, through config_problem, so `nanoclaw status` names the file): Problem says it is
+// unusable and why, or with "" that it is fine or absent. Called once per change of it.
+type Reporter interface {
+	Problem(msg string)
+}
+
 // Policy decides; it parses the config again only when the document's bytes change. It is
 // not safe for concurrent use: a plugin instance runs one call at a time.
 type Policy struct {
 	facts  Facts
 	raw    []byte  // a copy of the document last parsed; nil when there is none
 	window *Window // nil: no usable config, do nothing
+	absent bool    // the last look found no document (and said so)
 }
 
 // New returns a Policy over f.
@@ -44,11 +52,11 @@ func New(f Facts) *Policy { return &Policy{facts: f} }
 // otherwise returns no decision (ActionNone). Unregistered chats and the assistant's own
 // messages are left to the default router.
 func (p *Policy) Decide(req *protocol.RouteRequest) protocol.RouteVerdict {
+	w := p.config() // first, so a broken file is reported on any call, the self-check's too
 	g := req.Group
 	if g == nil || req.Message.IsBotMessage {
 		return protocol.RouteVerdict{}
 	}
-	w := p.config()
 	if w == nil || g.IsMain && w.ExceptMain || !w.Contains(p.facts.Now()) {
 		return protocol.RouteVerdict{}
 	}
@@ -58,9 +66,13 @@ func (p *Policy) Decide(req *protocol.RouteRequest) protocol.RouteVerdict {
 func (p *Policy) config() *Window {
 	doc, ok := p.facts.Config()
 	if !ok || !doc.Exists {
-		p.raw, p.window = nil, nil
+		if p.raw != nil || p.window != nil || !p.absent {
+			p.report("")
+		}
+		p.raw, p.window, p.absent = nil, nil, true
 		return nil
 	}
+	p.absent = false
 	if p.raw != nil && bytes.Equal(doc.Content, p.raw) {
 		return p.window
 	}
@@ -68,7 +80,16 @@ func (p *Policy) config() *Window {
 	w, err := ParseConfig(doc.Content)
 	if err != nil {
 		p.facts.Log(doc.Path + ": " + err.Error() + "; quiet hours are off")
+		p.report(doc.Path + ": " + err.Error() + "; quiet hours are off")
+	} else {
+		p.report("")
 	}
 	p.window = w
 	return w
+}
+
+func (p *Policy) report(problem string) {
+	if r, ok := p.facts.(Reporter); ok {
+		r.Problem(problem)
+	}
 }

@@ -166,3 +166,41 @@ func TestParseConfig(t *testing.T) {
 		}
 	}
 }
+
+// reportingFacts also keeps what the policy reported about its config document.
+type reportingFacts struct {
+	*fakeFacts
+	problem string
+	reports int
+}
+
+func (f *reportingFacts) Problem(msg string) { f.problem, f.reports = msg, f.reports+1 }
+
+// TestConfigProblemReported: an invalid document is reported once per change, naming the
+// file and saying quiet hours are off; fixing or removing it clears the report; even a call
+// for an unregistered chat (the host's self-check) looks at the document.
+func TestConfigProblemReported(t *testing.T) {
+	f := &reportingFacts{fakeFacts: withConfig(`{"start":"25:00","end":"07:00"}`)}
+	f.now = utc("2024-01-15T23:00:00Z")
+	p := New(f)
+	steps := []struct {
+		name    string
+		change  func()
+		problem string
+		reports int
+	}{
+		{"invalid", func() {}, "/cfg/quiethours.json", 1},
+		{"unchanged", func() {}, "quiet hours are off", 1},
+		{"fixed", func() { f.doc.Content = []byte(london) }, "", 2},
+		{"broken again", func() { f.doc.Content = []byte(`{`) }, "quiet hours are off", 3},
+		{"removed", func() { f.doc = protocol.ConfigDoc{} }, "", 4},
+		{"still removed", func() {}, "", 4},
+	}
+	for _, s := range steps {
+		s.change()
+		p.Decide(req(nil, false))
+		if f.reports != s.reports || (s.problem == "") != (f.problem == "") || !strings.Contains(f.problem, s.problem) {
+			t.Fatalf("%s: %d reports, problem %q; want %d, %q", s.name, f.reports, f.problem, s.reports, s.problem)
+		}
+	}
+}

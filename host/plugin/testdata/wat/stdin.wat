@@ -1,0 +1,31 @@
+;; stdin: before answering, reads standard input (fd_read on fd 0) and polls it with a 10 s timeout (poll_oneoff: an fd_read subscription on fd 0 beside a clock one); a host whose stdin blocks, or that waits out the timeout, holds its caller. Answers each hook with its kind's verdict.
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "{\"allow\":true,\"readonly\":true,\"hostPath\":\"/x\",\"containerPath\":\"/workspace/extra/x\",\"reason\":\"wat\"}")
+  (data (i32.const 1200) "{\"allow\":true,\"reason\":\"wat\"}")
+  (data (i32.const 1300) "{\"action\":\"store\",\"reason\":\"wat\"}")
+  (func (export "policy_abi_version") (result i32) (i32.const 1))
+  (func (export "policy_buf") (result i32) (i32.const 4096))
+  (func (export "policy_buf_cap") (result i32) (i32.const 65536))
+  (func $answer (param $hook i32) (result i64)
+    (if (i32.eq (local.get $hook) (i32.const 1)) (then (memory.copy (i32.const 4096) (i32.const 1024) (i32.const 98)) (return (i64.const 98))))
+    (if (i32.eq (local.get $hook) (i32.const 2)) (then (memory.copy (i32.const 4096) (i32.const 1200) (i32.const 29)) (return (i64.const 29))))
+    (memory.copy (i32.const 4096) (i32.const 1300) (i32.const 33)) (i64.const 33))
+  (func (export "policy_call") (param $hook i32) (param $len i32) (result i64)
+    ;; iovec at 128: buf 2048, len 64; nread at 136
+    (i32.store (i32.const 128) (i32.const 2048))
+    (i32.store (i32.const 132) (i32.const 64))
+    (drop (call $read (i32.const 0) (i32.const 128) (i32.const 1) (i32.const 136)))
+    ;; subscription 0 at 256: fd_read (tag 1) on fd 0
+    (i32.store8 (i32.const 264) (i32.const 1))
+    (i32.store (i32.const 272) (i32.const 0))
+    ;; subscription 1 at 304: clock (tag 0), id 1, timeout 10 s relative
+    (i32.store8 (i32.const 312) (i32.const 0))
+    (i32.store (i32.const 320) (i32.const 1))
+    (i64.store (i32.const 328) (i64.const 10000000000))
+    (i32.store16 (i32.const 344) (i32.const 0))
+    (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 2) (i32.const 600)))
+    (call $answer (local.get $hook)))
+  )
