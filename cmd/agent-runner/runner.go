@@ -359,22 +359,14 @@ func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {
 	fmt.Fprintf(&sb, "You are %s, a personal assistant. You run inside NanoClaw for the chat group %q.\n", name, req.GroupFolder)
 	sb.WriteString("Your final reply in each turn is sent to the chat. Use the send_message tool for progress updates or extra messages while you work. ")
 	sb.WriteString("Wrap anything that must not be sent (reasoning, notes) in <internal>...</internal>.\n")
-	fmt.Fprintf(&sb, "Your working directory is %s; files there persist between runs. Keep memory in CLAUDE.md there.\n", cfg.groupDir)
+	fmt.Fprintf(&sb, "Your working directory is %s; files there persist between runs. Keep this group's memory in CLAUDE.md there.\n", cfg.groupDir)
 	// The date only: the system prompt heads every request's cached prefix, so anything
 	// that changes within a day would make each container start miss the cache. Messages
 	// carry their own times.
 	fmt.Fprintf(&sb, "Today is %s.\n", time.Now().Format("Monday 2006-01-02 (MST)"))
-	readMemory := func(title, p string) {
-		b, err := readMemoryFile(p)
-		if err != nil || len(bytes.TrimSpace(b)) == 0 {
-			return
-		}
-		fmt.Fprintf(&sb, "\n# %s (%s)\n\n%s\n", title, p, strings.TrimSpace(string(b)))
-	}
-	readMemory("Group memory", filepath.Join(cfg.groupDir, "CLAUDE.md"))
-	if !req.IsMain {
-		readMemory("Global memory", filepath.Join(cfg.globalDir, "CLAUDE.md"))
-	}
+	// The group's memory and the global memory, once each and labelled with who may change
+	// them (memoryprompt.go).
+	sb.WriteString(memoryPrompt(filepath.Join(cfg.groupDir, "CLAUDE.md"), filepath.Join(cfg.globalDir, "CLAUDE.md"), req.IsMain, readMemoryFile))
 	// A breakpoint of its own: tools and system prompt stay cached across conversations.
 	return []anthropic.BetaTextBlockParam{{Text: sb.String(), CacheControl: anthropic.NewBetaCacheControlEphemeralParam()}}
 }

@@ -51,7 +51,7 @@ func requireDocker(t testing.TB) *sandbox.Docker {
 	return d
 }
 
-// workDir is a fresh project root with the default plugins and the CLAUDE.md templates.
+// workDir is a fresh project root with the default plugins and the memory templates.
 // Unix socket paths are short, so it lives directly under the temp directory.
 func workDir(t testing.TB, d *sandbox.Docker) string {
 	t.Helper()
@@ -70,19 +70,26 @@ func workDir(t testing.TB, d *sandbox.Docker) string {
 	for _, p := range []string{"router", "ipcauthz", "mountguard"} {
 		installPlugin(t, root, "plugins/"+p, filepath.Join(work, "plugins"), p)
 	}
-	for _, g := range []string{"main", "global"} {
-		b, err := os.ReadFile(filepath.Join(root, "groups", g, "CLAUDE.md"))
+	copyTemplates(t, root, work)
+	return work
+}
+
+// copyTemplates gives the project at work the checkout's memory templates (templates/), as a
+// clone has them; memory files are made from them on first use.
+func copyTemplates(t testing.TB, root, work string) {
+	t.Helper()
+	for _, name := range []string{"main", "group", "global"} {
+		b, err := os.ReadFile(filepath.Join(root, "templates", name+".md"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.MkdirAll(filepath.Join(work, "groups", g), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(work, "templates"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(work, "groups", g, "CLAUDE.md"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(work, "templates", name+".md"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return work
 }
 
 // installPlugin builds a plugin's wasm and puts it with its manifest into dir.

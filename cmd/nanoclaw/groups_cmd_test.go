@@ -6,19 +6,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nanoclaw/nanoclaw-go/host/memory"
+	"github.com/nanoclaw/nanoclaw-go/host/plugin/plugintest"
 )
 
 // TestGroupsCLI registers, lists and removes groups with no host running: the folder and
-// its CLAUDE.md are created from the template with the assistant's name, and bad input is
-// refused with a clear message.
+// its memory are created from the checkout's templates with the assistant's name (main's
+// from the main template, any other's from the group template, and the global memory once),
+// and bad input is refused with a clear message.
 func TestGroupsCLI(t *testing.T) {
 	work := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(work, "groups", "global"), 0o755); err != nil {
+	root, err := plugintest.ModuleRoot()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(work, "groups", "global", "CLAUDE.md"), []byte("# Andy\n\nYou are Andy, a helper.\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyTemplates(t, root, work)
 	vars := map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"), "ASSISTANT_NAME": "Claw", "TZ": "UTC"}
 	tests := []struct {
 		name string
@@ -27,6 +30,7 @@ func TestGroupsCLI(t *testing.T) {
 		out  string
 	}{
 		{"add", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "family", "--name", "Family"}, 0, "registered 120363@g.us as family"},
+		{"add main", []string{"groups", "add", "--jid", "local:boss", "--folder", "boss", "--main"}, 0, "registered local:boss as boss"},
 		{"add without folder", []string{"groups", "add", "--jid", "x@g.us"}, 2, "--jid and --folder are required"},
 		{"reserved folder", []string{"groups", "add", "--jid", "y@g.us", "--folder", "global"}, 1, "folder"},
 		{"traversal", []string{"groups", "add", "--jid", "y@g.us", "--folder", "../etc"}, 1, "folder"},
@@ -50,9 +54,18 @@ func TestGroupsCLI(t *testing.T) {
 			}
 		})
 	}
-	b, err := os.ReadFile(filepath.Join(work, "groups", "family", "CLAUDE.md"))
-	if err != nil || !strings.Contains(string(b), "# Claw") || !strings.Contains(string(b), "You are Claw") {
-		t.Fatalf("CLAUDE.md from the template: %q, %v", b, err)
+	for file, tmpl := range map[string]string{"groups/family/CLAUDE.md": "group", "groups/boss/CLAUDE.md": "main", "groups/global/CLAUDE.md": "global"} {
+		b, err := os.ReadFile(filepath.Join(work, file))
+		want, terr := os.ReadFile(filepath.Join(root, "templates", tmpl+".md"))
+		if terr != nil {
+			t.Fatal(terr)
+		}
+		if err != nil || string(b) != string(memory.Render(want, "Claw")) {
+			t.Errorf("%s is not templates/%s.md with the name: %q, %v", file, tmpl, b, err)
+		}
+		if tmpl != "global" && (!strings.Contains(string(b), "# Claw") || !strings.Contains(string(b), "You are Claw")) {
+			t.Errorf("%s lacks the assistant's name: %q", file, b)
+		}
 	}
 	for _, d := range []string{"groups/family", "data/sessions/family"} {
 		if fi, err := os.Stat(filepath.Join(work, d)); err != nil || !fi.IsDir() {
@@ -75,15 +88,13 @@ func TestGroupsCLI(t *testing.T) {
 func TestGroupsAddLeavesAgentLinks(t *testing.T) {
 	work := t.TempDir()
 	victim := t.TempDir()
-	for dir, file := range map[string]string{"groups/global": "# Andy\n", "groups/planted": ""} {
-		if err := os.MkdirAll(filepath.Join(work, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if file != "" {
-			if err := os.WriteFile(filepath.Join(work, dir, "CLAUDE.md"), []byte(file), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	root, err := plugintest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyTemplates(t, root, work)
+	if err := os.MkdirAll(filepath.Join(work, "groups", "planted"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	target := filepath.Join(victim, "cron.d-entry")
 	if err := os.Symlink(target, filepath.Join(work, "groups", "planted", "CLAUDE.md")); err != nil {

@@ -345,13 +345,7 @@ func newHostileLayout(t *testing.T, d *sandbox.Docker, hostUID, agentUID int) ho
 	for _, p := range []string{"router", "ipcauthz", "mountguard"} {
 		installPlugin(t, root, "plugins/"+p, filepath.Join(l.work, "plugins"), p)
 	}
-	for _, g := range []string{"main", "global"} {
-		b, err := os.ReadFile(filepath.Join(root, "groups", g, "CLAUDE.md"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustWrite(t, filepath.Join(l.work, "groups", g, "CLAUDE.md"), b, 0o644)
-	}
+	copyTemplates(t, root, l.work)
 	tag := rand.Text()[:10]
 	secret := func(s string) string { s += "-" + tag; l.secrets = append(l.secrets, s); return s }
 	// The project's own files an agent must never change or see through a mount.

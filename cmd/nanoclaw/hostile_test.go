@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nanoclaw/nanoclaw-go/host/memory"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
@@ -203,12 +204,15 @@ func memoryLinks(t *testing.T, h *hostileHost) {
 	})
 }
 
-// globalMemory: main has groups/global read-write; it replaces the template every new
-// group's memory is copied from with links, a FIFO, a huge file and a directory, then
-// registers groups. Each registration is refused (never copies the wrong memory) without
-// hanging; a regular template afterwards works.
+// globalMemory: main has groups/global read-write; it replaces the global memory with
+// links, a FIFO, a huge file and a directory, then registers groups. The global memory is no
+// template any more: each registration succeeds, the new group's memory is the group template
+// (nothing of what main planted), and what main planted is left alone without hanging the
+// host. Main cannot reach the templates themselves: the project is read-only in its container
+// (the attack's snapshot would see any change to templates/).
 func globalMemory(t *testing.T, h *hostileHost) {
 	v := h.lay.victim
+	want := string(memory.Render(mustRead(t, filepath.Join(h.lay.work, "templates", "group.md")), "Andy"))
 	cases := []struct{ name, plant string }{
 		{"link-to-world-readable-victim-file", `ln -s '` + v + `/notes.txt' CLAUDE.md`},
 		{"relative-link-to-host-database", `ln -s ../../store/nanoclaw.db CLAUDE.md`},
@@ -223,11 +227,19 @@ func globalMemory(t *testing.T, h *hostileHost) {
 			out := h.play(t, "local:main", "global-"+c.name,
 				bash(`cd /workspace/global && rm -rf CLAUDE.md && `+c.plant+` && ls -l`),
 				tool("register_group", map[string]any{"jid": "local:" + folder, "name": folder, "folder": folder, "trigger": "@Andy"}))
-			if !strings.Contains(out[1], "could not register group") {
-				t.Errorf("register_group with a %s template: %q", c.name, out[1])
+			if !strings.Contains(out[1], "registered") {
+				t.Errorf("register_group beside a %s global memory: %q", c.name, out[1])
 			}
-			if got, code := h.cli(t, "groups", "add", "--jid", "local:cli"+folder, "--folder", "cli"+folder); code == 0 {
-				t.Errorf("groups add with a %s template succeeded: %s", c.name, got)
+			if got, code := h.cli(t, "groups", "add", "--jid", "local:cli"+folder, "--folder", "cli"+folder); code != 0 {
+				t.Errorf("groups add beside a %s global memory: %s", c.name, got)
+			}
+			for _, f := range []string{folder, "cli" + folder} {
+				if b, err := os.ReadFile(filepath.Join(h.lay.work, "groups", f, "CLAUDE.md")); err != nil || string(b) != want {
+					t.Errorf("%s's memory is not the group template: %q, %v", f, b, err)
+				}
+			}
+			if fi, err := os.Lstat(filepath.Join(h.lay.work, "groups", "global", "CLAUDE.md")); err != nil || c.name != "oversized" && fi.Mode().IsRegular() {
+				t.Errorf("what main planted was not left alone: %v, %v", fi, err)
 			}
 			h.noSecretInMemory(t)
 		})
@@ -237,11 +249,31 @@ func globalMemory(t *testing.T, h *hostileHost) {
 			bash(`cd /workspace/global && rm -rf CLAUDE.md && printf '# Global memory\n' > CLAUDE.md`),
 			tool("register_group", map[string]any{"jid": "local:freshok", "name": "freshok", "folder": "freshok", "trigger": "@Andy"}))
 		b, err := os.ReadFile(filepath.Join(h.lay.work, "groups", "freshok", "CLAUDE.md"))
-		if err != nil || string(b) != "# Global memory\n" {
-			t.Fatalf("a registration from a regular template: %q, %v", b, err)
+		if err != nil || string(b) != want {
+			t.Fatalf("a registration's memory: %q, %v; want the group template", b, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(h.lay.work, "groups", "global", "CLAUDE.md")); err != nil || string(b) != "# Global memory\n" {
+			t.Fatalf("main's global memory: %q, %v", b, err)
 		}
 		h.noSecretInMemory(t)
 	})
+	h.attack(t, "templates-read-only-for-main", func(t *testing.T) {
+		out := h.play(t, "local:main", "templates-write",
+			bash(`for f in /workspace/project/templates/*.md; do echo pwned >> "$f" && echo "wrote $f"; done; ln -sf /etc/passwd /workspace/project/templates/group.md && echo linked; echo end`))
+		if strings.Contains(out[0], "wrote ") || strings.Contains(out[0], "linked") || !strings.Contains(out[0], "end") {
+			t.Errorf("main wrote to the templates: %q", out[0])
+		}
+	})
+}
+
+// mustRead is a file's bytes.
+func mustRead(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // noSecretInMemory checks that no group's CLAUDE.md holds a decoy secret.

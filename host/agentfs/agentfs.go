@@ -9,6 +9,9 @@
 // (groups/, data/sessions/), creates with O_CREATE|O_EXCL, reads with O_NOFOLLOW on the last
 // component, and changes owners without following a link. Whatever is not what the host
 // expected is left alone and reported.
+//
+// The memory templates (templates/<name>.md) are read here too, though they are not the
+// agents': see ReadTemplate.
 package agentfs
 
 import (
@@ -35,18 +38,23 @@ var ErrRefused = errors.New("refused")
 // could reach outside groups/ or name the global folder.
 var ErrInvalidFolder = errors.New(`agentfs: invalid group folder: want ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, and "global" is reserved`)
 
-// MaxTemplateSize caps a CLAUDE.md read as a template: memory is a few kilobytes, and a
-// template an agent bloated must not make the host read without bound.
+// MaxTemplateSize caps a memory template read by the host: memory is a few kilobytes, and a
+// template bloated by mistake must not make the host read without bound.
 const MaxTemplateSize = 256 << 10
 
-// memoryFile is a group's memory, read by the runner as its system prompt.
+// memoryFile is a group's memory (and, in groups/global, the global memory), read by the
+// runner into its system prompt.
 const memoryFile = "CLAUDE.md"
+
+// templatesDir holds the memory templates, in the project root: tracked, the host's alone.
+const templatesDir = "templates"
 
 // Global is the folder every group sees at /workspace/global (read-write for main only).
 const Global = "global"
 
 // FS is the agent-writable directories of one project and the owner agents run as.
 type FS struct {
+	root     string // the project root: host-owned, holds templates/
 	groups   string // <root>/groups: host-owned, holds <folder>/ and global/
 	sessions string // <root>/data/sessions: host-owned, holds <folder>/
 	owner    Owner
@@ -66,7 +74,7 @@ func New(root string, owner Owner, log hclog.Logger) (*FS, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &FS{groups: filepath.Join(root, "groups"), sessions: filepath.Join(root, "data", "sessions"), owner: owner, log: log}, nil
+	return &FS{root: root, groups: filepath.Join(root, "groups"), sessions: filepath.Join(root, "data", "sessions"), owner: owner, log: log}, nil
 }
 
 // Owner is the user agent containers run as.
@@ -100,8 +108,9 @@ func (f *FS) GlobalDir() (string, bool) {
 
 // PrepareGroup makes what a group's run needs: groups/<folder>/ and data/sessions/<folder>/,
 // created if missing and owned by the agent, the folder's existing CLAUDE.md handed to the
-// agent too (so its memory appends work), and for main groups/global/ and its CLAUDE.md. It
-// runs before every container and at registration; nothing an agent left there is followed.
+// agent too (so its memory appends work), and for main groups/global/ (created if missing)
+// and its CLAUDE.md. It runs before every container and at registration; nothing an agent
+// left there is followed.
 func (f *FS) PrepareGroup(folder string, isMain bool) error {
 	if !ipcpolicy.ValidFolder(folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
@@ -116,14 +125,37 @@ func (f *FS) PrepareGroup(folder string, isMain bool) error {
 		return err
 	}
 	if isMain {
-		if _, ok := f.GlobalDir(); ok {
-			if err := f.prepareDir(f.groups, Global, false); err != nil {
-				return err
-			}
-			if err := f.chownMemory(Global); err != nil {
-				return err
-			}
+		if err := f.prepareDir(f.groups, Global, true); err != nil {
+			return err
 		}
+		if err := f.chownMemory(Global); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PrepareGlobal makes groups/global/ if it is missing, so the global memory can be created
+// in it, and refuses it if it is anything but a directory. Unlike PrepareGroup for main, it
+// hands nothing to the agent: only main may write there, and main's preparation does that.
+func (f *FS) PrepareGlobal() error {
+	if err := os.MkdirAll(f.groups, 0o755); err != nil {
+		return fmt.Errorf("agentfs: %w", err)
+	}
+	r, err := os.OpenRoot(f.groups)
+	if err != nil {
+		return fmt.Errorf("agentfs: %w", err)
+	}
+	defer r.Close()
+	if err := r.Mkdir(Global, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("agentfs: %s: %w", filepath.Join(f.groups, Global), err)
+	}
+	fi, err := r.Lstat(Global)
+	if err != nil {
+		return fmt.Errorf("agentfs: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("agentfs: %s is a %s, not a directory: %w", filepath.Join(f.groups, Global), kind(fi.Mode()), ErrRefused)
 	}
 	return nil
 }
@@ -201,44 +233,72 @@ func (f *FS) chownMemory(folder string) error {
 	return nil
 }
 
-// ReadTemplate reads groups/<name>/CLAUDE.md (name is "global" or a group folder such as
-// "main") to copy into a new group. The file is opened with O_NOFOLLOW and must be a regular
-// file of at most MaxTemplateSize bytes: an agent that can write the template's folder must
-// not make the host copy any host file into a new group's memory. A missing template is
-// fs.ErrNotExist.
+// ReadTemplate reads templates/<name>.md, the template a memory file is made from (name is
+// a plain word such as "main", "group" or "global"). The templates are the host's: tracked
+// in the project, in no directory an agent can write (main sees the project read-only, and
+// the mount guard refuses it as an extra mount), and never in the folders memory files live
+// in, so no agent's edit can reach a new group's memory. They are still read with the
+// discipline used for the agents' files: templates/ and the file are opened with O_NOFOLLOW
+// and O_NONBLOCK, the file must be regular and at most MaxTemplateSize bytes, so a link or
+// FIFO put there by mistake cannot make the host copy another file into memory or hang. A
+// missing template is fs.ErrNotExist.
 func (f *FS) ReadTemplate(name string) ([]byte, error) {
-	if name != Global && !ipcpolicy.ValidFolder(name) {
-		return nil, fmt.Errorf("%w: %q", ErrInvalidFolder, name)
+	if !validTemplateName(name) {
+		return nil, fmt.Errorf("agentfs: template name %q: want a plain lowercase word", name)
 	}
-	what := "template groups/" + name + "/" + memoryFile
-	r, err := f.openGroup(name)
+	what := templatesDir + "/" + name + ".md"
+	root, err := os.Open(f.root)
 	if err != nil {
-		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
+		return nil, fmt.Errorf("agentfs: template %s: %w", what, err)
 	}
-	defer r.Close()
-	file, err := openNoFollow(r, memoryFile, os.O_RDONLY)
-	if errors.Is(err, ErrRefused) {
-		return nil, fmt.Errorf("agentfs: %s %w", what, err)
-	}
+	defer root.Close()
+	// Without O_DIRECTORY, which would turn a link's ELOOP into ENOTDIR: the type is
+	// checked on the descriptor instead.
+	dir, err := openNoFollowAt(root, templatesDir, os.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
+		return nil, fmt.Errorf("agentfs: template directory %s/: %w", templatesDir, err)
+	}
+	defer dir.Close()
+	di, err := dir.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("agentfs: template directory %s/: %w", templatesDir, err)
+	}
+	if !di.IsDir() {
+		return nil, fmt.Errorf("agentfs: template directory %s/ is a %s: %w", templatesDir, kind(di.Mode()), ErrRefused)
+	}
+	file, err := openNoFollowAt(dir, name+".md", os.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("agentfs: template %s: %w", what, err)
 	}
 	defer file.Close()
 	fi, err := file.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
+		return nil, fmt.Errorf("agentfs: template %s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("agentfs: %s is a %s, not a regular file: %w", what, kind(fi.Mode()), ErrRefused)
+		return nil, fmt.Errorf("agentfs: template %s is a %s, not a regular file: %w", what, kind(fi.Mode()), ErrRefused)
 	}
 	b, err := io.ReadAll(io.LimitReader(file, MaxTemplateSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("agentfs: %s: %w", what, err)
+		return nil, fmt.Errorf("agentfs: template %s: %w", what, err)
 	}
 	if len(b) > MaxTemplateSize {
-		return nil, fmt.Errorf("agentfs: %s is larger than %d bytes: %w", what, MaxTemplateSize, ErrRefused)
+		return nil, fmt.Errorf("agentfs: template %s is larger than %d bytes: %w", what, MaxTemplateSize, ErrRefused)
 	}
 	return b, nil
+}
+
+// validTemplateName accepts a short lowercase word: a template name is never a path.
+func validTemplateName(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // MemoryResult says what CreateMemory did.
@@ -258,11 +318,11 @@ func (m MemoryResult) String() string {
 	return [...]string{"created", "exists", "refused"}[m]
 }
 
-// HasMemory says whether groups/<folder>/CLAUDE.md is a regular file, so a caller can skip
-// reading a template it would not use. Anything else there (a link) is not memory: creating
-// it is then refused and reported by CreateMemory.
+// HasMemory says whether groups/<folder>/CLAUDE.md (folder may be Global) is a regular file,
+// so a caller can skip reading a template it would not use. Anything else there (a link) is
+// not memory: creating it is then refused and reported by CreateMemory.
 func (f *FS) HasMemory(folder string) bool {
-	if !ipcpolicy.ValidFolder(folder) {
+	if !memoryFolder(folder) {
 		return false
 	}
 	r, err := f.openGroup(folder)
@@ -274,11 +334,13 @@ func (f *FS) HasMemory(folder string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// CreateMemory creates groups/<folder>/CLAUDE.md with content if no such name exists. The
+// CreateMemory creates groups/<folder>/CLAUDE.md (folder may be Global, for the global
+// memory) with content if no such name exists: an existing memory file is never written. The
 // create is O_CREATE|O_EXCL inside an os.Root, so a link at the name is never followed: a
-// dangling one cannot make the host create its target. The folder must exist (PrepareGroup).
+// dangling one cannot make the host create its target. The folder must exist (PrepareGroup,
+// PrepareGlobal).
 func (f *FS) CreateMemory(folder string, content []byte) (MemoryResult, error) {
-	if !ipcpolicy.ValidFolder(folder) {
+	if !memoryFolder(folder) {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
 	}
 	r, err := f.openGroup(folder)
@@ -416,6 +478,9 @@ func (f *FS) ResetSession(folder string) error {
 	return nil
 }
 
+// memoryFolder accepts the folders memory files live in: a group's, or the global one.
+func memoryFolder(name string) bool { return name == Global || ipcpolicy.ValidFolder(name) }
+
 // openGroup opens groups/<name> as a root; groups/ is the host's, so the name itself is not
 // the agent's to replace.
 func (f *FS) openGroup(name string) (*os.Root, error) {
@@ -436,14 +501,19 @@ func openIn(base, name string) (*os.Root, error) {
 // O_NONBLOCK: a link at the name is ErrRefused rather than followed (os.Root would follow
 // one that stays inside the root), and a FIFO cannot block the host.
 func openNoFollow(r *os.Root, name string, flag int) (*os.File, error) {
-	if name == "" || strings.ContainsRune(name, '/') || name == "." || name == ".." {
-		return nil, fmt.Errorf("agentfs: %q is not a single name", name)
-	}
 	dir, err := r.Open(".")
 	if err != nil {
 		return nil, err
 	}
 	defer dir.Close()
+	return openNoFollowAt(dir, name, flag)
+}
+
+// openNoFollowAt is openNoFollow relative to an open directory.
+func openNoFollowAt(dir *os.File, name string, flag int) (*os.File, error) {
+	if name == "" || strings.ContainsRune(name, '/') || name == "." || name == ".." {
+		return nil, fmt.Errorf("agentfs: %q is not a single name", name)
+	}
 	rc, err := dir.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -465,7 +535,7 @@ func openNoFollow(r *os.Root, name string, flag int) (*os.File, error) {
 	if oerr != nil {
 		return nil, &fs.PathError{Op: "openat", Path: name, Err: oerr}
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(r.Name(), name)), nil
+	return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil
 }
 
 // kind names what a file is, for messages.

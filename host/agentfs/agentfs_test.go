@@ -42,19 +42,32 @@ func TestNewRefusesRoot(t *testing.T) {
 	}
 }
 
-// project is a project root with the two templates, as a checkout has them.
+// project is a project root with the memory templates, as a checkout has them, and no
+// group folder yet.
 func project(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, name := range []string{"global", "main"} {
-		if err := os.MkdirAll(filepath.Join(root, "groups", name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, "groups", name, "CLAUDE.md"), []byte("# Andy "+name+"\n"), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"global", "main", "group"} {
+		if err := os.WriteFile(filepath.Join(root, "templates", name+".md"), []byte("# Andy "+name+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return root
+}
+
+// oldMemory writes groups/<folder>/CLAUDE.md as an older checkout left it (tracked, owned by
+// whoever cloned).
+func oldMemory(t *testing.T, root, folder, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(root, "groups", folder), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "groups", folder, "CLAUDE.md"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newFS(t *testing.T, root string, o Owner) *FS {
@@ -96,12 +109,10 @@ func TestOwnership(t *testing.T) {
 			}
 			root := project(t)
 			f := newFS(t, root, c.owner)
-			// An older host left a root-owned CLAUDE.md: the agent's appends need it handed over.
-			if err := os.MkdirAll(filepath.Join(root, "groups", "old"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(root, "groups", "old", "CLAUDE.md"), []byte("old"), 0o644); err != nil {
-				t.Fatal(err)
+			// An older host left root-owned memory files (main's and the global one were
+			// tracked in the checkout): the agent's appends need them handed over.
+			for _, folder := range []string{"old", "main", "global"} {
+				oldMemory(t, root, folder, "old "+folder)
 			}
 			for _, g := range []struct {
 				folder string
@@ -142,8 +153,12 @@ func TestGlobalOnlyForMain(t *testing.T) {
 		t.Skip("chown to 1000 needs root")
 	}
 	root := project(t)
+	oldMemory(t, root, "global", "old global")
 	f := newFS(t, root, OwnerFor(0, 0))
 	if err := f.PrepareGroup("family", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.PrepareGlobal(); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"groups/global", "groups/global/CLAUDE.md"} {
@@ -163,23 +178,34 @@ func TestTemplateAndMemory(t *testing.T) {
 	if _, err := f.ReadTemplate("nosuch"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a missing template: %v", err)
 	}
-	if err := f.PrepareGroup("family", false); err != nil {
-		t.Fatal(err)
-	}
-	if f.HasMemory("family") {
-		t.Error("HasMemory before any memory")
-	}
-	for i, want := range []MemoryResult{MemoryCreated, MemoryExists} {
-		res, err := f.CreateMemory("family", []byte("first"))
-		if err != nil || res != want {
-			t.Fatalf("CreateMemory #%d = %v, %v; want %v", i, res, err, want)
-		}
-	}
-	if !f.HasMemory("family") {
-		t.Error("no HasMemory after CreateMemory")
-	}
-	if b, _ := os.ReadFile(filepath.Join(root, "groups", "family", "CLAUDE.md")); string(b) != "first" {
-		t.Errorf("CLAUDE.md = %q", b)
+	// A group's memory and the global one: created once, then kept as they are.
+	for _, c := range []struct {
+		folder  string
+		prepare func() error
+	}{
+		{"family", func() error { return f.PrepareGroup("family", false) }},
+		{Global, f.PrepareGlobal},
+	} {
+		t.Run(c.folder, func(t *testing.T) {
+			if err := c.prepare(); err != nil {
+				t.Fatal(err)
+			}
+			if f.HasMemory(c.folder) {
+				t.Error("HasMemory before any memory")
+			}
+			for i, want := range []MemoryResult{MemoryCreated, MemoryExists} {
+				res, err := f.CreateMemory(c.folder, []byte("text #"+string(rune('0'+i))))
+				if err != nil || res != want {
+					t.Fatalf("CreateMemory #%d = %v, %v; want %v", i, res, err, want)
+				}
+			}
+			if !f.HasMemory(c.folder) {
+				t.Error("no HasMemory after CreateMemory")
+			}
+			if b, _ := os.ReadFile(filepath.Join(root, "groups", c.folder, "CLAUDE.md")); string(b) != "text #0" {
+				t.Errorf("CLAUDE.md = %q, want the first text", b)
+			}
+		})
 	}
 	if err := f.WriteFile("family", "a.txt", []byte("1")); err != nil {
 		t.Fatal(err)
@@ -196,7 +222,9 @@ func TestInvalidFolders(t *testing.T) {
 	f := newFS(t, project(t), OwnerFor(os.Getuid(), os.Getgid()))
 	for _, folder := range []string{"", "..", "../x", "a/b", "global", "Global", "/etc"} {
 		errs := map[string]error{"PrepareGroup": f.PrepareGroup(folder, true), "WriteFile": f.WriteFile(folder, "x", nil), "ResetSession": f.ResetSession(folder)}
-		_, errs["CreateMemory"] = f.CreateMemory(folder, nil)
+		if folder != Global { // the global memory is a memory folder, not a group's
+			_, errs["CreateMemory"] = f.CreateMemory(folder, nil)
+		}
 		for op, err := range errs {
 			if !errors.Is(err, ErrInvalidFolder) {
 				t.Errorf("%s(%q) = %v", op, folder, err)
@@ -211,8 +239,10 @@ func TestInvalidFolders(t *testing.T) {
 			t.Errorf("WriteFile accepted %q", rel)
 		}
 	}
-	if _, err := f.ReadTemplate("../groups"); !errors.Is(err, ErrInvalidFolder) {
-		t.Errorf("ReadTemplate(../groups) = %v", err)
+	for _, name := range []string{"", "..", "../groups", "a/b", "/etc/passwd", "Main", "main.md", strings.Repeat("a", 33)} {
+		if b, err := f.ReadTemplate(name); err == nil || errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadTemplate(%q) = %q, %v", name, b, err)
+		}
 	}
 }
 
@@ -335,33 +365,45 @@ func TestSymlinkAttacks(t *testing.T) {
 			}},
 		{name: "global template linked to a passwd-like file outside",
 			plant: func(e env) {
-				_ = os.Remove(filepath.Join(e.root, "groups", "global", "CLAUDE.md"))
-				link(e, filepath.Join(e.victim, "passwd"), filepath.Join(e.root, "groups", "global", "CLAUDE.md"))
+				_ = os.Remove(filepath.Join(e.root, "templates", "global.md"))
+				link(e, filepath.Join(e.victim, "passwd"), filepath.Join(e.root, "templates", "global.md"))
 			},
 			act: func(f *FS) error {
 				b, err := f.ReadTemplate("global")
 				if len(b) > 0 {
 					return errors.New("template read: " + string(b))
 				}
-				if err := refused(err); err != nil {
-					return err
+				return refused(err)
+			}},
+		{name: "templates directory replaced by a link outside",
+			plant: func(e env) {
+				write(e, filepath.Join(e.victim, "main.md"), "not the host's template")
+				if err := os.RemoveAll(filepath.Join(e.root, "templates")); err != nil {
+					e.t.Fatal(err)
 				}
-				return f.PrepareGroup("main", true) // hands global's CLAUDE.md over: must not chown the target
+				link(e, e.victim, filepath.Join(e.root, "templates"))
+			},
+			act: func(f *FS) error {
+				b, err := f.ReadTemplate("main")
+				if len(b) > 0 {
+					return errors.New("template read through the link: " + string(b))
+				}
+				return refused(err)
 			}},
 		{name: "main template linked to a file beside it",
 			plant: func(e env) {
-				write(e, filepath.Join(e.root, "groups", "main", "other.md"), "main's private notes")
-				_ = os.Remove(filepath.Join(e.root, "groups", "main", "CLAUDE.md"))
-				link(e, "other.md", filepath.Join(e.root, "groups", "main", "CLAUDE.md"))
+				write(e, filepath.Join(e.root, "templates", "other.md"), "someone's private notes")
+				_ = os.Remove(filepath.Join(e.root, "templates", "main.md"))
+				link(e, "other.md", filepath.Join(e.root, "templates", "main.md"))
 			},
-			watch: "groups/main/other.md",
+			watch: "templates/other.md",
 			act: func(f *FS) error {
 				_, err := f.ReadTemplate("main")
 				return refused(err)
 			}},
 		{name: "template is a FIFO",
 			plant: func(e env) {
-				p := filepath.Join(e.root, "groups", "global", "CLAUDE.md")
+				p := filepath.Join(e.root, "templates", "global.md")
 				_ = os.Remove(p)
 				if err := syscall.Mkfifo(p, 0o644); err != nil {
 					e.t.Fatal(err)
@@ -375,7 +417,7 @@ func TestSymlinkAttacks(t *testing.T) {
 					return refused(err)
 				case <-time.After(10 * time.Second):
 					// Blocked opening the FIFO: give it a writer so the goroutine ends.
-					if w, err := os.OpenFile(filepath.Join(f.groups, "global", "CLAUDE.md"), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					if w, err := os.OpenFile(filepath.Join(f.root, "templates", "global.md"), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 						_ = w.Close()
 					}
 					return errors.New("ReadTemplate blocked on a FIFO")
@@ -383,11 +425,41 @@ func TestSymlinkAttacks(t *testing.T) {
 			}},
 		{name: "template larger than the cap",
 			plant: func(e env) {
-				write(e, filepath.Join(e.root, "groups", "global", "CLAUDE.md"), strings.Repeat("x", MaxTemplateSize+1))
+				write(e, filepath.Join(e.root, "templates", "global.md"), strings.Repeat("x", MaxTemplateSize+1))
 			},
 			act: func(f *FS) error {
 				_, err := f.ReadTemplate("global")
 				return refused(err)
+			}},
+		{name: "global memory linked to a root-owned file outside (main can write there)",
+			plant: func(e env) {
+				link(e, filepath.Join(e.victim, "shadow"), filepath.Join(e.root, "groups", "global", "CLAUDE.md"))
+			},
+			act: func(f *FS) error {
+				if err := f.PrepareGroup("main", true); err != nil { // hands global's CLAUDE.md over: must not chown the target
+					return err
+				}
+				if f.HasMemory(Global) {
+					return errors.New("a link counted as the global memory")
+				}
+				if res, err := f.CreateMemory(Global, []byte("template")); err != nil || res != MemoryRefused {
+					return errors.New("CreateMemory: " + res.String() + " " + errString(err))
+				}
+				return nil
+			}},
+		{name: "global folder replaced by a link outside",
+			plant: func(e env) { link(e, e.victim, filepath.Join(e.root, "groups", "global")) },
+			act: func(f *FS) error {
+				if err := refused(f.PrepareGlobal()); err != nil {
+					return errors.New("PrepareGlobal: " + err.Error())
+				}
+				if err := refused(f.PrepareGroup("main", true)); err != nil {
+					return errors.New("PrepareGroup(main): " + err.Error())
+				}
+				if res, err := f.CreateMemory(Global, []byte("template")); err == nil {
+					return errors.New("CreateMemory through the link: " + res.String())
+				}
+				return nil
 			}},
 		{name: "logs directory replaced by a link outside",
 			plant: func(e env) { link(e, e.victim, filepath.Join(e.group, "logs")) },
@@ -484,7 +556,7 @@ func errString(err error) string {
 func TestReadTemplateContent(t *testing.T) {
 	root := project(t)
 	want := bytes.Repeat([]byte("memory line\n"), 1000)
-	if err := os.WriteFile(filepath.Join(root, "groups", "main", "CLAUDE.md"), want, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "templates", "main.md"), want, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := newFS(t, root, OwnerFor(os.Getuid(), os.Getgid())).ReadTemplate("main")

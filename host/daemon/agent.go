@@ -162,6 +162,12 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 		return sandbox.RunResult{Status: "error", Error: err.Error()}, err
 	}
 	defer run.End()
+	// Memory is made from the templates on first use: a fresh checkout's main and global,
+	// or a file a user deleted to start over. What exists is kept; a failure costs this run
+	// its memory, not the run.
+	if err := PrepareGroupDirs(d.cfg.Agents, g.Folder, g.IsMain, s.AssistantName); err != nil {
+		d.log.Warn("memory not made from the templates; running without it", "group", g.Folder, "error", err)
+	}
 	spec, err := sandbox.BuildSpec(ctx, d.layout, sandbox.RunSpec{Folder: g.Folder, IsMain: g.IsMain, SocketDir: sockDir, Extra: extra,
 		Image: s.ContainerImage, TZ: s.TZ, Limits: d.cfg.Limits, Now: d.now()}, d.cfg.Policy, d.log.Named("sandbox"))
 	if err != nil {

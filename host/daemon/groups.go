@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strings"
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
+	"github.com/nanoclaw/nanoclaw-go/host/memory"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
@@ -143,9 +142,9 @@ func parseContainerConfig(raw json.RawMessage) (containerConfig, []sandbox.Extra
 var ErrInvalidFolder = errors.New(`invalid group folder: want ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, and "global" is reserved`)
 
 // Register records a group and prepares its folders: groups/<folder>/ and its session store
-// (owned by the agent's user), its IPC directories, and its CLAUDE.md from the main or global
+// (owned by the agent's user), its IPC directories, and its CLAUDE.md from the main or group
 // template (never overwriting one that exists), with the assistant's name in place of the
-// template's "Andy".
+// template's "Andy"; the global memory too if it is missing.
 func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	if !ipcpolicy.ValidFolder(g.Folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, g.Folder)
@@ -185,9 +184,12 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 }
 
 // PrepareGroupDirs makes a group's folder and session store under root through agents,
-// owned by the agent's user, and its CLAUDE.md from the template. Nothing is followed that
-// an agent could have linked: a link where CLAUDE.md goes is left alone (and logged), a
-// linked template is an error. It is also what `nanoclaw groups add` runs without a host.
+// owned by the agent's user, and the memory it is missing from the templates (memory.Ensure:
+// its own CLAUDE.md from main's or the group template, and the global one). Nothing is
+// followed that an agent could have linked: a link where memory goes is left alone (and
+// logged), a linked template is an error. It runs at registration, before every run (so a
+// fresh checkout, or memory a user deleted, gets its files on first use) and is what
+// `nanoclaw groups add` runs without a host.
 func PrepareGroupDirs(agents *agentfs.FS, folder string, isMain bool, assistantName string) error {
 	if !ipcpolicy.ValidFolder(folder) {
 		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
@@ -195,23 +197,7 @@ func PrepareGroupDirs(agents *agentfs.FS, folder string, isMain bool, assistantN
 	if err := agents.PrepareGroup(folder, isMain); err != nil {
 		return fmt.Errorf("group %s: %w", folder, err)
 	}
-	tmpl := agentfs.Global
-	if isMain {
-		tmpl = "main"
-	}
-	if tmpl == folder || agents.HasMemory(folder) {
-		return nil // the group is the template's own folder, or has its memory
-	}
-	b, err := agents.ReadTemplate(tmpl)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // no template to copy
-	}
-	if err != nil {
-		return fmt.Errorf("group %s: %w", folder, err)
-	}
-	text := strings.ReplaceAll(string(b), "# Andy", "# "+assistantName)
-	text = strings.ReplaceAll(text, "You are Andy", "You are "+assistantName)
-	if _, err := agents.CreateMemory(folder, []byte(text)); err != nil {
+	if err := memory.Ensure(agents, folder, isMain, assistantName); err != nil {
 		return fmt.Errorf("group %s: %w", folder, err)
 	}
 	return nil

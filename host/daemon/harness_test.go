@@ -537,12 +537,13 @@ func newHarness(t *testing.T, opt options) *harness {
 	}
 	h := &harness{t: t, root: root, rt: &fakeRuntime{}, ch: &fakeChannel{}, logs: &logTap{}, runErr: make(chan error, 1)}
 	h.ctx = context.Background()
-	if err := os.MkdirAll(filepath.Join(root, "groups", "global"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, "templates"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := "# Andy\n\nYou are Andy, a helpful assistant. Ask Andy anything.\n"
-	if err := os.WriteFile(filepath.Join(root, "groups", "global", "CLAUDE.md"), []byte(tmpl), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range testTemplates {
+		if err := os.WriteFile(filepath.Join(root, "templates", name+".md"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.st, err = store.Open(h.ctx, filepath.Join(root, "store", "messages.db"))
 	if err != nil {
@@ -601,6 +602,13 @@ func newHarness(t *testing.T, opt options) *harness {
 		}
 	})
 	return h
+}
+
+// testTemplates are the memory templates of a harness's project (templates/<name>.md).
+var testTemplates = map[string]string{
+	"main":   "# Andy\n\nYou are Andy, the owner's assistant.\n",
+	"group":  "# Andy\n\nYou are Andy, a helpful assistant. Ask Andy anything.\n",
+	"global": "# Global memory\n\nShared by every group.\n",
 }
 
 // testAgents is root's agent directories for agents running as the test process implies

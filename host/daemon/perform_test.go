@@ -328,18 +328,29 @@ func TestTaskChanges(t *testing.T) {
 }
 
 // TestRegisterFollowsNoAgentLink: what an agent can plant where registration reads or
-// writes is never followed. Main has groups/global read-write, so it can replace the
-// template with a link to any host file; any agent can leave a dangling CLAUDE.md link in a
-// folder that is registered later.
+// writes is never followed. Main has groups/global read-write, so it can replace the global
+// memory with a link to any host file; any agent can leave a dangling CLAUDE.md link in a
+// folder that is registered later; and a template location that is a link (which no agent
+// can make: templates/ is the host's) is refused all the same.
 func TestRegisterFollowsNoAgentLink(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
 		plant   func(t *testing.T, root, victim string)
-		refused bool // the registration fails (it succeeds, without memory, otherwise)
+		refused bool   // the registration fails (it succeeds otherwise)
+		md      string // the new group's memory afterwards ("": none)
 	}{
-		{name: "global template linked to a host file", refused: true, plant: func(t *testing.T, root, victim string) {
-			tmpl := filepath.Join(root, "groups", "global", "CLAUDE.md")
+		{name: "global memory linked to a host file by main", md: wantGroupMD("Andy"), plant: func(t *testing.T, root, victim string) {
+			global := filepath.Join(root, "groups", "global", "CLAUDE.md")
+			if err := os.Remove(global); err != nil { // made when the harness registered main
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(victim, "passwd"), global); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "group template linked to a host file", refused: true, plant: func(t *testing.T, root, victim string) {
+			tmpl := filepath.Join(root, "templates", "group.md")
 			if err := os.Remove(tmpl); err != nil {
 				t.Fatal(err)
 			}
@@ -372,8 +383,9 @@ func TestRegisterFollowsNoAgentLink(t *testing.T) {
 			if c.refused && !errors.Is(err, agentfs.ErrRefused) {
 				t.Errorf("the error does not say it was refused: %v", err)
 			}
-			if b, err := os.ReadFile(filepath.Join(h.root, "groups", "newgrp", "CLAUDE.md")); err == nil {
-				t.Errorf("the new group's memory holds %q", b)
+			b, err := os.ReadFile(filepath.Join(h.root, "groups", "newgrp", "CLAUDE.md"))
+			if c.md == "" && err == nil || c.md != "" && string(b) != c.md {
+				t.Errorf("the new group's memory holds %q (%v), want %q", b, err, c.md)
 			}
 			entries, _ := os.ReadDir(victim)
 			if len(entries) != 1 {
@@ -382,8 +394,16 @@ func TestRegisterFollowsNoAgentLink(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(victim, "passwd")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
 				t.Errorf("the host file was chowned or removed: %v", err)
 			}
+			if b, err := os.ReadFile(filepath.Join(victim, "passwd")); err != nil || string(b) != "root:x:0:0:root:/root:/bin/sh\n" {
+				t.Errorf("the host file changed: %q, %v", b, err)
+			}
 		})
 	}
+}
+
+// wantGroupMD is the harness's group template with the assistant's name.
+func wantGroupMD(name string) string {
+	return strings.NewReplacer("# Andy", "# "+name, "You are Andy", "You are "+name).Replace(testTemplates["group"])
 }
 
 func TestRegisterGroup(t *testing.T) {
@@ -396,7 +416,10 @@ func TestRegisterGroup(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.root, "groups", "keep", "CLAUDE.md"), []byte("my own notes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const wantMD = "# Claw\n\nYou are Claw, a helpful assistant. Ask Andy anything.\n"
+	wantMD := wantGroupMD("Claw") // the group template's, not the global memory
+	if wantMD != "# Claw\n\nYou are Claw, a helpful assistant. Ask Andy anything.\n" {
+		t.Fatalf("the group template renders as %q", wantMD)
+	}
 	cases := []struct {
 		name    string
 		body    string
