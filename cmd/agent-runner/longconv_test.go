@@ -95,3 +95,24 @@ func TestLongConversation(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLongConversation reports, for the 300-turn conversation with and without the
+// API's context management, the largest context the API saw (after its edits) and the
+// largest request sent, in tokens, and how many requests it took (summarizing and refused
+// ones included).
+func BenchmarkLongConversation(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		edits bool
+	}{{"server-edits", true}, {"summarizing", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			var s contextStats
+			for b.Loop() {
+				s = longConversation(b, newContextAPI(longWindow, mode.edits), longTurns)
+			}
+			b.ReportMetric(float64(s.maxTokens), "max-context-tokens")
+			b.ReportMetric(float64(s.maxSent), "max-request-tokens")
+			b.ReportMetric(float64(s.requests), "requests")
+		})
+	}
+}
