@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -25,6 +26,7 @@ func longConversation(tb testing.TB, api *contextAPI, turns int) contextStats {
 	// A turn takes milliseconds here, so the follow-ups' acknowledgements would pass the
 	// socket's rate limit, which is made for turns that take seconds.
 	h := newHarness(tb, api, func(c *agentsock.Config) { c.IPCRate = rate.Inf })
+	h.runTimeout = 10 * time.Minute // 50 turns under the race detector on a busy machine
 	h.env["NANOCLAW_COMPACT_AT"] = longCompactAt
 	h.env["NANOCLAW_WEB_TOOLS"] = "0"
 	req := baseRequest()

@@ -91,6 +91,8 @@ type harness struct {
 	stderr  *syncBuffer
 	done    chan int
 	cancel  context.CancelFunc // ends the current run's context, as an interrupted host
+	// runTimeout bounds each run (testDeadline unless a test needs longer runs).
+	runTimeout time.Duration
 }
 
 // recordingIPC performs every request and keeps it.
@@ -147,7 +149,7 @@ func newHarness(t testing.TB, api http.Handler, opts ...func(*agentsock.Config))
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), ipc: &recordingIPC{}}
+	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), ipc: &recordingIPC{}, runTimeout: testDeadline}
 	cfg := agentsock.Config{Dir: sockDir, UID: -1, GID: -1, IPC: h.ipc,
 		Model: func(string) http.Handler { return api }}
 	for _, o := range opts {
@@ -225,7 +227,7 @@ func (h *harness) start(req runRequest) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), h.runTimeout)
 	h.cancel = cancel
 	getenv := func(k string) string { return h.env[k] }
 	go func() {
