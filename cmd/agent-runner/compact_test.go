@@ -355,3 +355,36 @@ func canonical(t *testing.T, v any) string {
 	}
 	return marshal(t, x)
 }
+
+// TestCompactAtFromRequest: the host's NANOCLAW_COMPACT_AT, in the run request, wins over
+// the runner's environment and sets the edits' triggers (never under the least the runner
+// accepts).
+func TestCompactAtFromRequest(t *testing.T) {
+	cases := []struct {
+		name    string
+		request int64
+		env     string
+		want    int64
+	}{
+		{"from the request", 70_000, "60000", 70_000},
+		{"from the environment", 0, "60000", 60_000},
+		{"the default", 0, "", defaultCompactAt},
+		{"too small", 10, "", minCompactAt},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &mockAPI{script: func(int, map[string]any) (int, string) { return textResp("ok") }}
+			h := newHarness(t, api)
+			h.env["NANOCLAW_COMPACT_AT"] = tc.env
+			req := baseRequest()
+			req.CompactAt = tc.request
+			h.start(req)
+			h.next()
+			h.dropClose()
+			h.exitCode()
+			if got, want := canonical(t, api.requests()[0]["context_management"]), canonical(t, contextEdits(tc.want)); got != want {
+				t.Errorf("context_management %s, want %s", got, want)
+			}
+		})
+	}
+}

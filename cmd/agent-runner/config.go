@@ -27,7 +27,8 @@ import (
 //	NANOCLAW_BASH           /bin/bash (script phase of scheduled tasks)
 //	NANOCLAW_EXTRA_DIRS     extra mount points outside $NANOCLAW_WORKSPACE/extra (path list)
 //	NANOCLAW_COMPACT_AT     150000 input tokens: the conversation is compacted past this
-//	                        (contextedits.go, summarize.go); at least 1000
+//	                        (contextedits.go, summarize.go); at least 1000; a run
+//	                        request's "compactAt" (the host's setting) wins
 type config struct {
 	workspace  string
 	groupDir   string

@@ -57,6 +57,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if req.Model != "" {
 		cfg.model = req.Model
 	}
+	if req.CompactAt > 0 {
+		cfg.compactAt = max(req.CompactAt, minCompactAt)
+	}
 
 	host := newHostConn(cfg.socket, logf)
 	var input *inputStream
