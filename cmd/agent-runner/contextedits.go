@@ -36,8 +36,10 @@ const (
 )
 
 // contextBetas are the beta flags the two edits need: clear_tool_uses_20250919 is context
-// editing's, compact_20260112 compaction's.
-var contextBetas = []anthropic.AnthropicBeta{anthropic.AnthropicBetaContextManagement2025_06_27, anthropic.AnthropicBetaCompact2026_01_12}
+// editing's, compact_20260112 compaction's. A new slice each time: requests never share one.
+func contextBetas() []anthropic.AnthropicBeta {
+	return []anthropic.AnthropicBeta{anthropic.AnthropicBetaContextManagement2025_06_27, anthropic.AnthropicBetaCompact2026_01_12}
+}
 
 // contextEdits are the request's context_management edits for a compaction threshold of
 // compactAt input tokens. Tool results are cleared first, from two thirds of it (clearing

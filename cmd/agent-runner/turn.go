@@ -80,7 +80,7 @@ func (a *agent) toolRunner(msgs []anthropic.BetaMessageParam, used int) *anthrop
 	}
 	if a.serverEdits {
 		params.ContextManagement = contextEdits(a.compactAt)
-		params.Betas = contextBetas
+		params.Betas = contextBetas()
 	}
 	iterations := 0
 	if a.maxIter > 0 {
