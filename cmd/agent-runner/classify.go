@@ -17,6 +17,17 @@ const ruleHeader = "X-Nanoclaw-Rule"
 // classify tells the host what kind of failure err is, so it retries only what can pass and
 // tells the chat plainly about what cannot.
 func classify(err error) string {
+	// A summarizing request that failed left a conversation too long to go on, unless its
+	// failure says nothing about length and waiting mends it (the budget, the credentials,
+	// an outage): then the conversation is kept for the retry.
+	var se *summaryError
+	if errors.As(err, &se) {
+		switch kind := classify(se.err); kind {
+		case runproto.ErrorBudget, runproto.ErrorAuth, runproto.ErrorTransient:
+			return kind
+		}
+		return runproto.ErrorContext
+	}
 	var apiErr *anthropic.Error
 	if !errors.As(err, &apiErr) {
 		return runproto.ErrorTransient // the network, the socket, a timeout

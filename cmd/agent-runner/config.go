@@ -26,6 +26,9 @@ import (
 //	NANOCLAW_SESSIONS_DIR   $HOME/.nanoclaw/sessions
 //	NANOCLAW_BASH           /bin/bash (script phase of scheduled tasks)
 //	NANOCLAW_EXTRA_DIRS     extra mount points outside $NANOCLAW_WORKSPACE/extra (path list)
+//	NANOCLAW_COMPACT_AT     150000 input tokens: the conversation is compacted past this
+//	                        (contextedits.go, summarize.go); at least 1000; a run
+//	                        request's "compactAt" (the host's setting) wins
 type config struct {
 	workspace  string
 	groupDir   string
@@ -42,9 +45,17 @@ type config struct {
 	maxRetries    int
 	sessionsDir   string
 	bash          string
+	compactAt     int64
 }
 
 const defaultModel = anthropic.ModelClaudeSonnet5_5
+
+// defaultCompactAt is the API's own default trigger for server-side compaction: far enough
+// below a 200k-token window that one more turn of tool output still fits.
+const defaultCompactAt = 150_000
+
+// minCompactAt keeps a typo (NANOCLAW_COMPACT_AT=150) from summarizing after every turn.
+const minCompactAt = 1000
 
 func loadConfig(getenv func(string) string) (config, error) {
 	get := func(k, def string) string {
@@ -81,8 +92,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.maxTokens = int64(num("NANOCLAW_MAX_TOKENS", 16384))
 	c.maxIterations = num("NANOCLAW_MAX_ITERATIONS", 100)
 	c.maxRetries = num("NANOCLAW_MAX_RETRIES", 2)
+	c.compactAt = int64(num("NANOCLAW_COMPACT_AT", defaultCompactAt))
 	if err != nil {
 		return c, err
+	}
+	if c.compactAt < minCompactAt {
+		return c, fmt.Errorf("NANOCLAW_COMPACT_AT=%d: want at least %d input tokens", c.compactAt, minCompactAt)
 	}
 
 	if d := get("NANOCLAW_SESSIONS_DIR", ""); d != "" {

@@ -57,6 +57,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if req.Model != "" {
 		cfg.model = req.Model
 	}
+	if req.CompactAt > 0 {
+		cfg.compactAt = max(req.CompactAt, minCompactAt)
+	}
 
 	host := newHostConn(cfg.socket, logf)
 	var input *inputStream
@@ -235,6 +238,12 @@ type agent struct {
 	maxTokens   int64
 	maxIter     int
 	logf        func(string, ...any)
+
+	// Keeping the conversation within the model's context (turn.go).
+	compactAt   int64 // NANOCLAW_COMPACT_AT
+	serverEdits bool  // the API's context management is asked for; off once refused
+	gauge       contextGauge
+	overhead    int64 // estimated tokens of tools and system prompt
 }
 
 func newAgent(cfg config, req runRequest, host *hostConn, logf func(string, ...any)) (*agent, error) {
@@ -273,6 +282,9 @@ func newAgent(cfg config, req runRequest, host *hostConn, logf func(string, ...a
 		maxTokens: cfg.maxTokens,
 		maxIter:   cfg.maxIterations,
 		logf:      logf,
+
+		compactAt:   cfg.compactAt,
+		serverEdits: true,
 	}
 	if cfg.webTools {
 		a.serverTools = []anthropic.BetaToolUnionParam{
@@ -280,6 +292,7 @@ func newAgent(cfg config, req runRequest, host *hostConn, logf func(string, ...a
 			{OfWebFetchTool20250910: &anthropic.BetaWebFetchTool20250910Param{}},
 		}
 	}
+	a.overhead = requestOverhead(a.tools, a.serverTools, a.system)
 	logf("model %s, workdir %s, allowed roots %v, read-only roots %v, web tools %v", a.model, cfg.groupDir, allowed, readOnly, cfg.webTools)
 	return a, nil
 }
@@ -295,59 +308,6 @@ func newClient(cfg config, host *hostConn) anthropic.Client {
 		option.WithAPIKey("placeholder"),
 		option.WithMaxRetries(cfg.maxRetries),
 	)
-}
-
-// turn runs the tool loop for one user turn and returns the new history and the final text.
-func (a *agent) turn(ctx context.Context, msgs []anthropic.BetaMessageParam) ([]anthropic.BetaMessageParam, string, error) {
-	r := a.client.Beta.Messages.NewToolRunner(a.tools, anthropic.BetaToolRunnerParams{
-		BetaMessageNewParams: anthropic.BetaMessageNewParams{
-			Model:     a.model,
-			MaxTokens: a.maxTokens,
-			System:    a.system,
-			Messages:  msgs,
-			// Automatic prompt caching: the API marks the request's last block, so tools,
-			// system prompt and the conversation so far are read from cache on the next
-			// request (each adds only a few blocks, well within the cache's lookback).
-			CacheControl: anthropic.NewBetaCacheControlEphemeralParam(),
-		},
-		MaxIterations: a.maxIter,
-	})
-	// Server tools run on the API side; the runner only needs them in the request. It built
-	// Params.Tools from the client tools, so they are appended after construction.
-	r.Params.Tools = append(r.Params.Tools, a.serverTools...)
-
-	var last *anthropic.BetaMessage
-	for {
-		m, err := r.NextMessage(ctx)
-		if err != nil {
-			return r.Messages(), "", err
-		}
-		if m == nil {
-			break
-		}
-		last = m
-		var calls []string
-		for _, b := range m.Content {
-			switch b.Type {
-			case "tool_use", "server_tool_use":
-				calls = append(calls, b.Name)
-			}
-		}
-		a.logf("model: stop_reason=%s tools=%v", m.StopReason, calls)
-	}
-	if last == nil {
-		return r.Messages(), "", nil
-	}
-	if last.StopReason == anthropic.BetaStopReasonMaxTokens {
-		a.logf("warning: turn ended at max_tokens")
-	}
-	var sb strings.Builder
-	for _, b := range last.Content {
-		if b.Type == "text" {
-			sb.WriteString(b.Text)
-		}
-	}
-	return r.Messages(), sb.String(), nil
 }
 
 func systemPrompt(cfg config, req runRequest) []anthropic.BetaTextBlockParam {

@@ -90,6 +90,9 @@ type harness struct {
 	outputs chan output
 	stderr  *syncBuffer
 	done    chan int
+	cancel  context.CancelFunc // ends the current run's context, as an interrupted host
+	// runTimeout bounds each run (testDeadline unless a test needs longer runs).
+	runTimeout time.Duration
 }
 
 // recordingIPC performs every request and keeps it.
@@ -130,7 +133,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t testing.TB, api http.Handler) *harness {
+// newHarness builds the harness; opts adjust the agent socket's configuration.
+func newHarness(t testing.TB, api http.Handler, opts ...func(*agentsock.Config)) *harness {
 	t.Helper()
 	root := t.TempDir()
 	ws := filepath.Join(root, "workspace")
@@ -145,9 +149,13 @@ func newHarness(t testing.TB, api http.Handler) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), ipc: &recordingIPC{}}
-	h.sock, err = agentsock.New(agentsock.Config{Dir: sockDir, UID: -1, GID: -1, IPC: h.ipc,
-		Model: func(string) http.Handler { return api }})
+	h := &harness{t: t, ws: ws, home: filepath.Join(root, "home"), ipc: &recordingIPC{}, runTimeout: testDeadline}
+	cfg := agentsock.Config{Dir: sockDir, UID: -1, GID: -1, IPC: h.ipc,
+		Model: func(string) http.Handler { return api }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.sock, err = agentsock.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,14 +194,17 @@ func (h *harness) start(req runRequest) {
 	if req.RunID == "" {
 		req.RunID = h.newRun()
 	}
-	h.outputs = make(chan output, 16)
+	// The parser keeps its own channel: the next start replaces h.outputs while it may
+	// still be closing this one.
+	outputs := make(chan output, 16)
+	h.outputs = outputs
 	h.stderr = &syncBuffer{}
 	done := make(chan int, 1)
 	h.done = done
 	in, _ := json.Marshal(req)
 	pr, pw := io.Pipe()
 	go func() { // parse marker blocks off stdout as they come
-		defer close(h.outputs)
+		defer close(outputs)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		state := 0
@@ -207,16 +218,17 @@ func (h *harness) start(req runRequest) {
 				if err := json.Unmarshal([]byte(line), &o); err != nil {
 					o = output{Status: "unparsable:" + line}
 				}
-				h.outputs <- o
+				outputs <- o
 				state = 2
 			case state == 2 && line == outputEndMarker:
 				state = 0
 			default:
-				h.outputs <- output{Status: "stray stdout line: " + line}
+				outputs <- output{Status: "stray stdout line: " + line}
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), h.runTimeout)
+	h.cancel = cancel
 	getenv := func(k string) string { return h.env[k] }
 	go func() {
 		defer cancel()

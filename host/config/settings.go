@@ -103,6 +103,10 @@ type Settings struct {
 	LogLevel                string        // LOG_LEVEL: trace, debug, info, warn or error
 	Model                   string        // NANOCLAW_MODEL: "" lets the agent runner choose
 	MaxTokensPerDay         int64         // NANOCLAW_MAX_TOKENS_PER_DAY: 0 means no budget
+	// NANOCLAW_COMPACT_AT: input tokens past which an agent's conversation is compacted
+	// (by the model API, or by the agent runner where the endpoint cannot); 0 lets the
+	// runner choose (150000).
+	CompactAt int64
 	// NANOCLAW_MAX_API_CONCURRENCY: how many model API requests one group may have in flight
 	// at once; more wait their turn in order. It bounds how far concurrent requests can
 	// take a group past its daily budget, and what one group takes of the API's rate limits.
@@ -129,7 +133,8 @@ const (
 	DefaultPluginIdle              = 30 * time.Minute
 	DefaultShutdownGrace           = 30 * time.Second
 	DefaultMaxAPIConcurrency       = 4
-	MaxAPIConcurrencyLimit         = 256 // NANOCLAW_MAX_API_CONCURRENCY's largest value
+	MaxAPIConcurrencyLimit         = 256  // NANOCLAW_MAX_API_CONCURRENCY's largest value
+	MinCompactAt                   = 1000 // NANOCLAW_COMPACT_AT's least: smaller would summarize every turn
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is
@@ -181,6 +186,7 @@ func loadSettings(env func(string) string, sysZone func() string) (Settings, err
 		LogLevel:                p.logLevel("LOG_LEVEL"),
 		Model:                   p.str("NANOCLAW_MODEL", ""),
 		MaxTokensPerDay:         p.integer("NANOCLAW_MAX_TOKENS_PER_DAY", 0, 0, math.MaxInt64),
+		CompactAt:               p.integer("NANOCLAW_COMPACT_AT", 0, MinCompactAt, math.MaxInt64),
 		MaxAPIConcurrency:       int(p.integer("NANOCLAW_MAX_API_CONCURRENCY", DefaultMaxAPIConcurrency, 1, MaxAPIConcurrencyLimit)),
 		PluginIdle:              p.millisOrZero("NANOCLAW_PLUGIN_IDLE", DefaultPluginIdle),
 		ShutdownGrace:           p.millisOrZero("NANOCLAW_SHUTDOWN_GRACE", DefaultShutdownGrace),

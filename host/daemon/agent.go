@@ -186,7 +186,7 @@ func (d *Daemon) runAgent(ctx context.Context, r agentRun, onOutput func(sandbox
 		LogDir: filepath.Join(d.layout.DataDir, "logs", g.Folder), // host-only, never in the group folder
 		Debug:  s.LogLevel == "debug" || s.LogLevel == "trace"}
 	req := sandbox.RunRequest{Prompt: r.prompt, SessionID: r.sessionID, GroupFolder: g.Folder, ChatJID: r.chatJID,
-		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model, RunID: run.ID()}
+		IsMain: g.IsMain, AssistantName: s.AssistantName, Model: s.Model, CompactAt: s.CompactAt, RunID: run.ID()}
 	taskID := ""
 	if r.task != nil {
 		req.IsScheduledTask, req.Script, taskID = true, r.task.Script, r.task.ID

@@ -21,6 +21,9 @@ type Request struct {
 	AssistantName   string `json:"assistantName,omitempty"`
 	Script          string `json:"script,omitempty"` // a scheduled task's pre-check script
 	Model           string `json:"model,omitempty"`  // overrides the runner's default model
+	// CompactAt is the input tokens past which the conversation is compacted (the host's
+	// NANOCLAW_COMPACT_AT); 0 leaves the runner's default.
+	CompactAt int64 `json:"compactAt,omitempty"`
 	// RunID names this run on the agent socket: the runner opens its input stream with it,
 	// so a stream left over from an earlier container of the group is never served.
 	RunID string `json:"runId,omitempty"`
