@@ -44,6 +44,11 @@ func (o *outputWriter) success(result, sessionID string, inputs []int64) error {
 	return o.write(output{Status: "success", Result: r, NewSessionID: sessionID, Inputs: inputs})
 }
 
+// notice reports a line for the chat that answers nothing (runproto.StatusNotice).
+func (o *outputWriter) notice(text string) error {
+	return o.write(output{Status: runproto.StatusNotice, Notice: text})
+}
+
 func (o *outputWriter) failure(err error, sessionID string) error {
 	return o.write(output{Status: "error", NewSessionID: sessionID, Error: err.Error(), ErrorKind: classify(err)})
 }

@@ -83,6 +83,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		msgs, err := store.load(req.SessionID)
 		if err != nil {
 			logf("cannot resume session %s (%v); starting a fresh session", req.SessionID, err)
+			_ = out.notice(unloadableSession(store, req.SessionID, logf))
 		} else {
 			sessionID, history = req.SessionID, msgs
 			logf("resuming session %s (%d messages)", sessionID, len(history))
@@ -352,6 +353,20 @@ func readMemoryFile(p string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file", p)
 	}
 	return io.ReadAll(io.LimitReader(f, maxMemoryBytes))
+}
+
+// unloadableSession archives a session that could not be resumed and says so in one line
+// for the chat: the user would otherwise wonder why the assistant forgot everything.
+func unloadableSession(store sessionStore, id string, logf func(string, ...any)) string {
+	archived, err := store.archive(id, time.Now())
+	switch {
+	case err != nil:
+		logf("%v", err)
+	case archived != "":
+		logf("session %s archived as %s", id, archived)
+		return "I couldn't load our previous conversation, so this is a fresh start (the old one is kept as " + archived + ")."
+	}
+	return "I couldn't load our previous conversation, so this is a fresh start."
 }
 
 // primedBash sends "set +H" to each new bash session before the model's first command: with

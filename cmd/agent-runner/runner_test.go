@@ -479,15 +479,34 @@ func TestResume(t *testing.T) {
 		t.Errorf("prior assistant turn missing: %s", prior)
 	}
 
-	// Corrupt session file.
-	os.WriteFile(filepath.Join(h.home, ".nanoclaw", "sessions", "broken.json"), []byte("{not json"), 0o600)
+	// Corrupt session file: archived (kept for inspection, never offered again), and the
+	// chat told in one line before the answer; a missing one is told too.
+	sessions := filepath.Join(h.home, ".nanoclaw", "sessions")
+	os.WriteFile(filepath.Join(sessions, "broken.json"), []byte("{not json"), 0o600)
 	for _, id := range []string{"broken", "missing-one", "../escape"} {
 		req.SessionID = id
 		req.Prompt = "fresh " + id
 		h.start(req)
+		n := h.next()
 		o := h.next()
 		h.dropClose()
 		h.exitCode()
+		if n.Status != runproto.StatusNotice || !strings.Contains(n.Notice, "fresh start") || n.Result != nil || len(n.Inputs) != 0 {
+			t.Errorf("%s: first output %+v, want a notice of a fresh start", id, n)
+		}
+		if id == "broken" {
+			if !strings.Contains(n.Notice, "broken.unloadable-") {
+				t.Errorf("notice %q does not name the archived file", n.Notice)
+			}
+			if _, err := os.Stat(filepath.Join(sessions, "broken.json")); !os.IsNotExist(err) {
+				t.Errorf("the corrupt session is still offered: %v", err)
+			}
+			if m, _ := filepath.Glob(filepath.Join(sessions, "broken.unloadable-*.json")); len(m) != 1 {
+				t.Errorf("archived copies %v, want one", m)
+			} else if b, _ := os.ReadFile(m[0]); string(b) != "{not json" {
+				t.Errorf("archive holds %q", b)
+			}
+		}
 		if o.Status != "success" || o.NewSessionID == "" || o.NewSessionID == id {
 			t.Errorf("%s: output %+v", id, o)
 		}

@@ -68,6 +68,23 @@ func (s sessionStore) load(id string) ([]anthropic.BetaMessageParam, error) {
 	return f.Messages, nil
 }
 
+// archive moves session id's file aside as <id>.unloadable-<UTC time>.json, so a session
+// that cannot be loaded is kept for inspection but never offered again. It returns the
+// archive's name, or "" when there was no file to move (a bad id, or none there).
+func (s sessionStore) archive(id string, now time.Time) (string, error) {
+	if !validSessionID.MatchString(id) || id == "." || id == ".." {
+		return "", nil
+	}
+	name := id + ".unloadable-" + now.UTC().Format("20060102T150405Z") + ".json"
+	if err := os.Rename(s.path(id), filepath.Join(s.dir, name)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		return "", fmt.Errorf("archive session %s: %w", id, err)
+	}
+	return name, nil
+}
+
 // save writes the session atomically (temp file + rename), mode 0600.
 func (s sessionStore) save(id string, msgs []anthropic.BetaMessageParam) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {

@@ -81,6 +81,8 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 			if !d.pipe(ctx, g) {
 				d.queue.NotifyIdle(jid)
 			}
+		case runproto.StatusNotice:
+			d.notice(ctx, jid, g.Folder, o.Notice)
 		case "error":
 			mu.Lock()
 			failed = true // NanoClaw's hadError: the run failed even if the container then exits 0

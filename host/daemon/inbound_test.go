@@ -1092,6 +1092,28 @@ func TestFailuresAreTold(t *testing.T) {
 			t.Fatalf("told %q", sent)
 		}
 	})
+	t.Run("a session that cannot be loaded is told in one line", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.register(mainGroup)
+		h.start()
+		h.message(msg(mainJID, "m0", "question", 0))
+		r := h.nextRun()
+		// An agent's notice is hostile text: one line, capped, answering nothing.
+		r.output(t, sandbox.RunOutput{Status: runproto.StatusNotice, Notice: "fresh start" + strings.Repeat("x", 400) + "\nsecond line"})
+		sent := h.ch.waitSends(t, mainJID, 1)
+		if !strings.HasPrefix(sent[0], "fresh start") || len(sent[0]) > 300 || strings.Contains(sent[0], "second line") {
+			t.Fatalf("told %q", sent[0])
+		}
+		if want := "cursor:" + justBefore(ts(0)); h.inflight(mainJID) != want {
+			t.Errorf("a notice answered the message: in-flight marker %q", h.inflight(mainJID))
+		}
+		r.reply(t, "the answer", "")
+		r.exit(0)
+		h.drain()
+		if sent := h.ch.sends(mainJID); len(sent) != 2 || sent[1] != "the answer" {
+			t.Fatalf("sent %q", sent)
+		}
+	})
 	t.Run("missing image", func(t *testing.T) {
 		h := newHarness(t, options{})
 		h.register(mainGroup)

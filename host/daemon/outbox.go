@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/store"
@@ -26,6 +27,24 @@ func (d *Daemon) queueSend(ctx context.Context, jid, text, origin string) error 
 	d.wakeOutbox()
 	return nil
 }
+
+// notice sends an agent's notice (a line that answers nothing) to the chat, one line at
+// most: the agent's text is hostile input, so it is capped and not allowed to pass as more.
+func (d *Daemon) notice(ctx context.Context, jid, folder, text string) {
+	text, _, _ = strings.Cut(strings.TrimSpace(text), "\n")
+	if len(text) > maxNotice {
+		text = strings.ToValidUTF8(text[:maxNotice], "")
+	}
+	if text == "" {
+		return
+	}
+	if err := d.queueSend(ctx, jid, text, "notice:"+folder); err != nil {
+		d.log.Error("notice not stored for sending", "chat", jid, "error", err)
+	}
+}
+
+// maxNotice bounds a notice's length in bytes.
+const maxNotice = 300
 
 func (d *Daemon) outgoing(jid, text, origin string) store.Outgoing {
 	return store.Outgoing{ChatJID: jid, Text: text, Origin: origin, CreatedAt: store.Timestamp(d.now())}

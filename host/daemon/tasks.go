@@ -12,6 +12,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // taskCloseDelay bounds how long a task's container may stay silent before it is asked to
@@ -66,6 +67,9 @@ func (d *Daemon) runTask(ctx context.Context, t store.Task) {
 					d.log.Error("task result not stored for sending", "task", t.ID, "error", err)
 				}
 			}
+		}
+		if o.Status == runproto.StatusNotice {
+			d.notice(ctx, t.ChatJID, g.Folder, o.Notice)
 		}
 		if o.Status == "success" {
 			d.queue.CloseRun(t.ChatJID)

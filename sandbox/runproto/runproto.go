@@ -31,7 +31,7 @@ type Request struct {
 
 // Output is one result between the markers (NanoClaw's ContainerOutput).
 type Output struct {
-	Status       string  `json:"status"` // "success" or "error"
+	Status       string  `json:"status"` // "success", "error" or "notice"
 	Result       *string `json:"result"` // null when there is nothing to send
 	NewSessionID string  `json:"newSessionId,omitempty"`
 	Error        string  `json:"error,omitempty"`
@@ -42,9 +42,16 @@ type Output struct {
 	// ErrorKind classifies an error result, so the host knows whether retrying can help
 	// and what to tell the chat: one of the Error* values.
 	ErrorKind string `json:"errorKind,omitempty"`
+	// Notice is one line for the chat that is not an answer (Status "notice"): the
+	// conversation could not be resumed and a fresh one began. It answers no input and
+	// does not end the turn.
+	Notice string `json:"notice,omitempty"`
 }
 
 // What kind of failure an error result reports.
+// StatusNotice marks an Output that only carries a Notice.
+const StatusNotice = "notice"
+
 const (
 	// ErrorTransient may pass: the API overloaded or rate-limited, the network, a 5xx.
 	// The host retries on its schedule.
