@@ -40,7 +40,7 @@ func runChat(ctx context.Context, e env, chat, name string, replies int) int {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	if err := local.Chat(ctx, local.SocketPath(paths.Data), local.ChatOptions{Chat: chat, Name: name, Replies: replies}, e.stdin, e.stdout); err != nil {
+	if err := local.Chat(ctx, local.SocketPath(paths.Data), local.ChatOptions{Chat: chat, Name: name, Replies: replies, Info: e.stderr}, e.stdin, e.stdout); err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw chat:", err)
 		return 1
 	}
