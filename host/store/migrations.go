@@ -71,6 +71,9 @@ func migrations() []migration {
 		// backlog is worked through by it, so a message that asked for the agent is never
 		// skipped and one that was only context never starts a run.
 		{name: "messages keep their route verdict", up: addColumn("messages", "route_action", "TEXT")},
+		// The files that came with a message (photos, documents, voice notes), as JSON: the
+		// files are in the group's folder, the prompt names them.
+		{name: "messages keep their attachments", up: addColumn("messages", "attachments", "TEXT")},
 	}
 }
 
