@@ -28,17 +28,17 @@ const (
 
 // Attachment is one attachment element: what the host says of a file.
 type Attachment struct {
-	Type     string // image, sticker, document, audio, voice, video
-	Path     string // the file as the container sees it; "" when it was not stored
-	MIME     string // as the sender declared it
-	Name     string // a document's name as the sender gave it
-	Size     int64
-	Seconds  int // audio and video length
-	Width    int
-	Height   int
-	Skipped  string // why the file is not there
-	Start    int    // the element's offset in the text it was parsed from
-	End      int    // the offset just after it
+	Type    string // image, sticker, document, audio, voice, video
+	Path    string // the file as the container sees it; "" when it was not stored
+	MIME    string // as the sender declared it
+	Name    string // a document's name as the sender gave it
+	Size    int64
+	Seconds int // audio and video length
+	Width   int
+	Height  int
+	Skipped string // why the file is not there
+	Start   int    // the element's offset in the text it was parsed from
+	End     int    // the offset just after it
 }
 
 // FormatAttachment renders a as an attachment element, every attribute escaped.
