@@ -37,6 +37,8 @@ type Client interface {
 	SendMessage(ctx context.Context, to types.JID, m *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
+	// Download fetches and decrypts a message's media (the receive side's only call).
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
 	AddEventHandler(h whatsmeow.EventHandler) uint32
 	Connect() error
 	Disconnect()
