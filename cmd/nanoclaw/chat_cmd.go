@@ -25,7 +25,7 @@ func cmdChat(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	if err := local.Chat(ctx, local.SocketPath(paths.Data), local.ChatOptions{Chat: *chat, Name: *name, Replies: *replies}, e.stdin, e.stdout); err != nil {
+	if err := local.Chat(ctx, local.SocketPath(paths.Data), local.ChatOptions{Chat: *chat, Name: *name, Replies: *replies, Info: e.stderr}, e.stdin, e.stdout); err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw chat:", err)
 		return 1
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
+	"github.com/nanoclaw/nanoclaw-go/host/hostlock"
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
@@ -49,6 +50,10 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	if err := runHost(ctx, e, s, log); err != nil {
+		if held := (*hostlock.HeldError)(nil); errors.As(err, &held) {
+			fmt.Fprintln(e.stderr, "nanoclaw:", err) // one plain line: nothing was started
+			return 1
+		}
 		log.Error("host stopped", "error", err)
 		return 1
 	}
@@ -81,12 +86,22 @@ func loadSettings(e env) (hostSettings, error) {
 
 func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error {
 	paths := s.paths
+	// One host per project, decided before anything is touched: a second host would remove
+	// the first one's live containers as orphans and share its store and sockets.
+	if err := privateDir(storeDir(paths)); err != nil {
+		return err
+	}
+	lock, err := hostlock.Acquire(filepath.Join(storeDir(paths), hostlock.FileName))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
 	// data/ holds the agent sockets, sessions and the plugin cache, store/ the database
 	// (every chat's messages, what each group spent): the host's alone.
-	for _, dir := range []string{paths.Data, storeDir(paths)} {
+	for _, dir := range []string{paths.Data} {
 		if err := privateDir(dir); err != nil {
 			return err
 		}

@@ -53,14 +53,14 @@ func (d *fakeDownloader) Download(_ context.Context, m whatsmeow.DownloadableMes
 	return f.data, f.err
 }
 
-// dispatchClient is a real, unpaired whatsmeow client (its event dispatch) with a fake
+// mediaClient is a real, unpaired whatsmeow client (its event dispatch) with a fake
 // download side.
-type dispatchClient struct {
+type mediaClient struct {
 	*whatsmeow.Client
 	dl *fakeDownloader
 }
 
-func (c dispatchClient) Download(ctx context.Context, m whatsmeow.DownloadableMessage) ([]byte, error) {
+func (c mediaClient) Download(ctx context.Context, m whatsmeow.DownloadableMessage) ([]byte, error) {
 	return c.dl.Download(ctx, m)
 }
 
@@ -102,7 +102,7 @@ func newMediaChannel(t *testing.T, files map[string]download, limits media.Limit
 	cli := whatsmeow.NewClient(dev, nil)
 	dl := &fakeDownloader{files: files}
 	sink := &mediaSink{media: media.New(folders, limits, nil, func() time.Time { return recvT0 })}
-	New(Options{Sink: sink, AssistantName: recvAssistant, Now: func() time.Time { return recvT0 }}, dispatchClient{cli, dl}, newRecvIdentity(t))
+	New(Options{Sink: sink, AssistantName: recvAssistant, Now: func() time.Time { return recvT0 }}, mediaClient{cli, dl}, newRecvIdentity(t))
 	return cli, sink, dl, dir
 }
 
