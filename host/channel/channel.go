@@ -56,6 +56,28 @@ type GroupSyncer interface {
 	SyncGroups(ctx context.Context, force bool) error
 }
 
+// Reader is a channel that can tell its network the assistant has read messages (read
+// receipts: WhatsApp's blue ticks). The host calls it when a group's pending messages are
+// taken into an agent's run, not when they arrive, so the ticks mean "the assistant is on
+// it". Optional: a channel without receipts (the local chat) simply does not implement it.
+type Reader interface {
+	// MarkRead marks msgs, all from chatJID, as read. It is best effort and must not block
+	// on the network for long: the run does not wait for receipts.
+	MarkRead(ctx context.Context, chatJID string, msgs []store.Message) error
+}
+
+// EditSink is the part of the host that takes changes to messages already delivered: an
+// edit replaces a stored message's text, a revoke ("delete for everyone") removes it from
+// what later prompts include. Neither starts a run. Optional: a channel whose Sink does not
+// implement it drops edits and revokes rather than storing them as new messages.
+type EditSink interface {
+	// OnMessageEdit replaces the text of message id in chatJID, when sender sent it.
+	OnMessageEdit(ctx context.Context, chatJID, id, sender, content string) error
+	// OnMessageRevoke marks message id in chatJID deleted. sender is who sent it ("" when
+	// the revoke does not say, as a sender's own revoke); a channel checks who may revoke.
+	OnMessageRevoke(ctx context.Context, chatJID, id, sender string) error
+}
+
 // Options is what a Factory gets to build its channel.
 type Options struct {
 	Sink          Sink
@@ -65,6 +87,10 @@ type Options struct {
 	AssistantName string
 	HasOwnNumber  bool
 	Getenv        func(string) string
+	// RegisteredGroup looks a chat up among the registered groups, live (a group added
+	// while the host runs is seen at once), so a channel can refuse at once a chat nobody
+	// would answer. nil means the channel cannot tell and accepts every chat.
+	RegisteredGroup func(jid string) (store.Group, bool)
 }
 
 // Factory builds a channel. It returns (nil, nil) when the channel is not configured (no

@@ -215,6 +215,7 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 		// pending again after a crash, and taken back if the container never answers it.
 		d.log.Error("mark follow-up in flight", "chat", g.JID, "error", err)
 	}
+	d.markRead(ctx, g.JID, pending)
 	d.typing(ctx, g.JID, true)
 	return true
 }

@@ -50,6 +50,7 @@ const messageColumns = `id, chat_jid, sender, sender_name, content, timestamp, i
 const pendingFilter = `timestamp > ?
 	AND COALESCE(is_bot_message, 0) = 0
 	AND handled_as IS NULL
+	AND deleted_at IS NULL
 	AND (? = '' OR content NOT LIKE ? ESCAPE '\')
 	AND content != '' AND content IS NOT NULL`
 
