@@ -87,6 +87,10 @@ type Options struct {
 	AssistantName string
 	HasOwnNumber  bool
 	Getenv        func(string) string
+	// RegisteredGroup looks a chat up among the registered groups, live (a group added
+	// while the host runs is seen at once), so a channel can refuse at once a chat nobody
+	// would answer. nil means the channel cannot tell and accepts every chat.
+	RegisteredGroup func(jid string) (store.Group, bool)
 }
 
 // Factory builds a channel. It returns (nil, nil) when the channel is not configured (no

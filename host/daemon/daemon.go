@@ -206,7 +206,8 @@ func (d *Daemon) Run(parent context.Context) error {
 	}
 	for _, f := range d.cfg.Channels {
 		ch, err := f(channel.Options{Sink: d, Log: d.log, DataDir: d.layout.DataDir, StoreDir: filepath.Join(d.cfg.Root, "store"),
-			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber, Getenv: d.getenv})
+			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber, Getenv: d.getenv,
+			RegisteredGroup: d.groups.ByJID})
 		if err != nil {
 			return fmt.Errorf("channel: %w", err)
 		}
