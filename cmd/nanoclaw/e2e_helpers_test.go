@@ -305,7 +305,7 @@ func (c *chatClient) say(text string) {
 	c.expect("ack", 30*time.Second)
 }
 
-// expect waits for the next frame of a type, skipping typing frames.
+// expect waits for the next frame of a type, skipping typing frames and other clients' lines.
 func (c *chatClient) expect(typ string, within time.Duration) map[string]any {
 	c.t.Helper()
 	deadline := time.After(within)
@@ -318,7 +318,7 @@ func (c *chatClient) expect(typ string, within time.Duration) map[string]any {
 			if f["type"] == typ {
 				return f
 			}
-			if f["type"] == "error" || (f["type"] != "typing" && typ != "message") {
+			if f["type"] == "error" || (f["type"] != "typing" && f["type"] != "said" && typ != "message") {
 				c.t.Fatalf("waiting for %s, got %v", typ, f)
 			}
 		case <-deadline:

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -22,6 +22,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
+	"github.com/nanoclaw/nanoclaw-go/host/hostlock"
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
@@ -30,12 +31,23 @@ import (
 )
 
 // cmdRun starts the host and serves until SIGINT or SIGTERM.
-func cmdRun(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdRun(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Start the host: channels, agents, IPC, scheduler, plugins",
+		Long: `Start the host in the project directory (the current directory): the
+WhatsApp and local channels, each group's agent container, IPC, the scheduler and the
+plugins. It serves until SIGINT or SIGTERM.`,
+		Example: "  nanoclaw run\n  LOG_LEVEL=debug nanoclaw run",
+		Args:    cobra.NoArgs,
+		RunE: body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+			return runRun(ctx, e)
+		}),
 	}
+}
+
+// runRun is the body of cmdRun.
+func runRun(ctx context.Context, e env) int {
 	s, err := loadSettings(e)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
@@ -49,6 +61,10 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	if err := runHost(ctx, e, s, log); err != nil {
+		if held := (*hostlock.HeldError)(nil); errors.As(err, &held) {
+			fmt.Fprintln(e.stderr, "nanoclaw:", err) // one plain line: nothing was started
+			return 1
+		}
 		log.Error("host stopped", "error", err)
 		return 1
 	}
@@ -81,12 +97,22 @@ func loadSettings(e env) (hostSettings, error) {
 
 func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error {
 	paths := s.paths
+	// One host per project, decided before anything is touched: a second host would remove
+	// the first one's live containers as orphans and share its store and sockets.
+	if err := privateDir(storeDir(paths)); err != nil {
+		return err
+	}
+	lock, err := hostlock.Acquire(filepath.Join(storeDir(paths), hostlock.FileName))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if err := os.MkdirAll(paths.Plugins, 0o755); err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
 	// data/ holds the agent sockets, sessions and the plugin cache, store/ the database
 	// (every chat's messages, what each group spent): the host's alone.
-	for _, dir := range []string{paths.Data, storeDir(paths)} {
+	for _, dir := range []string{paths.Data} {
 		if err := privateDir(dir); err != nil {
 			return err
 		}

@@ -56,6 +56,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		d.answers.takeBack(jid)
 		return false
 	}
+	d.markRead(ctx, jid, pending)
 	d.typing(ctx, jid, true)
 	var mu sync.Mutex
 	failed := false

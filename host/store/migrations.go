@@ -71,6 +71,18 @@ func migrations() []migration {
 		// backlog is worked through by it, so a message that asked for the agent is never
 		// skipped and one that was only context never starts a run.
 		{name: "messages keep their route verdict", up: addColumn("messages", "route_action", "TEXT")},
+		// A message its sender edited keeps its ID with the new text (edited_at says when);
+		// one deleted for everyone keeps its row, emptied, so it is never pending or shown
+		// to an agent again (deleted_at).
+		{name: "messages edited and deleted", up: func(ctx context.Context, tx *sql.Tx) error {
+			if err := addColumn("messages", "edited_at", "TEXT")(ctx, tx); err != nil {
+				return err
+			}
+			return addColumn("messages", "deleted_at", "TEXT")(ctx, tx)
+		}},
+		// The files that came with a message (photos, documents, voice notes), as JSON: the
+		// files are in the group's folder, the prompt names them.
+		{name: "messages keep their attachments", up: addColumn("messages", "attachments", "TEXT")},
 	}
 }
 

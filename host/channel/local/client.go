@@ -12,12 +12,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
 
 // ErrNoHost means nothing answers on the chat socket: the host is not running.
 var ErrNoHost = errors.New("no running nanoclaw host")
+
+// ErrHostStopped means the host ended the chat because it stopped (it said bye).
+var ErrHostStopped = errors.New("the nanoclaw host stopped; the chat ended (start the host again with `nanoclaw run`)")
+
+// ErrHostLost means the connection to the host broke without a goodbye: it crashed or was
+// killed.
+var ErrHostLost = errors.New("lost the connection to the nanoclaw host (did it stop?)")
 
 // maxHostLine bounds one host line on the client; the host does not split replies.
 const maxHostLine = 64 << 20
@@ -33,15 +41,20 @@ type ChatOptions struct {
 	// script can pipe questions in and get the answers out. Messages kept for the chat
 	// while no client was attached do not count. 0 waits for ctx.
 	Replies int
-	// ShowTyping prints a "[typing]" line when the assistant starts typing.
-	ShowTyping bool
+	// Info, when set, gets what is about the chat rather than in it: the banner on joining
+	// (which chat, who answers, how to quit) and a line each time the assistant starts
+	// working. The CLI gives it stderr, so a script piping stdout gets only the chat.
+	Info io.Writer
 }
 
 // Chat is the client behind `nanoclaw chat`: it joins a chat on the host's socket, sends
-// each non-blank line of in as a message and prints each assistant message to out followed
-// by a blank line. Refused lines are printed as "[error] …". After in ends it keeps
-// printing until ctx is done (then it returns nil) or opts.Replies messages came. Reading
-// in cannot be interrupted, so a goroutine blocked on a terminal outlives an early return.
+// each non-blank line of in as a message and prints each assistant message to out as
+// "<assistant>: <text>" and each message another client sent to the chat as "<name>: <text>",
+// both followed by a blank line. Refused lines are printed as "[error] …". After in ends it
+// keeps printing until ctx is done (then it returns nil) or opts.Replies messages came. A
+// host that stops ends it with ErrHostStopped (ErrHostLost when it went without a word).
+// Reading in cannot be interrupted, so a goroutine blocked on a terminal outlives an early
+// return.
 func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader, out io.Writer) error {
 	chat := opts.Chat
 	switch {
@@ -94,10 +107,38 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil {
-			err = io.EOF
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			return ErrHostLost
 		}
-		return fmt.Errorf("nanoclaw host closed the chat: %w", err)
+		return fmt.Errorf("%w: %w", ErrHostLost, err)
+	}
+	info := opts.Info
+	if info == nil {
+		info = io.Discard
+	}
+	assistant := "assistant"
+	typing := false
+	// show prints one frame that is the same before and after joining.
+	show := func(f hostFrame) error {
+		switch f.Type {
+		case typeBye:
+			return ErrHostStopped
+		case typeTyping:
+			if f.On && !typing {
+				fmt.Fprintf(info, "… %s is typing\n", terminalSafe(assistant))
+			}
+			typing = f.On
+		case typeMessage:
+			typing = false // as on a phone: a message ends the typing indicator
+			name := assistant
+			if f.Name != "" {
+				name = f.Name
+			}
+			fmt.Fprintf(out, "%s: %s\n\n", terminalSafe(name), terminalSafe(f.Text))
+		case typeSaid:
+			fmt.Fprintf(out, "%s: %s\n\n", terminalSafe(f.Name), terminalSafe(f.Text))
+		}
+		return nil
 	}
 
 	if err := send(clientFrame{Type: typeHello, Chat: chat, Name: opts.Name}); err != nil {
@@ -114,10 +155,21 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 			switch f.Type {
 			case typeAck:
 				joined = true
+				if f.Assistant != "" {
+					assistant = f.Assistant
+				}
+				where := chat
+				if f.Group != "" {
+					where += " (" + f.Group + ")"
+				}
+				fmt.Fprintf(info, "Chatting in %s with %s. Type a message and press Enter; Ctrl-D or Ctrl-C to quit.\n\n",
+					terminalSafe(where), terminalSafe(assistant))
 			case typeError:
-				return fmt.Errorf("host refused the chat: %s", f.Error)
-			case typeMessage:
-				fmt.Fprintf(out, "%s\n\n", terminalSafe(f.Text))
+				return fmt.Errorf("host refused the chat: %s", terminalSafe(f.Error))
+			default: // the backlog, kept while no client was attached
+				if err := show(f); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -186,15 +238,15 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 						return nil
 					}
 				}
-			case typeTyping:
-				if opts.ShowTyping && f.On {
-					fmt.Fprintln(out, "[typing]")
-				}
 			case typeMessage:
-				fmt.Fprintf(out, "%s\n\n", terminalSafe(f.Text))
+				_ = show(f)
 				replies++
 				if done() {
 					return nil
+				}
+			default:
+				if err := show(f); err != nil {
+					return err
 				}
 			}
 		}

@@ -1,16 +1,19 @@
 package local
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
 // echoAgent answers every user message the sink stores with "re: <text>", playing the host.
@@ -46,6 +49,8 @@ func runChat(t *testing.T, ctx context.Context, path string, opts ChatOptions, i
 	return out.String(), err
 }
 
+// TestChatEndToEnd: the banner and typing lines go to Info, the conversation to out with
+// the assistant's replies labelled with its name.
 func TestChatEndToEnd(t *testing.T) {
 	sink := newSink()
 	c := newChannel(t, sink)
@@ -56,18 +61,25 @@ func TestChatEndToEnd(t *testing.T) {
 	}
 	echoAgent(t, c, sink)
 
+	var info bytes.Buffer
 	out, err := runChat(t, context.Background(), c.SocketPath(),
-		ChatOptions{Chat: "work", Name: "bob", Replies: 2, ShowTyping: true}, "ping\n\n  \npong\n")
+		ChatOptions{Chat: "work", Name: "bob", Replies: 2, Info: &info}, "ping\n\n  \npong\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "earlier\n\n[typing]\nre: ping from local:user:bob\n\n[typing]\nre: pong from local:user:bob\n\n"
+	want := "Andy: earlier\n\nAndy: re: ping from local:user:bob\n\nAndy: re: pong from local:user:bob\n\n"
 	if out != want {
 		t.Fatalf("output\n%q\nwant\n%q", out, want)
 	}
+	wantInfo := "Chatting in local:work with Andy. Type a message and press Enter; Ctrl-D or Ctrl-C to quit.\n\n" +
+		"… Andy is typing\n… Andy is typing\n"
+	if info.String() != wantInfo {
+		t.Fatalf("info\n%q\nwant\n%q", info.String(), wantInfo)
+	}
 }
 
-func TestChatTypingHiddenByDefault(t *testing.T) {
+// TestChatWithoutInfo: with no Info writer only the conversation is printed.
+func TestChatWithoutInfo(t *testing.T) {
 	sink := newSink()
 	c := newChannel(t, sink)
 	start(t, c)
@@ -76,8 +88,88 @@ func TestChatTypingHiddenByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != "re: hi from local:user:user\n\n" {
+	if out != "Andy: re: hi from local:user:user\n\n" {
 		t.Fatalf("output %q", out)
+	}
+}
+
+// TestChatBannerNamesGroup: the banner says which registered group the chat is.
+func TestChatBannerNamesGroup(t *testing.T) {
+	c := New(channel.Options{Sink: newSink(), AssistantName: "Bea", RegisteredGroup: func(jid string) (store.Group, bool) {
+		return store.Group{JID: jid, Name: "Family"}, true
+	}}, sockPath(t))
+	start(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	info := &notifyWriter{wrote: make(chan struct{}, 1)}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- Chat(ctx, c.SocketPath(), ChatOptions{Chat: "family", Info: info}, pr, io.Discard) }()
+	select {
+	case <-info.wrote:
+	case <-time.After(wait):
+		t.Fatal("no banner")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if want := "Chatting in local:family (Family) with Bea."; !strings.HasPrefix(info.String(), want) {
+		t.Fatalf("banner %q, want it to start %q", info.String(), want)
+	}
+}
+
+// TestChatUnregisteredRefused: joining a chat that is not registered fails at once with
+// the command that registers it.
+func TestChatUnregisteredRefused(t *testing.T) {
+	c := New(channel.Options{Sink: newSink(), AssistantName: "Andy", RegisteredGroup: func(string) (store.Group, bool) {
+		return store.Group{}, false
+	}}, sockPath(t))
+	start(t, c)
+	_, err := runChat(t, context.Background(), c.SocketPath(), ChatOptions{Chat: "nope"}, "hello?\n")
+	if err == nil || !strings.Contains(err.Error(), "nanoclaw groups add --jid local:nope") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestChatShowsOthers: two people in one chat see each other's lines, labelled.
+func TestChatShowsOthers(t *testing.T) {
+	c := newChannel(t, newSink())
+	start(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	watcher := &notifyWriter{wrote: make(chan struct{}, 1)}
+	joined := &notifyWriter{wrote: make(chan struct{}, 1)}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- Chat(ctx, c.SocketPath(), ChatOptions{Name: "alice", Info: joined}, pr, watcher) }()
+	select {
+	case <-joined.wrote: // the banner: alice is attached
+	case <-ctx.Done():
+		t.Fatal("alice never joined")
+	}
+	bobCtx, bobDone := context.WithCancel(ctx)
+	bobErr := make(chan error, 1)
+	go func() {
+		bobErr <- Chat(bobCtx, c.SocketPath(), ChatOptions{Name: "bob"}, strings.NewReader("hello alice\n"), io.Discard)
+	}()
+	select {
+	case <-watcher.wrote:
+	case <-ctx.Done():
+		t.Fatal("alice never saw bob's line")
+	}
+	bobDone()
+	if err := <-bobErr; err != nil {
+		t.Fatal(err)
+	}
+	if got := watcher.String(); got != "bob: hello alice\n\n" {
+		t.Fatalf("alice saw %q", got)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -133,7 +225,7 @@ func TestChatEndsWithContext(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("Chat ignored the cancelled context")
 	}
-	if w.String() != "re: hello from local:user:user\n\n" {
+	if w.String() != "Andy: re: hello from local:user:user\n\n" {
 		t.Fatalf("output %q", w.String())
 	}
 }
@@ -184,7 +276,7 @@ func TestChatErrors(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasSuffix(w.String(), "bye\n\n") {
+		if !strings.HasSuffix(w.String(), "Andy: bye\n\n") {
 			t.Fatalf("output %q", w.String())
 		}
 	})
@@ -212,8 +304,33 @@ func TestChatErrors(t *testing.T) {
 		if err := c2.Disconnect(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-errc; err == nil || !strings.Contains(err.Error(), "closed the chat") {
-			t.Fatalf("err = %v", err)
+		if err := <-errc; !errors.Is(err, ErrHostStopped) {
+			t.Fatalf("err = %v, want ErrHostStopped", err)
+		}
+	})
+	t.Run("host vanishes without a word", func(t *testing.T) {
+		path := sockPath(t)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() { // a host that acks the hello, then dies
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sc := bufio.NewScanner(conn)
+			sc.Scan()
+			_, _ = io.WriteString(conn, `{"type":"ack"}`+"\n")
+			conn.Close()
+		}()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := Chat(ctx, path, ChatOptions{}, pr, io.Discard); !errors.Is(err, ErrHostLost) {
+			t.Fatalf("err = %v, want ErrHostLost", err)
 		}
 	})
 }

@@ -7,14 +7,21 @@
 // Client to host: first {"type":"hello","chat":"local:main","name":"alice"} (chat defaults
 // to local:main, name to "user"), then {"type":"message","text":"…","id":"client id"}.
 //
-// Host to client: {"type":"ack","id":…} once the hello attached the client (after any
-// messages kept while no client was attached, so what follows the ack is live) and once
-// the host stored a message; {"type":"error","id":…,"error":"…"} when a line is refused;
-// {"type":"message","text":"…"} for the assistant's messages; {"type":"typing","on":bool}.
+// Host to client: {"type":"ack","id":…,"assistant":"Andy","group":"Family"} once the hello
+// attached the client (after any messages kept while no client was attached, so what
+// follows the ack is live; assistant and group name who answers and the registered group)
+// and {"type":"ack","id":…} once the host stored a message; {"type":"error","id":…,
+// "error":"…"} when a line is refused; {"type":"message","name":"Andy","text":"…"} for the
+// assistant's messages; {"type":"said","name":"bob","text":"…"} for another client's message in the
+// same chat; {"type":"typing","on":bool} (also right after the hello ack when the
+// assistant is already working); {"type":"bye","text":"…"} before the host closes the
+// connection because it stops.
 //
-// Errors before a successful hello, and a line longer than MaxLine, close the connection
-// after the error reply. After the hello, a bad line (invalid JSON, unknown type, empty
-// text) or a failed store gets an error reply and the connection stays usable.
+// A hello for a chat that is not a registered group is refused at once, naming the command
+// that registers it: nothing would ever answer there. Errors before a successful hello, and
+// a line longer than MaxLine, close the connection after the error reply. After the hello,
+// a bad line (invalid JSON, unknown type, empty text) or a failed store gets an error reply
+// and the connection stays usable.
 package local
 
 import (
@@ -89,6 +96,7 @@ type Channel struct {
 	clients   map[*client]struct{}
 	attached  map[string]map[*client]struct{} // chat → clients that said hello to it
 	backlog   map[string][][]byte             // chat → message frames nobody received yet
+	typing    map[string]bool                 // chat → the assistant is working there now
 	wg        sync.WaitGroup
 
 	// sinkMu serialises calls to the Sink, so timestamps reach the store in the order
@@ -111,6 +119,7 @@ func New(opts channel.Options, socketPath string) *Channel {
 		clients:  make(map[*client]struct{}),
 		attached: make(map[string]map[*client]struct{}),
 		backlog:  make(map[string][][]byte),
+		typing:   make(map[string]bool),
 		lastTS:   make(map[string]time.Time),
 	}
 }
@@ -269,8 +278,14 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 			s.cl.finish()
 			return false
 		}
+		group, err := s.c.registered(f.Chat)
+		if err != nil {
+			s.cl.enqueue(errorFrame(f.ID, err.Error()))
+			s.cl.finish()
+			return false
+		}
 		s.chat, s.name, s.hello = f.Chat, f.Name, true
-		s.c.attach(s.cl, s.chat, f.ID)
+		s.c.attach(s.cl, s.chat, f.ID, group)
 		s.c.log.Info("local chat attached", "chat", s.chat, "name", s.name)
 		return true
 	}
@@ -286,13 +301,56 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 		s.cl.enqueue(errorFrame(f.ID, "not stored: "+err.Error()))
 		return true
 	}
+	// Others see it before its sender's ack: once acked, every client in the chat has it.
+	s.c.echo(s.cl, s.chat, s.name, f.Text)
 	s.cl.enqueue(ackFrame(f.ID))
 	return true
 }
 
+// registered returns the registered group's name for chat, or an error that says how to
+// register it. Without a lookup (tests, tools) every chat is accepted.
+func (c *Channel) registered(chat string) (string, error) {
+	if c.opts.RegisteredGroup == nil {
+		return "", nil
+	}
+	g, ok := c.opts.RegisteredGroup(chat)
+	if !ok {
+		return "", fmt.Errorf("%s is not a registered chat, so nobody would answer there; register it with "+
+			"`nanoclaw groups add --jid %s --folder %s --name %s --no-trigger-required` (or join another with --chat)",
+			chat, chat, suggestFolder(chat), strings.TrimPrefix(chat, jidPrefix))
+	}
+	return g.Name, nil
+}
+
+// suggestFolder is a group folder for a local chat: its name with '.' (allowed in chat
+// names, not in folders) made '_'.
+func suggestFolder(chat string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(chat, jidPrefix), ".", "_")
+}
+
+// echo shows a client's stored message to the other clients in its chat, so people sharing
+// a chat see each other and not only the assistant. Nothing is kept for absent clients: the
+// store has the history.
+func (c *Channel) echo(from *client, chat, name, text string) {
+	frame := saidFrame(name, text)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cl := range c.attached[chat] {
+		if cl == from {
+			continue
+		}
+		if !cl.enqueue(frame) {
+			c.log.Warn("local chat: client not reading, disconnecting it", "chat", chat)
+			c.detachLocked(cl)
+			delete(c.clients, cl)
+			cl.close()
+		}
+	}
+}
+
 // attach joins cl to chat, hands over the chat's backlog and then acks the hello, all under
 // the lock so no Send slips in between: whatever follows the ack is live.
-func (c *Channel) attach(cl *client, chat, helloID string) {
+func (c *Channel) attach(cl *client, chat, helloID, group string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.clients[cl]; !ok {
@@ -309,7 +367,10 @@ func (c *Channel) attach(cl *client, chat, helloID string) {
 		cl.enqueue(frame) // the queue has room for a whole backlog
 	}
 	delete(c.backlog, chat)
-	cl.enqueue(ackFrame(helloID))
+	cl.enqueue(helloAckFrame(helloID, c.opts.AssistantName, group))
+	if c.typing[chat] {
+		cl.enqueue(typingFrame(true))
+	}
 }
 
 // detach stops Sends from reaching cl.
@@ -396,7 +457,7 @@ func (c *Channel) Send(ctx context.Context, jid, text string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	frame := messageFrame(text)
+	frame := messageFrame(c.opts.AssistantName, text)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -444,12 +505,18 @@ func (c *Channel) SetTyping(ctx context.Context, jid string, on bool) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if on {
+		c.typing[jid] = true
+	} else {
+		delete(c.typing, jid)
+	}
 	c.broadcastLocked(jid, typingFrame(on))
 	return nil
 }
 
-// Disconnect closes the listener and every client, waits for them (or ctx) and removes
-// the socket file.
+// Disconnect closes the listener, tells every client the host stops (a bye frame, written
+// within the write timeout) and closes it, waits for them (or ctx) and removes the socket
+// file.
 func (c *Channel) Disconnect(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -464,8 +531,13 @@ func (c *Channel) Disconnect(ctx context.Context) error {
 	if c.ln != nil {
 		c.ln.Close()
 	}
+	bye := byeFrame("the nanoclaw host stopped")
 	for cl := range c.clients {
-		cl.close()
+		if cl.enqueue(bye) {
+			cl.finish() // the writer flushes the bye, then closes the connection
+		} else {
+			cl.close()
+		}
 	}
 	c.mu.Unlock()
 	if !wasConnected {
@@ -480,6 +552,11 @@ func (c *Channel) Disconnect(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		c.mu.Lock()
+		for cl := range c.clients {
+			cl.close()
+		}
+		c.mu.Unlock()
 		return fmt.Errorf("local chat: disconnect: %w", ctx.Err())
 	}
 }

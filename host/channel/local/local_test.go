@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
 func TestFactory(t *testing.T) {
@@ -397,15 +398,12 @@ func TestTyping(t *testing.T) {
 	c := newChannel(t, newSink())
 	start(t, c)
 	ctx := context.Background()
-	// Not kept for later.
+	// A client joining while the assistant works is told so right after its hello.
 	if err := c.SetTyping(ctx, "local:main", true); err != nil {
 		t.Fatal(err)
 	}
 	cl := dial(t, c.SocketPath())
 	cl.hello(t, "", "")
-	if err := c.SetTyping(ctx, "local:main", true); err != nil {
-		t.Fatal(err)
-	}
 	if f := cl.expect(t, typeTyping, ""); !f.On {
 		t.Error("typing on arrived as off")
 	}
@@ -414,6 +412,87 @@ func TestTyping(t *testing.T) {
 	}
 	if l, _ := cl.line(t); l != `{"type":"typing","on":false}` {
 		t.Errorf("typing off line %q", l)
+	}
+	// Once it stopped, a new client hears nothing about typing: the next frame is the
+	// message sent after its hello.
+	cl2 := dial(t, c.SocketPath())
+	cl2.hello(t, "", "")
+	if err := c.Send(ctx, "local:main", "done"); err != nil {
+		t.Fatal(err)
+	}
+	if f := cl2.next(t); f.Type != typeMessage || f.Text != "done" || f.Name != "Andy" {
+		t.Errorf("after typing stopped, got %+v", f)
+	}
+}
+
+// TestHelloAckNamesAssistantAndGroup: the hello ack tells the client who answers and in
+// which group, for its banner.
+func TestHelloAckNamesAssistantAndGroup(t *testing.T) {
+	c := New(channel.Options{Sink: newSink(), AssistantName: "Andy", RegisteredGroup: func(jid string) (store.Group, bool) {
+		return store.Group{JID: jid, Name: "Family"}, jid == "local:family"
+	}}, sockPath(t))
+	start(t, c)
+	cl := dial(t, c.SocketPath())
+	cl.send(t, map[string]string{"type": "hello", "chat": "local:family", "id": "h"})
+	if f := cl.expect(t, typeAck, "h"); f.Assistant != "Andy" || f.Group != "Family" {
+		t.Fatalf("hello ack %+v", f)
+	}
+}
+
+// TestUnregisteredChatRefused: a hello for a chat that is not a registered group is refused
+// at once with the command that registers it, and the connection closes; nothing is stored.
+func TestUnregisteredChatRefused(t *testing.T) {
+	sink := newSink()
+	c := New(channel.Options{Sink: sink, AssistantName: "Andy", RegisteredGroup: func(jid string) (store.Group, bool) {
+		return store.Group{JID: jid, Name: "Main"}, jid == "local:main"
+	}}, sockPath(t))
+	start(t, c)
+	for _, tc := range []struct{ chat, command string }{
+		{"local:nope", "nanoclaw groups add --jid local:nope --folder nope --name nope"},
+		{"local:my.chat", "nanoclaw groups add --jid local:my.chat --folder my_chat --name my.chat"},
+	} {
+		cl := dial(t, c.SocketPath())
+		cl.send(t, map[string]string{"type": "hello", "chat": tc.chat, "id": "h"})
+		f := cl.expect(t, typeError, "h")
+		if !strings.Contains(f.Error, "not a registered chat") || !strings.Contains(f.Error, tc.command) {
+			t.Errorf("%s: refusal %q lacks %q", tc.chat, f.Error, tc.command)
+		}
+		cl.expectClosed(t)
+	}
+	cl := dial(t, c.SocketPath())
+	cl.hello(t, "local:main", "")
+	sink.empty(t)
+}
+
+// TestOthersMessagesShown: a message one client sends reaches the other clients in the same
+// chat (with its sender's name) before its sender's ack, never the sender itself, and no
+// client of another chat.
+func TestOthersMessagesShown(t *testing.T) {
+	sink := newSink()
+	c := newChannel(t, sink)
+	start(t, c)
+	alice := dial(t, c.SocketPath())
+	alice.hello(t, "local:main", "alice")
+	bob := dial(t, c.SocketPath())
+	bob.hello(t, "local:main", "bob")
+	other := dial(t, c.SocketPath())
+	other.hello(t, "local:other", "carol")
+	alice.say(t, "hi bob", "1")
+	alice.expect(t, typeAck, "1")
+	if f := bob.next(t); f.Type != typeSaid || f.Name != "alice" || f.Text != "hi bob" {
+		t.Fatalf("bob got %+v", f)
+	}
+	// The next frame each gets is the assistant's message: alice saw no echo of her own
+	// line, carol nothing from another chat.
+	for _, chat := range []string{"local:main", "local:other"} {
+		if err := c.Send(context.Background(), chat, "marker"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, cl := range map[string]*tclient{"alice": alice, "bob": bob, "carol": other} {
+		if f := cl.next(t); f.Type != typeMessage || f.Text != "marker" {
+			t.Errorf("%s got %+v before the marker", name, f)
+		}
 	}
 }
 
@@ -485,6 +564,9 @@ func TestDisconnect(t *testing.T) {
 	}
 	if _, err := os.Stat(c.SocketPath()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket still there: %v", err)
+	}
+	if f := cl.next(t); f.Type != typeBye || !strings.Contains(f.Text, "stopped") {
+		t.Errorf("before closing, got %+v, want a bye", f)
 	}
 	cl.expectClosed(t)
 	if err := c.Send(ctx, "local:main", "late"); err == nil {

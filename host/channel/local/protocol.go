@@ -17,6 +17,8 @@ const (
 	typeAck     = "ack"
 	typeError   = "error"
 	typeTyping  = "typing"
+	typeSaid    = "said"
+	typeBye     = "bye"
 )
 
 // clientFrame is one line a client sends.
@@ -30,11 +32,14 @@ type clientFrame struct {
 
 // hostFrame is one line the host sends; the client decodes every type into it.
 type hostFrame struct {
-	Type  string `json:"type"`
-	ID    string `json:"id,omitempty"`
-	Text  string `json:"text,omitempty"`
-	Error string `json:"error,omitempty"`
-	On    bool   `json:"on,omitempty"`
+	Type      string `json:"type"`
+	ID        string `json:"id,omitempty"`
+	Text      string `json:"text,omitempty"`
+	Error     string `json:"error,omitempty"`
+	On        bool   `json:"on,omitempty"`
+	Name      string `json:"name,omitempty"`      // said, message: who wrote it
+	Assistant string `json:"assistant,omitempty"` // hello ack: the assistant's name
+	Group     string `json:"group,omitempty"`     // hello ack: the registered group's name
 }
 
 var chatRE = regexp.MustCompile(`^local:[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -121,11 +126,14 @@ func errorFrame(id, msg string) []byte {
 	}{typeError, id, msg})
 }
 
-func messageFrame(text string) []byte {
+// messageFrame is the assistant's message, with its name (omitted when the host has none)
+// so a client labels even what was kept for it before its hello was acked.
+func messageFrame(name, text string) []byte {
 	return encode(struct {
 		Type string `json:"type"`
+		Name string `json:"name,omitempty"`
 		Text string `json:"text"`
-	}{typeMessage, text})
+	}{typeMessage, name, text})
 }
 
 func typingFrame(on bool) []byte {
@@ -133,4 +141,29 @@ func typingFrame(on bool) []byte {
 		Type string `json:"type"`
 		On   bool   `json:"on"`
 	}{typeTyping, on})
+}
+
+// helloAckFrame acks a hello with who answers in the chat, for the client's banner.
+func helloAckFrame(id, assistant, group string) []byte {
+	return encode(struct {
+		Type      string `json:"type"`
+		ID        string `json:"id"`
+		Assistant string `json:"assistant,omitempty"`
+		Group     string `json:"group,omitempty"`
+	}{typeAck, id, assistant, group})
+}
+
+func saidFrame(name, text string) []byte {
+	return encode(struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}{typeSaid, name, text})
+}
+
+func byeFrame(text string) []byte {
+	return encode(struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}{typeBye, text})
 }

@@ -37,6 +37,10 @@ type Client interface {
 	SendMessage(ctx context.Context, to types.JID, m *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	SendChatPresence(ctx context.Context, jid types.JID, state types.ChatPresence, media types.ChatPresenceMedia) error
 	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
+	SendPresence(ctx context.Context, state types.Presence) error
+	MarkRead(ctx context.Context, ids []types.MessageID, ts time.Time, chat, sender types.JID, extra ...types.ReceiptType) error
+	// Download fetches and decrypts a message's media.
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
 	AddEventHandler(h whatsmeow.EventHandler) uint32
 	Connect() error
 	Disconnect()
@@ -80,6 +84,10 @@ type Channel struct {
 	connected bool
 	closed    bool
 	fatal     chan error // logged out or replaced: the host must stop the channel loudly
+
+	seen      map[types.MessageID]seenAddr // received messages' addresses, for receipts
+	seenOrder []types.MessageID            // seen's keys, oldest first
+	unread    []receipt                    // receipts asked for while disconnected
 
 	wake chan struct{} // the sender goroutine's doorbell
 	stop chan struct{}

@@ -12,6 +12,10 @@ func (c *Channel) handleEvent(evt any) {
 		c.onMessage(e)
 	case *events.Connected:
 		c.onConnected()
+		c.announce()
+		c.flushUnread()
+	case *events.PushNameSetting:
+		c.announce() // the first connection after pairing learns the name only now
 	case *events.Disconnected:
 		c.onDisconnected()
 	case *events.LoggedOut:

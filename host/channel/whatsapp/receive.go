@@ -20,10 +20,8 @@ const sinkTimeout = 30 * time.Second
 // message itself. Every chat and every message with usable content is passed on; the host
 // decides what is stored (unregistered chats are only recorded as chats).
 //
-// Edits: whatsmeow delivers an edit as a MESSAGE_EDIT protocol message carrying the new
-// content. It is handed on as a new message (the edit's own ID) with the new text, so a
-// corrected trigger such as "@Andy" still reaches the agent. Revokes and other protocol
-// messages carry no text and are skipped.
+// Edits and revokes change a stored message instead (edits.go); other protocol messages
+// carry no text and are skipped.
 func (c *Channel) onMessage(e *events.Message) {
 	if e == nil || e.Message == nil || e.Info.Chat.IsEmpty() || c.opts.Sink == nil {
 		return
@@ -32,13 +30,22 @@ func (c *Channel) onMessage(e *events.Message) {
 	if info.Chat.User == types.StatusBroadcastJID.User && info.Chat.Server == types.BroadcastServer {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sinkTimeout)
+	media := c.messageMedia(e.Message, e.IsViewOnce)
+	timeout := sinkTimeout
+	if len(media) > 0 {
+		timeout += mediaTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
+	if c.onEditOrRevoke(ctx, e) {
+		return
+	}
 	msg, ok := c.buildMessage(ctx, e)
 	if !ok {
 		return
 	}
+	c.remember(info.ID, info.Chat, info.Sender)
 	ts := info.Timestamp
 	if ts.IsZero() {
 		ts = c.opts.Now()
@@ -53,7 +60,13 @@ func (c *Channel) onMessage(e *events.Message) {
 	if msg.Timestamp == "" {
 		msg.Timestamp = store.Timestamp(ts)
 	}
-	if err := c.opts.Sink.OnMessage(ctx, msg); err != nil {
+	var err error
+	if ms, ok := c.opts.Sink.(channel.MediaSink); ok && len(media) > 0 {
+		err = ms.OnMediaMessage(ctx, msg, media)
+	} else {
+		err = c.opts.Sink.OnMessage(ctx, msg)
+	}
+	if err != nil {
 		c.log.Error("storing inbound message", "chat", msg.ChatJID, "id", msg.ID, "err", err)
 	}
 }
@@ -86,9 +99,6 @@ func (c *Channel) buildMessage(ctx context.Context, e *events.Message) (store.Me
 	sender = c.normalizeJID(ctx, sender, info.SenderAlt)
 
 	content := e.Message
-	if pm := content.GetProtocolMessage(); pm.GetType() == waE2E.ProtocolMessage_MESSAGE_EDIT && pm.GetEditedMessage() != nil {
-		content = pm.GetEditedMessage()
-	}
 	text, _ := messageText(content)
 	text = rewriteMentions(text, c.ownUsers(), c.opts.AssistantName)
 

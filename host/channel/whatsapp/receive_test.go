@@ -177,15 +177,15 @@ func TestReceiveRules(t *testing.T) {
 			want: []any{groupMeta, with(recvMsg(recvGroup, recvOwnPN, "reply without prefix"), func(m *store.Message) {
 				m.IsFromMe, m.IsBotMessage = true, true
 			})}},
-		{name: "edit stored as a new message with the new text",
+		{name: "edit replaces the original's text, never a new message",
 			event: ev(recvGroup, recvAlicePN, &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
 				Type: waE2E.ProtocolMessage_MESSAGE_EDIT.Enum(), Key: &waCommon.MessageKey{ID: recvStr("ORIG")},
 				EditedMessage: recvText("@15550001111 corrected")}}, func(e *events.Message) { e.IsEdit = true }),
-			want: []any{groupMeta, recvMsg(recvGroup, recvAlicePN, "@Andy corrected")}},
-		{name: "revoke skipped",
+			want: []any{recvEdit{Chat: recvGroup, ID: "ORIG", Sender: recvAlicePN, Content: "@Andy corrected"}}},
+		{name: "revoke deletes the original",
 			event: ev(recvGroup, recvAlicePN, &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
 				Type: waE2E.ProtocolMessage_REVOKE.Enum(), Key: &waCommon.MessageKey{ID: recvStr("ORIG")}}}),
-			want: []any{groupMeta}},
+			want: []any{recvRevoke{Chat: recvGroup, ID: "ORIG", Sender: recvAlicePN}}},
 		{name: "incoming broadcast list message lands in the sender's DM",
 			event: ev("1700000000@broadcast", recvAlicePN, recvText("news")),
 			want:  []any{dmMeta, recvMsg(recvAlicePN, recvAlicePN, "news")}},
@@ -282,6 +282,14 @@ func TestReceiveUnwrappedEphemeralAndViewOnce(t *testing.T) {
 			e.RawMessage = raw
 			c.onMessage(e.UnwrapRaw())
 			ms := sink.messages()
+			if name == "edited wrapper" {
+				ms = nil
+				for _, call := range sink.got() {
+					if ed, ok := call.(recvEdit); ok {
+						ms = append(ms, store.Message{Content: ed.Content})
+					}
+				}
+			}
 			if len(ms) != 1 || ms[0].Content != "secret" {
 				t.Fatalf("messages %+v, want one with content %q", ms, "secret")
 			}

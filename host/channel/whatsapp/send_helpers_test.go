@@ -46,6 +46,11 @@ type sendFakeClient struct {
 	linkUp      bool
 	nextID      int
 
+	selfPresence []types.Presence // SendPresence calls
+	presenceErrs []error          // what the next SendPresence calls return, in order
+	reads        []string         // MarkRead calls (see receipts_test.go)
+	readErr      error
+
 	attemptCh chan sendAttempt
 	groupCh   chan struct{}
 	handlers  []whatsmeow.EventHandler

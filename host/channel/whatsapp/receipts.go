@@ -1,0 +1,163 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+)
+
+// The channel sends read receipts (channel.Reader).
+var _ channel.Reader = (*Channel)(nil)
+
+const (
+	// presenceTimeout bounds the "available" presence sent on each connection.
+	presenceTimeout = 10 * time.Second
+	// maxSeen is how many received messages' original addresses are remembered for read
+	// receipts (a LID-addressed group wants its receipt addressed the same way).
+	maxSeen = 4096
+	// maxUnread bounds receipts held while disconnected; the oldest are dropped.
+	maxUnread = 512
+)
+
+// seenAddr is where a received message came from, as WhatsApp addressed it.
+type seenAddr struct{ chat, sender types.JID }
+
+// receipt is one MarkRead call: messages from one sender in one chat.
+type receipt struct {
+	ids          []types.MessageID
+	chat, sender types.JID
+}
+
+// announce sends presence "available" (whatsmeow: read receipts and typing need it, and
+// the server learns the push name from it). Before pairing synced the account's push
+// name whatsmeow refuses; the PushNameSetting that follows calls announce again.
+func (c *Channel) announce() {
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	err := c.client.SendPresence(ctx, types.PresenceAvailable)
+	switch {
+	case errors.Is(err, whatsmeow.ErrNoPushName):
+		c.log.Debug("presence waits for the account's push name")
+	case err != nil:
+		c.log.Warn("sending presence available failed; read receipts and typing may not show", "err", err)
+	default:
+		c.log.Debug("presence available")
+	}
+}
+
+// remember notes where a received message came from, for its read receipt.
+func (c *Channel) remember(id types.MessageID, chat, sender types.JID) {
+	if id == "" {
+		return
+	}
+	if chat.IsBroadcastList() {
+		chat = sender // a broadcast list's message is read in the sender's DM
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[types.MessageID]seenAddr, maxSeen)
+	}
+	if _, ok := c.seen[id]; !ok {
+		if len(c.seenOrder) >= maxSeen {
+			delete(c.seen, c.seenOrder[0])
+			c.seenOrder = c.seenOrder[1:]
+		}
+		c.seenOrder = append(c.seenOrder, id)
+	}
+	c.seen[id] = seenAddr{chat: chat.ToNonAD(), sender: sender.ToNonAD()}
+}
+
+// MarkRead sends read receipts for msgs in chatJID: one per sender, as WhatsApp wants.
+// The assistant's own messages and the account's own are skipped. Receipts asked for
+// while disconnected are sent on the next connection.
+func (c *Channel) MarkRead(ctx context.Context, chatJID string, msgs []store.Message) error {
+	chat, err := parseChatJID(chatJID)
+	if err != nil {
+		return err
+	}
+	rs := c.receipts(chat, chatJID, msgs)
+	if len(rs) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("mark read in %s: %w", chatJID, ErrStopped)
+	}
+	if !c.connected {
+		c.unread = append(c.unread, rs...)
+		if over := len(c.unread) - maxUnread; over > 0 {
+			c.unread = c.unread[over:]
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	return c.sendReceipts(ctx, rs)
+}
+
+// receipts groups msgs by sender, in the order they first appear, addressed as they came.
+func (c *Channel) receipts(chat types.JID, chatJID string, msgs []store.Message) []receipt {
+	var rs []receipt
+	at := map[types.JID]int{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		if m.ChatJID != chatJID || m.IsFromMe || m.IsBotMessage || m.ID == "" {
+			continue
+		}
+		id := types.MessageID(m.ID)
+		addr, ok := c.seen[id]
+		if !ok {
+			s, err := types.ParseJID(m.Sender)
+			if err != nil {
+				continue
+			}
+			addr = seenAddr{chat: chat, sender: s.ToNonAD()}
+		}
+		i, ok := at[addr.sender]
+		if !ok || rs[i].chat != addr.chat {
+			at[addr.sender] = len(rs)
+			rs = append(rs, receipt{chat: addr.chat, sender: addr.sender})
+			i = len(rs) - 1
+		}
+		rs[i].ids = append(rs[i].ids, id)
+	}
+	return rs
+}
+
+// sendReceipts sends receipts, reporting the first failure.
+func (c *Channel) sendReceipts(ctx context.Context, rs []receipt) error {
+	var first error
+	now := c.opts.Now()
+	for _, r := range rs {
+		if err := c.client.MarkRead(ctx, r.ids, now, r.chat, r.sender); err != nil && first == nil {
+			first = fmt.Errorf("mark read in %s: %w", r.chat, err)
+		}
+	}
+	return first
+}
+
+// flushUnread sends the receipts held while disconnected.
+func (c *Channel) flushUnread() {
+	c.mu.Lock()
+	rs := c.unread
+	c.unread = nil
+	c.mu.Unlock()
+	if len(rs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := c.sendReceipts(ctx, rs); err != nil {
+		c.log.Debug("read receipts held while disconnected", "err", err)
+	}
+}

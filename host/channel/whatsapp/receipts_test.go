@@ -1,0 +1,172 @@
+package whatsapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+)
+
+func (f *sendFakeClient) SendPresence(_ context.Context, state types.Presence) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.selfPresence = append(f.selfPresence, state)
+	if len(f.presenceErrs) > 0 {
+		err := f.presenceErrs[0]
+		f.presenceErrs = f.presenceErrs[1:]
+		return err
+	}
+	return nil
+}
+
+func (f *sendFakeClient) MarkRead(_ context.Context, ids []types.MessageID, ts time.Time, chat, sender types.JID, extra ...types.ReceiptType) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = string(id)
+	}
+	f.reads = append(f.reads, chat.String()+" "+sender.String()+" "+strings.Join(parts, ",")+" "+ts.UTC().Format(time.RFC3339))
+	return f.readErr
+}
+
+func (f *sendFakeClient) snapshot() (presence []types.Presence, reads []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]types.Presence(nil), f.selfPresence...), append([]string(nil), f.reads...)
+}
+
+// newDispatchChannel is a channel over a real, unpaired whatsmeow client's dispatch with the
+// send side faked; it is connected (Connect on the fake) and logs to the returned buffer.
+func newDispatchChannel(t *testing.T, name string) (*Channel, *whatsmeow.Client, *sendFakeClient, *recvSink, *syncLog) {
+	t.Helper()
+	cli := newUnpairedClient(t, name)
+	dc := &dispatchClient{real: cli, sendFakeClient: newSendFakeClient()}
+	sink := &recvSink{}
+	logs := &syncLog{}
+	c := New(Options{Sink: sink, AssistantName: recvAssistant, MinSendInterval: time.Millisecond, Now: func() time.Time { return recvT0 },
+		Log: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})}, dc, newRecvIdentity(t))
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), sendWait)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+	})
+	return c, cli, dc.sendFakeClient, sink, logs
+}
+
+// syncLog is a log buffer the channel's goroutines write and the test reads.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// TestPresenceAvailableOnConnect: each connection announces presence "available"; before
+// the account's push name is known whatsmeow refuses, and the PushNameSetting that brings
+// the name announces it then.
+func TestPresenceAvailableOnConnect(t *testing.T) {
+	_, cli, f, _, logs := newDispatchChannel(t, "wa_presence_test")
+	f.set(func(f *sendFakeClient) { f.presenceErrs = []error{whatsmeow.ErrNoPushName, nil, errors.New("socket closed")} })
+	d := cli.DangerousInternals()
+	d.DispatchEvent(&events.Connected{})
+	if p, _ := f.snapshot(); !reflect.DeepEqual(p, []types.Presence{types.PresenceAvailable}) {
+		t.Fatalf("presence after connect %v", p)
+	}
+	d.DispatchEvent(&events.PushNameSetting{})
+	d.DispatchEvent(&events.Disconnected{})
+	d.DispatchEvent(&events.Connected{})
+	p, _ := f.snapshot()
+	if want := []types.Presence{types.PresenceAvailable, types.PresenceAvailable, types.PresenceAvailable}; !reflect.DeepEqual(p, want) {
+		t.Fatalf("presences %v, want %v", p, want)
+	}
+	for _, s := range []string{"presence waits for the account's push name", "sending presence available failed"} {
+		if !strings.Contains(logs.String(), s) {
+			t.Errorf("log lacks %q:\n%s", s, logs.String())
+		}
+	}
+}
+
+// TestMarkRead: receipts go one per sender, addressed as the messages came (a LID sender
+// stays a LID, as whatsmeow needs for the group's participant), for messages the channel
+// never saw from their stored sender; the account's and the assistant's own messages get
+// none. Asked while disconnected, they are sent on the next connection.
+func TestMarkRead(t *testing.T) {
+	c, cli, f, _, _ := newDispatchChannel(t, "wa_markread_test")
+	d := cli.DangerousInternals()
+	d.DispatchEvent(&events.Connected{})
+	// Alice writes by LID; the channel files her under her phone number.
+	in := recvEvent(t, recvGroup, recvAliceLID, recvText("hi"))
+	in.Info.ID = "A1"
+	d.DispatchEvent(in)
+	at := recvT0.UTC().Format(time.RFC3339)
+	stored := func(id, sender string, f ...func(*store.Message)) store.Message {
+		m := store.Message{ID: id, ChatJID: recvGroup, Sender: sender, Content: "x"}
+		for _, fn := range f {
+			fn(&m)
+		}
+		return m
+	}
+	bob := "15557654321@s.whatsapp.net"
+	msgs := []store.Message{
+		stored("A1", recvAlicePN),
+		stored("B1", bob),
+		stored("A2", recvAlicePN),
+		stored("ME", recvOwnPN, func(m *store.Message) { m.IsFromMe = true }),
+		stored("BOT", recvOwnPN, func(m *store.Message) { m.IsBotMessage = true }),
+		stored("B2", bob),
+		stored("X", bob, func(m *store.Message) { m.ChatJID = "other@g.us" }),
+	}
+	if err := c.MarkRead(context.Background(), recvGroup, msgs); err != nil {
+		t.Fatal(err)
+	}
+	_, reads := f.snapshot()
+	want := []string{
+		recvGroup + " " + recvAliceLID + " A1 " + at,
+		recvGroup + " " + bob + " B1,B2 " + at,
+		recvGroup + " " + recvAlicePN + " A2 " + at,
+	}
+	if !reflect.DeepEqual(reads, want) {
+		t.Fatalf("receipts:\n got %q\nwant %q", reads, want)
+	}
+	// Disconnected: held, then sent when the connection is back.
+	d.DispatchEvent(&events.Disconnected{})
+	if err := c.MarkRead(context.Background(), recvAlicePN, []store.Message{{ID: "D1", ChatJID: recvAlicePN, Sender: recvAlicePN}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := f.snapshot(); len(r) != len(want) {
+		t.Fatalf("a receipt went out while disconnected: %q", r)
+	}
+	d.DispatchEvent(&events.Connected{})
+	_, reads = f.snapshot()
+	if got, w := reads[len(reads)-1], recvAlicePN+" "+recvAlicePN+" D1 "+at; len(reads) != len(want)+1 || got != w {
+		t.Fatalf("receipts after reconnect %q, want last %q", reads, w)
+	}
+	if err := c.MarkRead(context.Background(), "not a jid@x", msgs); err == nil {
+		t.Error("a bad chat JID was accepted")
+	}
+}

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nanoclaw/nanoclaw-go/host/store"
+)
+
+// MarkRead makes the recording channel a channel.Reader: each call is a "read" with the
+// message IDs, comma-separated.
+func (c *fakeChannel) MarkRead(_ context.Context, jid string, msgs []store.Message) error {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	c.calls.add(chanCall{Kind: "read", JID: jid, Text: strings.Join(ids, ",")})
+	return nil
+}
+
+// reads lists the read receipts asked for in jid, in order.
+func (c *fakeChannel) reads(jid string) []string {
+	var out []string
+	for _, k := range c.calls.all() {
+		if k.Kind == "read" && k.JID == jid {
+			out = append(out, k.Text)
+		}
+	}
+	return out
+}
+
+// Messages are marked read when an agent takes them, not when they arrive: context waits
+// unread until a trigger starts a run, the batch is marked as the run starts (before the
+// typing indicator), and each follow-up piped to the running container is marked as it is
+// piped.
+func TestMessagesMarkedReadWhenTaken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(familyGroup)
+	h.start()
+	h.message(msg(famJID, "c1", "just chatting", 0))
+	h.assertIdle()
+	if got := h.ch.reads(famJID); len(got) != 0 {
+		t.Fatalf("context marked read on arrival: %q", got)
+	}
+	h.message(msg(famJID, "t1", "@Andy what's up?", 1))
+	r := h.nextRun()
+	r.request(t)
+	if got := h.ch.reads(famJID); !slices.Equal(got, []string{"c1,t1"}) {
+		t.Fatalf("reads at the run's start %q, want [c1,t1]", got)
+	}
+	calls := h.ch.calls.all()
+	read := slices.IndexFunc(calls, func(c chanCall) bool { return c.Kind == "read" })
+	typing := slices.IndexFunc(calls, func(c chanCall) bool { return c.Kind == "typing" && c.On })
+	if read < 0 || typing < 0 || read > typing {
+		t.Errorf("read receipt at %d, typing at %d: want the receipt first", read, typing)
+	}
+	h.message(msg(famJID, "t2", "@Andy and another", 2))
+	r.waitInputs(t, 1)
+	if got := h.ch.reads(famJID); !slices.Equal(got, []string{"c1,t1", "t2"}) {
+		t.Fatalf("reads after a follow-up %q, want [c1,t1 t2]", got)
+	}
+	r.reply(t, "done", "")
+	h.ch.waitSends(t, famJID, 1)
+	r.exit(0)
+	h.drain()
+}
+
+// An edit changes the stored text and starts nothing, answered or not; a revoke takes the
+// message out of the next prompt; an edit by someone other than the sender is ignored.
+func TestEditsAndRevokesStartNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(familyGroup)
+	h.start()
+	h.message(msg(famJID, "t1", "@Andy wat time is it", 0))
+	r := h.nextRun()
+	r.request(t)
+	r.reply(t, "noon", "")
+	h.ch.waitSends(t, famJID, 1)
+	r.exit(0)
+	h.ch.waitTypingOff(t, famJID, 1)
+
+	// Context stored as a channel would (no trigger: kept, not delivered).
+	ctxMsg := msg(famJID, "c1", "pizza tonigth", 1)
+	gone := msg(famJID, "c2", "my PIN is 1234", 2)
+	gone.Sender = "bob@test"
+	h.message(ctxMsg)
+	h.message(gone)
+	for _, step := range []func() error{
+		// The answered trigger is edited: no second answer.
+		func() error { return h.d.OnMessageEdit(h.ctx, famJID, "t1", "alice@test", "@Andy what time is it") },
+		func() error { return h.d.OnMessageEdit(h.ctx, famJID, "c1", "alice@test", "pizza tonight") },
+		func() error { return h.d.OnMessageEdit(h.ctx, famJID, "c1", "bob@test", "no pizza") },
+		func() error { return h.d.OnMessageRevoke(h.ctx, famJID, "c2", "bob@test") },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.message(msg(famJID, "t2", "@Andy shall we order?", 3))
+	r2 := h.nextRun()
+	p := r2.request(t).Prompt
+	for _, want := range []string{"pizza tonight", "shall we order?"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, p)
+		}
+	}
+	for _, bad := range []string{"tonigth", "no pizza", "PIN", "what time", "wat time"} {
+		if strings.Contains(p, bad) {
+			t.Errorf("prompt has %q:\n%s", bad, p)
+		}
+	}
+	r2.reply(t, "yes", "")
+	h.ch.waitSends(t, famJID, 2)
+	r2.exit(0)
+	h.drain()
+	if n := len(h.rt.runs.all()); n != 2 {
+		t.Errorf("%d containers, want 2: edits and revokes start none", n)
+	}
+	all, err := h.st.MessagesSince(h.ctx, famJID, "", "Andy:", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 || all[0].ID != "t1" || all[0].Content != "@Andy what time is it" {
+		t.Fatalf("history after the edit: %+v", all)
+	}
+}
