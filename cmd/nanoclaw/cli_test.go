@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -154,5 +156,30 @@ func TestCompletion(t *testing.T) {
 	code, out, _ = runCLI(t, "__complete", "groups", "add", "--fo")
 	if code != 0 || !strings.Contains(out, "--folder") {
 		t.Fatalf("completing `groups add --fo`: exit %d\n%s", code, out)
+	}
+}
+
+// TestPluginCheckSpeaksPlainly: `plugin check` names the file at fault and what a plugin
+// needs (exit 1), rather than the loader's inner step.
+func TestPluginCheckSpeaksPlainly(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"junk.wasm": "not wasm", "junk.json": `{"name":"junk","kind":"route","abi":1}`,
+		"lone.wasm": "\x00asm\x01\x00\x00\x00", "orphan.json": `{"name":"orphan","kind":"route","abi":1}`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct{ file, says string }{
+		{"junk.wasm", "junk.wasm is not a WebAssembly module"},
+		{"lone.wasm", "lone.wasm has no manifest: " + filepath.Join(dir, "lone.json") + " is missing; a plugin is NAME.wasm"},
+		{"orphan.wasm", "orphan.wasm does not exist: a plugin is NAME.wasm"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "plugin", "check", filepath.Join(dir, c.file))
+			if code != 1 || !strings.Contains(out, c.says) || strings.Contains(out, "instrumentation") {
+				t.Fatalf("exit %d, want 1 saying %q\nstdout: %s\nstderr: %s", code, c.says, out, errOut)
+			}
+		})
 	}
 }
