@@ -14,9 +14,13 @@ IMAGE ?= nanoclaw-agent:latest
 
 build: plugins binaries
 
+# `nanoclaw version` reports VERSION and COMMIT (Go's own VCS stamp is off under -buildvcs=false).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 binaries:
 	@mkdir -p bin
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/nanoclaw ./cmd/nanoclaw
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/nanoclaw ./cmd/nanoclaw
 
 plugins: $(PLUGIN_WASM)
 

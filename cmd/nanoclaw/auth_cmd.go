@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdp/qrterminal/v3"
+	"github.com/spf13/cobra"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
@@ -20,19 +20,29 @@ import (
 
 // cmdAuth pairs this host with a WhatsApp account: a QR code drawn in the terminal, or a
 // pairing code for a phone number. It refuses when a session exists unless --force.
-func cmdAuth(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+func cmdAuth(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "auth",
+		Short: "Pair this host with WhatsApp: a QR code, or a code typed on the phone",
+		Example: `  nanoclaw auth
+  nanoclaw auth --pairing-code --phone +15551234567`,
+		Args: cobra.NoArgs,
+	}
+	fs := c.Flags()
 	usePairing := fs.Bool("pairing-code", false, "pair with a code typed on the phone instead of a QR code")
 	phone := fs.String("phone", "", "the account's phone number with country code, e.g. +15551234567 (with --pairing-code)")
 	force := fs.Bool("force", false, "forget the existing session and pair again")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *usePairing && !validPhone(*phone) {
-		fmt.Fprintln(e.stderr, "nanoclaw auth: --pairing-code needs --phone +<country code><number>, digits only")
-		return 2
+	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
+		return runAuth(ctx, c, e, *usePairing, *phone, *force, *timeout)
+	})
+	return c
+}
+
+// runAuth pairs; see cmdAuth.
+func runAuth(ctx context.Context, c *cobra.Command, e env, usePairing bool, phone string, force bool, timeout time.Duration) int {
+	if usePairing && !validPhone(phone) {
+		return usage(c, "--pairing-code needs --phone +<country code><number>, digits only")
 	}
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
 	if err != nil {
@@ -44,7 +54,7 @@ func cmdAuth(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	container, err := whatsapp.OpenStore(ctx, storeDir, nil)
 	if err != nil {
@@ -58,7 +68,7 @@ func cmdAuth(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	if dev.ID != nil {
-		if !*force {
+		if !force {
 			fmt.Fprintf(e.stderr, "already paired as %s; run with --force to pair again\n", dev.ID.ToNonAD())
 			return 1
 		}
@@ -92,12 +102,12 @@ func cmdAuth(ctx context.Context, args []string, e env) int {
 	for item := range qr {
 		switch item.Event {
 		case whatsmeow.QRChannelEventCode:
-			if *usePairing {
+			if usePairing {
 				if askedCode {
 					continue
 				}
 				askedCode = true
-				code, err := cli.PairPhone(ctx, *phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
+				code, err := cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
 				if err != nil {
 					fmt.Fprintln(e.stderr, "nanoclaw auth: pairing code:", err)
 					return 1

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
@@ -21,32 +21,58 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
-// cmdGroups registers, lists and removes groups. It writes the store directly (SQLite in WAL
-// mode takes a second writer) and then asks a running host to reload its group cache.
-func cmdGroups(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: nanoclaw groups add|list|remove|reset [flags]")
-		return 2
-	}
+// cmdGroups registers, lists and removes groups. Its subcommands write the store directly
+// (SQLite in WAL mode takes a second writer) and then ask a running host to reload its
+// group cache.
+func cmdGroups(e env) *cobra.Command {
+	return parent(&cobra.Command{
+		Use:   "groups",
+		Short: "Register, list, unregister or reset the chats the assistant answers",
+		Example: `  nanoclaw groups list
+  nanoclaw groups add --jid local:work --folder work
+  nanoclaw groups add --jid 120363000000000000@g.us --folder family --trigger @Andy`,
+	}, cmdGroupsAdd(e), cmdGroupsList(e), cmdGroupsRemove(e), cmdGroupsReset(e))
+}
+
+// openGroups loads the settings and opens the store the group commands write.
+func openGroups(ctx context.Context, e env) (hostSettings, *store.Store, bool) {
 	s, err := loadSettings(e)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
-		return 2
+		return s, nil, false
 	}
 	st, err := store.Open(ctx, filepath.Join(s.paths.Root, "store", "nanoclaw.db"))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
-		return 2
+		return s, nil, false
 	}
-	defer st.Close()
-	fs := flag.NewFlagSet("groups "+args[0], flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	switch args[0] {
-	case "list":
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(args[1:]); err != nil {
+	return s, st, true
+}
+
+// reloadGroups asks a running host to reread the registered groups; no host is fine.
+func reloadGroups(ctx context.Context, s hostSettings, e env) int {
+	var ok map[string]bool
+	if err := control.PostJSON(ctx, s.paths.ControlSocket, "/groups/reload", &ok); err != nil && !errors.Is(err, control.ErrNoHost) {
+		fmt.Fprintln(e.stderr, "nanoclaw: the running host did not reload its groups:", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdGroupsList(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "list",
+		Short:   "List the registered chats: folder, JID, name, trigger, main",
+		Example: "  nanoclaw groups list\n  nanoclaw groups list --json",
+		Args:    cobra.NoArgs,
+	}
+	asJSON := c.Flags().Bool("json", false, "print JSON")
+	c.RunE = body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+		_, st, ok := openGroups(ctx, e)
+		if !ok {
 			return 2
 		}
+		defer st.Close()
 		groups, err := st.RegisteredGroups(ctx)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "nanoclaw:", err)
@@ -66,21 +92,42 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 		}
 		_ = tw.Flush()
 		return 0
-	case "add":
-		jid := fs.String("jid", "", "chat id (WhatsApp JID such as 1203...@g.us, or local:<name>)")
-		name := fs.String("name", "", "display name")
-		folder := fs.String("folder", "", "folder under groups/: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-		trigger := fs.String("trigger", "", "trigger word (default @<ASSISTANT_NAME>)")
-		noTrigger := fs.Bool("no-trigger-required", false, "answer every message, not only triggered ones")
-		isMain := fs.Bool("main", false, "make this the main (admin) group")
-		config := fs.String("container-config", "", `containerConfig JSON, e.g. {"additionalMounts":[{"hostPath":"~/src","readonly":true}]}`)
-		if err := fs.Parse(args[1:]); err != nil {
+	})
+	return c
+}
+
+func cmdGroupsAdd(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "add --jid JID --folder FOLDER",
+		Short: "Register a chat: the assistant answers it with its own folder and container",
+		Long: `Register a chat. Creates groups/FOLDER/ with its CLAUDE.md from templates/main.md (--main)
+or templates/group.md. The chat answers messages that start with its trigger unless
+--no-trigger-required.`,
+		Example: `  nanoclaw groups add --jid local:work --folder work
+  nanoclaw groups add --jid 120363000000000000@g.us --folder family --name Family --trigger @Andy
+  nanoclaw groups add --jid 15551234567@s.whatsapp.net --folder main --main --no-trigger-required`,
+		Args: cobra.NoArgs,
+	}
+	fs := c.Flags()
+	jid := fs.String("jid", "", "chat id: local:NAME, or a WhatsApp JID such as 1203...@g.us")
+	name := fs.String("name", "", "display name (default: the folder)")
+	folder := fs.String("folder", "", "folder under groups/: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+	trigger := fs.String("trigger", "", "trigger word, starting with @ (default @<ASSISTANT_NAME>)")
+	noTrigger := fs.Bool("no-trigger-required", false, "answer every message, not only triggered ones")
+	isMain := fs.Bool("main", false, "make this the main (admin) group")
+	config := fs.String("container-config", "", `containerConfig JSON, e.g. {"additionalMounts":[{"hostPath":"~/src","readonly":true}]}`)
+	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
+		if *jid == "" {
+			return usage(c, "--jid is required")
+		}
+		if *folder == "" {
+			return usage(c, "--folder is required")
+		}
+		s, st, ok := openGroups(ctx, e)
+		if !ok {
 			return 2
 		}
-		if *jid == "" || *folder == "" {
-			fmt.Fprintln(e.stderr, "nanoclaw groups add: --jid and --folder are required")
-			return 2
-		}
+		defer st.Close()
 		*jid = phoneForLID(ctx, filepath.Join(s.paths.Root, "store"), *jid, e)
 		g := store.Group{JID: *jid, Name: *name, Folder: *folder, Trigger: *trigger, RequiresTrigger: !*noTrigger,
 			IsMain: *isMain, AddedAt: store.Timestamp(timeNow())}
@@ -92,8 +139,7 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 		}
 		if *config != "" {
 			if !json.Valid([]byte(*config)) {
-				fmt.Fprintln(e.stderr, "nanoclaw groups add: --container-config is not valid JSON")
-				return 2
+				return usage(c, "--container-config is not valid JSON")
 			}
 			g.ContainerConfig = json.RawMessage(*config)
 		}
@@ -121,17 +167,30 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 			return 1
 		}
 		fmt.Fprintf(e.stdout, "registered %s as %s\n", g.JID, g.Folder)
-	case "remove":
-		jid := fs.String("jid", "", "chat id to unregister (its folder and history are kept)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
+		return reloadGroups(ctx, s, e)
+	})
+	return c
+}
+
+func cmdGroupsRemove(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "remove --jid JID",
+		Short:   "Unregister a chat; its folder and message history are kept",
+		Example: "  nanoclaw groups remove --jid local:work",
+		Args:    cobra.NoArgs,
+	}
+	jid := c.Flags().String("jid", "", "chat id to unregister (its folder and history are kept)")
+	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
 		if *jid == "" {
-			fmt.Fprintln(e.stderr, "nanoclaw groups remove: --jid is required")
+			return usage(c, "--jid is required")
+		}
+		s, st, ok := openGroups(ctx, e)
+		if !ok {
 			return 2
 		}
+		defer st.Close()
 		if _, ok, _ := st.RegisteredGroup(ctx, *jid); !ok {
-			fmt.Fprintf(e.stderr, "nanoclaw groups remove: %s is not registered\n", *jid)
+			fmt.Fprintf(e.stderr, "nanoclaw groups remove: %s is not registered (see nanoclaw groups list)\n", *jid)
 			return 1
 		}
 		if err := st.DeleteRegisteredGroup(ctx, *jid); err != nil {
@@ -139,23 +198,36 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 			return 1
 		}
 		fmt.Fprintf(e.stdout, "unregistered %s (its folder and history are kept)\n", *jid)
-	case "reset":
-		folder := fs.String("folder", "", "the group whose conversation starts afresh")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
+		return reloadGroups(ctx, s, e)
+	})
+	return c
+}
+
+func cmdGroupsReset(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "reset --folder FOLDER",
+		Short:   "Start a fresh conversation for a group, as /new in its chat does (CLAUDE.md is kept)",
+		Example: "  nanoclaw groups reset --folder family",
+		Args:    cobra.NoArgs,
+	}
+	folder := c.Flags().String("folder", "", "the group whose conversation starts afresh")
+	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
 		if *folder == "" {
-			fmt.Fprintln(e.stderr, "nanoclaw groups reset: --folder is required")
+			return usage(c, "--folder is required")
+		}
+		s, st, ok := openGroups(ctx, e)
+		if !ok {
 			return 2
 		}
+		defer st.Close()
 		if _, ok, _ := st.GroupByFolder(ctx, *folder); !ok {
 			fmt.Fprintf(e.stderr, "nanoclaw groups reset: no registered group has the folder %q (see nanoclaw groups list)\n", *folder)
 			return 1
 		}
 		// A running host must forget the session itself (and close the group's
 		// container), or the container's next answer would store it again.
-		var ok map[string]bool
-		err := control.PostJSON(ctx, s.paths.ControlSocket, "/groups/"+*folder+"/reset", &ok)
+		var ok2 map[string]bool
+		err := control.PostJSON(ctx, s.paths.ControlSocket, "/groups/"+*folder+"/reset", &ok2)
 		switch {
 		case errors.Is(err, control.ErrNoHost):
 			if err := st.DeleteSession(ctx, *folder); err != nil {
@@ -168,16 +240,8 @@ func cmdGroups(ctx context.Context, args []string, e env) int {
 		}
 		fmt.Fprintf(e.stdout, "%s starts a new conversation with its next message (its CLAUDE.md memory is kept)\n", *folder)
 		return 0
-	default:
-		fmt.Fprintf(e.stderr, "nanoclaw groups: unknown subcommand %q\n", args[0])
-		return 2
-	}
-	var ok map[string]bool
-	if err := control.PostJSON(ctx, s.paths.ControlSocket, "/groups/reload", &ok); err != nil && !errors.Is(err, control.ErrNoHost) {
-		fmt.Fprintln(e.stderr, "nanoclaw: the running host did not reload its groups:", err)
-		return 1
-	}
-	return 0
+	})
+	return c
 }
 
 // phoneForLID registers a WhatsApp LID chat under its phone-number JID when the WhatsApp

@@ -31,7 +31,7 @@ func TestGroupsCLI(t *testing.T) {
 	}{
 		{"add", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "family", "--name", "Family"}, 0, "registered 120363@g.us as family"},
 		{"add main", []string{"groups", "add", "--jid", "local:boss", "--folder", "boss", "--main"}, 0, "registered local:boss as boss"},
-		{"add without folder", []string{"groups", "add", "--jid", "x@g.us"}, 2, "--jid and --folder are required"},
+		{"add without folder", []string{"groups", "add", "--jid", "x@g.us"}, 2, "--folder is required (see nanoclaw groups add -h)"},
 		{"reserved folder", []string{"groups", "add", "--jid", "y@g.us", "--folder", "global"}, 1, "folder"},
 		{"traversal", []string{"groups", "add", "--jid", "y@g.us", "--folder", "../etc"}, 1, "folder"},
 		{"folder taken", []string{"groups", "add", "--jid", "z@g.us", "--folder", "family"}, 1, "already belongs to 120363@g.us"},
@@ -44,7 +44,7 @@ func TestGroupsCLI(t *testing.T) {
 		{"remove unknown", []string{"groups", "remove", "--jid", "nope@g.us"}, 1, "not registered"},
 		{"remove", []string{"groups", "remove", "--jid", "120363@g.us"}, 0, "unregistered 120363@g.us"},
 		{"list after remove", []string{"groups", "list"}, 0, "FOLDER"},
-		{"unknown subcommand", []string{"groups", "frobnicate"}, 2, "unknown subcommand"},
+		{"unknown subcommand", []string{"groups", "frobnicate"}, 2, `unknown command "frobnicate"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

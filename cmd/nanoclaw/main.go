@@ -4,32 +4,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 )
-
-const usage = `usage: nanoclaw <command> [arguments]
-
-commands:
-  run                   start the host: channels, agents, IPC, scheduler, plugins
-  chat                  talk to the running host from this terminal (the local chat)
-  auth                  pair with WhatsApp (QR code, or --pairing-code --phone +NUMBER)
-  status                the running host: groups, containers, queue, plugins, errors
-  groups add|list|remove
-                        register, list or unregister chats
-  service install       install the host as a systemd service
-  plugin list           loaded plugins: kind, hash, capabilities, calls, faults
-  plugin check FILE     validate a plugin module and its manifest without a host
-  policy mount|ipc|route
-                        explain a policy decision (JSON; exit 0 allow, 1 deny)
-
-Run "nanoclaw <command> -h" for a command's flags.
-`
 
 // env is what a command may read from the process, so tests can supply their own.
 type env struct {
@@ -56,34 +43,183 @@ func main() {
 	os.Exit(dispatch(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, workdir: wd}))
 }
 
-// dispatch runs one command and returns its exit status: 0 success, 1 a negative answer
-// (invalid plugin, denied), 2 usage or internal error.
-func dispatch(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
-		return 2
+// exitCode is how a command's body reports its exit status through cobra: the message,
+// if any, was already printed.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// usageError is a mistake on the command line: reported in one line with a pointer to -h,
+// exit status 2.
+type usageError struct {
+	cmd *cobra.Command
+	err error
+}
+
+func (u usageError) Error() string { return u.err.Error() }
+
+// body adapts a command body that returns its exit status (0 success, 1 a negative answer,
+// 2 usage or internal error) to cobra's RunE.
+func body(f func(ctx context.Context, c *cobra.Command, args []string) int) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		if code := f(c.Context(), c, args); code != 0 {
+			return exitCode(code)
+		}
+		return nil
 	}
-	switch args[0] {
-	case "run":
-		return cmdRun(ctx, args[1:], e)
-	case "chat":
-		return cmdChat(ctx, args[1:], e)
-	case "auth":
-		return cmdAuth(ctx, args[1:], e)
-	case "status":
-		return cmdStatus(ctx, args[1:], e)
-	case "groups":
-		return cmdGroups(ctx, args[1:], e)
-	case "service":
-		return cmdService(ctx, args[1:], e)
-	case "plugin":
-		return cmdPlugin(ctx, args[1:], e)
-	case "policy":
-		return cmdPolicy(ctx, args[1:], e)
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(e.stderr, "nanoclaw: unknown command %q\n\n%s", args[0], usage)
+}
+
+// usage prints a usage error in one line with a pointer to the command's help and returns 2:
+// `nanoclaw groups add: --folder is required (see nanoclaw groups add -h)`.
+func usage(c *cobra.Command, format string, a ...any) int {
+	fmt.Fprintf(c.ErrOrStderr(), "%s: %s (see %s -h)\n", c.CommandPath(), fmt.Sprintf(format, a...), c.CommandPath())
 	return 2
+}
+
+// dispatch runs one command and returns its exit status: 0 success (and -h), 1 a negative
+// answer (invalid plugin, denied), 2 usage or internal error.
+func dispatch(ctx context.Context, args []string, e env) int {
+	root := newRoot(e)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	var code exitCode
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &ue):
+		cmd = ue.cmd
+		err = ue.err
+	}
+	// Anything else cobra returns (a flag it cannot parse, a wrong number of arguments) is a
+	// usage error too.
+	if cmd == nil {
+		cmd = root
+	}
+	return usage(cmd, "%s", oneLine(err.Error()))
+}
+
+// newRoot builds the command tree; e is the process (or a test's stand-in).
+func newRoot(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nanoclaw",
+		Short: "A personal assistant on WhatsApp: each group's agent runs in its own container",
+		Long: `nanoclaw runs a personal assistant for your WhatsApp chats (and a local chat in the
+terminal): each registered group's agent runs in its own container with only that group's
+folder mounted.`,
+		Example: `  nanoclaw run                      # start the host
+  nanoclaw chat                     # talk to it from another terminal
+  nanoclaw groups add --jid local:work --folder work`,
+		Version:            versionLine(),
+		Args:               cobra.ArbitraryArgs,
+		SilenceErrors:      true,
+		SilenceUsage:       true,
+		DisableSuggestions: true,
+		CompletionOptions:  cobra.CompletionOptions{DisableDefaultCmd: true},
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				c.SetOut(c.ErrOrStderr())
+				_ = c.Help()
+				return exitCode(2)
+			}
+			return unknownCommand(c, args[0])
+		},
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetHelpTemplate(helpTemplate)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		cmdRun(e), cmdChat(e), cmdAuth(e), cmdStatus(e), cmdGroups(e), cmdService(e),
+		cmdPlugin(e), cmdPolicy(e), cmdVersion(), cmdCompletion(),
+	)
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Example = "  nanoclaw help groups add"
+		}
+	}
+	return root
+}
+
+// helpTemplate puts the one-line description first, then the longer one, then usage,
+// examples and flags.
+const helpTemplate = `{{.Short | trimTrailingWhitespaces}}
+{{with .Long}}
+{{. | trimTrailingWhitespaces}}
+{{end}}
+{{.UsageString}}`
+
+// usageTemplate is cobra's, less aliases and command groups (unused here), and a command
+// that only groups subcommands shows no usage line of its own.
+const usageTemplate = `Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} <command>{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Run "{{.CommandPath}} <command> -h" for a command's flags.{{end}}
+`
+
+// parent makes c a command that only groups subcommands: without one it is a usage error
+// (exit 2, naming the choices), not cobra's help with exit 0.
+func parent(c *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	c.AddCommand(subs...)
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownCommand(c, args[0])
+		}
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		return usageError{c, fmt.Errorf("which one? %s", strings.Join(names, ", "))}
+	}
+	return c
+}
+
+func unknownCommand(c *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q", name)
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+	}
+	if s := c.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usageError{c, errors.New(msg)}
+}
+
+var singleDash = regexp.MustCompile(`unknown shorthand flag: '.' in -([a-z][a-z-]+)`)
+
+// flagError turns pflag's errors into usage errors; a long flag written with one dash, as
+// Go's flag package allowed, is named with the spelling that works.
+func flagError(c *cobra.Command, err error) error {
+	if m := singleDash.FindStringSubmatch(err.Error()); m != nil && c.Flags().Lookup(m[1]) != nil {
+		err = fmt.Errorf("-%s: long flags take two dashes: --%s", m[1], m[1])
+	}
+	return usageError{c, err}
+}
+
+// oneLine keeps a message to its first line.
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

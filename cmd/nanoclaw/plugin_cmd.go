@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
@@ -17,30 +17,34 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
-func cmdPlugin(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: nanoclaw plugin list [-json] | nanoclaw plugin check FILE.wasm\n")
-		return 2
-	}
-	switch args[0] {
-	case "list":
-		return cmdPluginList(ctx, args[1:], e)
-	case "check":
-		return cmdPluginCheck(ctx, args[1:], e)
-	}
-	fmt.Fprintf(e.stderr, "nanoclaw plugin: unknown subcommand %q\n", args[0])
-	return 2
+// cmdPlugin inspects policy plugins: the ones loaded, or one module on disk.
+func cmdPlugin(e env) *cobra.Command {
+	return parent(&cobra.Command{
+		Use:     "plugin",
+		Short:   "Inspect policy plugins: the ones loaded, or one module before installing it",
+		Example: "  nanoclaw plugin list\n  nanoclaw plugin check plugins/router.wasm",
+	}, cmdPluginList(e), cmdPluginCheck(e))
 }
 
 // cmdPluginList asks the running host; with no host running it loads the plugin directory
 // itself, so the list shows what a host would load (with no calls yet).
-func cmdPluginList(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("plugin list", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdPluginList(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "list",
+		Short:   "List loaded plugins: kind, hash, capabilities, calls, faults",
+		Long:    "List the plugins a running host has loaded; with no host running, the ones it would load from plugins/.",
+		Example: "  nanoclaw plugin list\n  nanoclaw plugin list --json",
+		Args:    cobra.NoArgs,
 	}
+	asJSON := c.Flags().Bool("json", false, "print JSON")
+	c.RunE = body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+		return runPluginList(ctx, e, *asJSON)
+	})
+	return c
+}
+
+// runPluginList is the body of cmdPluginList.
+func runPluginList(ctx context.Context, e env, asJSON bool) int {
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
@@ -65,7 +69,7 @@ func cmdPluginList(ctx context.Context, args []string, e env) int {
 		}
 		list = reg.List()
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(list)
@@ -102,16 +106,28 @@ func deliversTo(p plugin.Info) string {
 
 // cmdPluginCheck loads a module exactly as the host would (manifest, grants, imports,
 // exports, ABI version, self-check) and reports the outcome.
-func cmdPluginCheck(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("plugin check", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdPluginCheck(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "check FILE.wasm",
+		Short: "Check a plugin module and its manifest (FILE.json beside it) as the host would load them",
+		Long: `Check a plugin module as the host would load it: its manifest FILE.json beside it, the
+grants, imports, exports, ABI version and self-check. Exit status 0 valid, 1 invalid.`,
+		Example: "  nanoclaw plugin check plugins/router.wasm",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{c, fmt.Errorf("one module to check, FILE.wasm (its manifest FILE.json beside it); got %d arguments", len(args))}
+			}
+			return nil
+		},
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "usage: nanoclaw plugin check FILE.wasm  (the manifest FILE.json must sit beside it)")
-		return 2
-	}
+	c.RunE = body(func(ctx context.Context, _ *cobra.Command, args []string) int {
+		return runPluginCheck(ctx, e, args[0])
+	})
+	return c
+}
+
+// runPluginCheck is the body of cmdPluginCheck.
+func runPluginCheck(ctx context.Context, e env, file string) int {
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
@@ -129,7 +145,7 @@ func cmdPluginCheck(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	defer loader.Close(context.Background())
-	p, err := loader.LoadFile(ctx, fs.Arg(0))
+	p, err := loader.LoadFile(ctx, file)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "invalid: %v\n", err)
 		return 1

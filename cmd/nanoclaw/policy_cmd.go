@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
@@ -18,39 +19,95 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
-const policyUsage = `usage:
-  nanoclaw policy mount --group FOLDER [--main] --host-path P [--container-path C] [--rw] [--allowlist FILE] [--plugin FILE.wasm]
-  nanoclaw policy ipc   --group FOLDER [--main] --request FILE.json [--dir tasks|messages] [--task-group FOLDER] [--groups FILE.json] [--plugin FILE.wasm]
-  nanoclaw policy route --message FILE.json [--groups FILE.json] [--plugin FILE.wasm]
-
-Prints one JSON object. Exit status: 0 allow (route: deliver), 1 deny (route: anything else), 2 usage or internal error.
-Without --plugin the installed plugins decide, exactly as the running host would.
-`
+// policyOpts are the flags of the policy subcommands; each subcommand registers the ones
+// its kind uses.
+type policyOpts struct {
+	group, hostPath, containerPath, allowlist, requestFile, dir, taskGroup string
+	groupsFile, messageFile, pluginFile                                    string
+	isMain, rw                                                             bool
+}
 
 // cmdPolicy explains a policy decision: it runs the same plugins the host runs (or the one
 // given) on a request given on the command line.
-func cmdPolicy(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, policyUsage)
-		return 2
+func cmdPolicy(e env) *cobra.Command {
+	kind := func(use, short, example string, flags func(*pflag.FlagSet, *policyOpts)) *cobra.Command {
+		o := &policyOpts{}
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Long: `Prints one JSON object. Exit status: 0 allow (route: deliver), 1 deny (route: anything
+else), 2 usage or internal error. Without --plugin the installed plugins decide, exactly as
+the running host would.`,
+			Example: example,
+			Args:    cobra.NoArgs,
+		}
+		flags(c.Flags(), o)
+		c.Flags().StringVar(&o.pluginFile, "plugin", "", "decide with this module (manifest beside it optional)")
+		c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
+			return runPolicy(ctx, c, e, c.Name(), o)
+		})
+		return c
 	}
-	fs := flag.NewFlagSet("policy "+args[0], flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprint(e.stderr, policyUsage) }
-	group := fs.String("group", "", "the requesting group's folder")
-	isMain := fs.Bool("main", false, "the requesting group is the main group")
-	hostPath := fs.String("host-path", "", "mount: host path as configured")
-	containerPath := fs.String("container-path", "", "mount: container path (default: base name)")
-	rw := fs.Bool("rw", false, "mount: ask for read-write")
-	allowlist := fs.String("allowlist", "", "mount: use this allowlist file")
-	requestFile := fs.String("request", "", "ipc: the request file as an agent wrote it")
-	dir := fs.String("dir", "", "ipc: messages or tasks (default: messages for type \"message\", else tasks)")
-	taskGroup := fs.String("task-group", "", "ipc: folder owning the task the request names")
-	groupsFile := fs.String("groups", "", "registered groups: JSON list of {jid, folder, isMain, trigger, requiresTrigger, name}")
-	messageFile := fs.String("message", "", "route: a message (or a whole route request) as JSON")
-	pluginFile := fs.String("plugin", "", "decide with this module (manifest beside it optional)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	requester := func(fs *pflag.FlagSet, o *policyOpts) {
+		fs.StringVar(&o.group, "group", "", "the requesting group's folder")
+		fs.BoolVar(&o.isMain, "main", false, "the requesting group is the main group")
+	}
+	groupsFlag := func(fs *pflag.FlagSet, o *policyOpts) {
+		fs.StringVar(&o.groupsFile, "groups", "", "registered groups: JSON list of {jid, folder, isMain, trigger, requiresTrigger, name}")
+	}
+	return parent(&cobra.Command{
+		Use:   "policy",
+		Short: "Explain a policy decision: mount, IPC or routing (JSON; exit 0 allow, 1 deny)",
+		Example: `  nanoclaw policy mount --group family --host-path ~/projects/app --rw
+  nanoclaw policy route --message msg.json --groups groups.json`,
+	},
+		kind("mount --group FOLDER --host-path PATH", "Would a group's container get this mount? (JSON; exit 0 allow, 1 deny)",
+			`  nanoclaw policy mount --group family --host-path ~/projects/app --rw
+  nanoclaw policy mount --group main --main --host-path ~/src --allowlist allowlist.json`,
+			func(fs *pflag.FlagSet, o *policyOpts) {
+				requester(fs, o)
+				fs.StringVar(&o.hostPath, "host-path", "", "host path as configured")
+				fs.StringVar(&o.containerPath, "container-path", "", "container path (default: base name)")
+				fs.BoolVar(&o.rw, "rw", false, "ask for read-write")
+				fs.StringVar(&o.allowlist, "allowlist", "", "use this allowlist file")
+			}),
+		kind("ipc --group FOLDER --request FILE.json", "Would the host carry out this IPC request from a group's agent? (JSON; exit 0 allow, 1 deny)",
+			"  nanoclaw policy ipc --group family --request req.json --groups groups.json",
+			func(fs *pflag.FlagSet, o *policyOpts) {
+				requester(fs, o)
+				fs.StringVar(&o.requestFile, "request", "", "the request file as an agent wrote it")
+				fs.StringVar(&o.dir, "dir", "", "messages or tasks (default: messages for type \"message\", else tasks)")
+				fs.StringVar(&o.taskGroup, "task-group", "", "folder owning the task the request names")
+				groupsFlag(fs, o)
+			}),
+		kind("route --message FILE.json", "Where would this incoming message go? (JSON; exit 0 deliver, 1 anything else)",
+			"  nanoclaw policy route --message msg.json --groups groups.json [--plugin any.wasm]",
+			func(fs *pflag.FlagSet, o *policyOpts) {
+				fs.StringVar(&o.messageFile, "message", "", "a message (or a whole route request) as JSON")
+				groupsFlag(fs, o)
+			}),
+	)
+}
+
+// runPolicy is the body of the policy subcommands; kind is mount, ipc or route.
+func runPolicy(ctx context.Context, c *cobra.Command, e env, kind string, o *policyOpts) int {
+	group, isMain, hostPath, containerPath, rw, allowlist := &o.group, &o.isMain, &o.hostPath, &o.containerPath, &o.rw, &o.allowlist
+	requestFile, dir, taskGroup, groupsFile, messageFile, pluginFile := &o.requestFile, &o.dir, &o.taskGroup, &o.groupsFile, &o.messageFile, &o.pluginFile
+	args := []string{kind}
+	// Missing flags are usage errors, found before any file is read.
+	switch kind {
+	case "mount":
+		if *group == "" || *hostPath == "" {
+			return usage(c, "--group and --host-path are required")
+		}
+	case "ipc":
+		if *group == "" || *requestFile == "" {
+			return usage(c, "--group and --request are required")
+		}
+	case "route":
+		if *messageFile == "" {
+			return usage(c, "--message is required")
+		}
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(e.stderr, "nanoclaw policy:", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -31,12 +31,23 @@ import (
 )
 
 // cmdRun starts the host and serves until SIGINT or SIGTERM.
-func cmdRun(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdRun(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Start the host: channels, agents, IPC, scheduler, plugins",
+		Long: `Start the host in the project directory (the current directory): the
+WhatsApp and local channels, each group's agent container, IPC, the scheduler and the
+plugins. It serves until SIGINT or SIGTERM.`,
+		Example: "  nanoclaw run\n  LOG_LEVEL=debug nanoclaw run",
+		Args:    cobra.NoArgs,
+		RunE: body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+			return runRun(ctx, e)
+		}),
 	}
+}
+
+// runRun is the body of cmdRun.
+func runRun(ctx context.Context, e env) int {
 	s, err := loadSettings(e)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)

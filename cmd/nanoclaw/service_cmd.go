@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"text/template"
+
+	"github.com/spf13/cobra"
 )
 
 //go:embed service/nanoclaw.service
@@ -35,18 +36,29 @@ func renderUnit(p unitParams) (string, error) {
 
 // cmdService installs the host as a systemd service: a user unit normally, a system unit
 // when run as root. --print shows the unit without installing it.
-func cmdService(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] != "install" {
-		fmt.Fprintln(e.stderr, "usage: nanoclaw service install [--print] [--no-start]")
-		return 2
+func cmdService(e env) *cobra.Command {
+	install := &cobra.Command{
+		Use:   "install",
+		Short: "Install the host as a service that starts at login (systemd)",
+		Long: `Install the host as a service for this project directory: a systemd user unit, or a
+system unit when run as root. --print shows it without installing.`,
+		Example: "  nanoclaw service install\n  nanoclaw service install --print",
+		Args:    cobra.NoArgs,
 	}
-	fs := flag.NewFlagSet("service install", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	printOnly := fs.Bool("print", false, "print the unit instead of installing it")
-	noStart := fs.Bool("no-start", false, "install and enable, but do not start")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
-	}
+	printOnly := install.Flags().Bool("print", false, "print the unit instead of installing it")
+	noStart := install.Flags().Bool("no-start", false, "install and enable, but do not start")
+	install.RunE = body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+		return runServiceInstall(ctx, e, *printOnly, *noStart)
+	})
+	return parent(&cobra.Command{
+		Use:     "service",
+		Short:   "Run the host as a service of this machine",
+		Example: "  nanoclaw service install --print",
+	}, install)
+}
+
+// runServiceInstall is the body of `service install`.
+func runServiceInstall(ctx context.Context, e env, printOnly, noStart bool) int {
 	bin, err := os.Executable()
 	if err == nil {
 		bin, err = filepath.EvalSymlinks(bin)
@@ -69,7 +81,7 @@ func cmdService(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	if *printOnly {
+	if printOnly {
 		fmt.Fprint(e.stdout, unit)
 		return 0
 	}
@@ -84,7 +96,7 @@ func cmdService(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintln(e.stdout, "wrote", path)
 	steps := [][]string{append(ctl, "daemon-reload"), append(ctl, "enable", "nanoclaw.service")}
-	if !*noStart {
+	if !noStart {
 		steps = append(steps, append(ctl, "restart", "nanoclaw.service"))
 	}
 	for _, s := range steps {

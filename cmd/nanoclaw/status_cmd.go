@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
@@ -20,13 +21,22 @@ func timeNow() time.Time { return time.Now() }
 
 // cmdStatus shows the running host: groups, running containers, the queue, plugins, usage
 // and recent IPC errors.
-func cmdStatus(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	asJSON := fs.Bool("json", false, "print the raw status document")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdStatus(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "status",
+		Short:   "Show the running host: groups, containers, queue, plugins, model use, refusals",
+		Example: "  nanoclaw status\n  nanoclaw status --json",
+		Args:    cobra.NoArgs,
 	}
+	asJSON := c.Flags().Bool("json", false, "print the raw status document")
+	c.RunE = body(func(ctx context.Context, _ *cobra.Command, _ []string) int {
+		return runStatus(ctx, e, *asJSON)
+	})
+	return c
+}
+
+// runStatus is the body of cmdStatus.
+func runStatus(ctx context.Context, e env, asJSON bool) int {
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
@@ -41,7 +51,7 @@ func cmdStatus(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	if *asJSON {
+	if asJSON {
 		fmt.Fprintln(e.stdout, string(raw))
 		return 0
 	}

@@ -221,6 +221,9 @@ func FuzzMount(f *testing.F) {
 	} {
 		f.Add(s.host, s.container, s.main, s.rw, s.home)
 	}
+	// Loaded before the fuzz function: a worker's first input must not pay the compile,
+	// which on a loaded machine outran the 10 s Go's fuzzing allows one input.
+	load(f, protocol.KindMount, "mountguard")
 	f.Fuzz(func(t *testing.T, host, container string, isMain, rw, underHome bool) {
 		tg := load(t, protocol.KindMount, "mountguard")
 		w := mountWorld(t)
@@ -274,6 +277,9 @@ func FuzzIPC(f *testing.F) {
 		f.Add(uint8(i), i%2 == 0, i%3 == 0, uint8(i), s)
 	}
 	folders := []string{"main", "family", "work", "", "../x", "global"}
+	// Loaded before the fuzz function: a worker's first input must not pay the compile,
+	// which on a loaded machine outran the 10 s Go's fuzzing allows one input.
+	load(f, protocol.KindIPC, "ipcauthz")
 	f.Fuzz(func(t *testing.T, gi uint8, isMain, messagesDir bool, ti uint8, body string) {
 		tg := load(t, protocol.KindIPC, "ipcauthz")
 		if v, err := wire.Parse([]byte(body)); err != nil || v.Kind != wire.Object {
@@ -324,6 +330,9 @@ func FuzzRoute(f *testing.F) {
 	for i, c := range []string{"@Andy hello", "@andy's", "@Andyextra", "hello @Andy", "", "  @Andy  ", "@Andy\u00e9", "@ANDY!"} {
 		f.Add(c, uint8(i), i%2 == 0, i%3 == 0, "447700900123@s.whatsapp.net")
 	}
+	// Loaded before the fuzz function: a worker's first input must not pay the compile,
+	// which on a loaded machine outran the 10 s Go's fuzzing allows one input.
+	load(f, protocol.KindRoute, "router")
 	f.Fuzz(func(t *testing.T, content string, gi uint8, fromMe, bot bool, sender string) {
 		tg := load(t, protocol.KindRoute, "router")
 		req := protocol.RouteRequest{
