@@ -25,7 +25,8 @@ func cmdAuth(e env) *cobra.Command {
 		Use:   "auth",
 		Short: "Pair this host with WhatsApp: a QR code, or a code typed on the phone",
 		Example: `  nanoclaw auth
-  nanoclaw auth --pairing-code --phone +15551234567`,
+  nanoclaw auth --pairing-code --phone +15551234567
+  nanoclaw auth --check && echo paired`,
 		Args: cobra.NoArgs,
 	}
 	fs := c.Flags()
@@ -33,7 +34,11 @@ func cmdAuth(e env) *cobra.Command {
 	phone := fs.String("phone", "", "the account's phone number with country code, e.g. +15551234567 (with --pairing-code)")
 	force := fs.Bool("force", false, "forget the existing session and pair again")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
+	check := fs.Bool("check", false, "only say whether this host is paired: exit 0 if it is, 1 if not (pairs nothing, writes nothing)")
 	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
+		if *check {
+			return runAuthCheck(ctx, e)
+		}
 		return runAuth(ctx, c, e, *usePairing, *phone, *force, *timeout)
 	})
 	return c
