@@ -404,6 +404,45 @@ func (f *FS) WriteFile(folder, rel string, data []byte) error {
 	return nil
 }
 
+// Usage is how many bytes the regular files under groups/<folder>/<rel> hold (a media
+// folder's share of a cap). Links are not followed, and the walk stays inside the group's
+// folder; a missing directory holds nothing.
+func (f *FS) Usage(folder, rel string) (int64, error) {
+	if !ipcpolicy.ValidFolder(folder) {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
+	}
+	if !filepath.IsLocal(rel) {
+		return 0, fmt.Errorf("agentfs: %q is not a path inside the group folder", rel)
+	}
+	r, err := f.openGroup(folder)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("agentfs: usage of %s: %w", folder, err)
+	}
+	defer r.Close()
+	var total int64
+	err = fs.WalkDir(r.FS(), filepath.ToSlash(rel), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == filepath.ToSlash(rel) && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return nil // an entry that vanished or cannot be read counts for nothing
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("agentfs: usage of %s/%s: %w", folder, rel, err)
+	}
+	return total, nil
+}
+
 // mkdirs makes each component of dir inside r, handing the ones it creates to the agent.
 // Existing components are used as they are; os.Root keeps any link among them inside r.
 func (f *FS) mkdirs(r *os.Root, dir string) error {

@@ -564,3 +564,44 @@ func TestReadTemplateContent(t *testing.T) {
 		t.Fatalf("ReadTemplate: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestUsage counts regular files under a directory of a group's folder, never what a link
+// the agent made points at, and nothing for a missing directory.
+func TestUsage(t *testing.T) {
+	root := project(t)
+	f := newFS(t, root, OwnerFor(os.Getuid(), os.Getgid()))
+	if err := f.PrepareGroup("family", false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Usage("family", "media"); n != 0 || err != nil {
+		t.Fatalf("missing media folder: %d, %v", n, err)
+	}
+	for rel, size := range map[string]int{"media/a.jpg": 100, "media/2026/b.pdf": 50, "other.txt": 1000} {
+		if err := f.WriteFile("family", rel, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(outside, make([]byte, 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	media := filepath.Join(root, "groups", "family", "media")
+	for _, l := range []string{"link-file", "link-dir"} {
+		target := outside
+		if l == "link-dir" {
+			target = filepath.Dir(outside)
+		}
+		if err := os.Symlink(target, filepath.Join(media, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := f.Usage("family", "media"); n != 150 || err != nil {
+		t.Fatalf("usage %d, %v; want 150", n, err)
+	}
+	if _, err := f.Usage("family", "../x"); err == nil {
+		t.Error("a path outside the folder was walked")
+	}
+	if _, err := f.Usage("..", "media"); !errors.Is(err, ErrInvalidFolder) {
+		t.Errorf("invalid folder: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -115,3 +116,34 @@ type Options struct {
 // Factory builds a channel. It returns (nil, nil) when the channel is not configured (no
 // credentials, say): the host skips it with a log line.
 type Factory func(Options) (Channel, error)
+
+// Media is a file that came with an inbound message (a photo, a voice note, a document).
+// The channel describes it and knows how to fetch it; the host decides whether it is
+// wanted (the chat is registered, the caps allow it) before anything is downloaded.
+type Media struct {
+	// Kind is "image", "sticker", "document", "audio", "voice" or "video".
+	Kind     string
+	MIME     string // as the sender declared it; may be wrong or empty
+	FileName string // a document's name as the sender gave it; "" otherwise
+	// Size is the length the sender announced, 0 when unknown: a file announced over a
+	// cap is never fetched.
+	Size          int64
+	Seconds       int // a voice note's, audio's or video's length, as announced
+	Width, Height int // an image's or video's size, as announced
+	// Fetch downloads the file. It may return ErrMediaTooLarge once more than limit bytes
+	// arrive; any other error is a failed download.
+	Fetch func(ctx context.Context, limit int64) ([]byte, error)
+}
+
+// ErrMediaTooLarge is a fetch that passed the host's per-file cap.
+var ErrMediaTooLarge = errors.New("file larger than the limit")
+
+// MediaSink is a Sink that takes files with messages; the host implements it. A channel
+// hands a message with media to OnMediaMessage when its Sink is one, else to OnMessage
+// (the text and placeholders only).
+type MediaSink interface {
+	Sink
+	// OnMediaMessage is OnMessage for a message that came with files: the host fetches and
+	// stores those it wants, and the stored message names them.
+	OnMediaMessage(ctx context.Context, msg store.Message, media []Media) error
+}

@@ -118,6 +118,12 @@ type Settings struct {
 	// turn (their socket still serving) before their containers are stopped; 0 stops them
 	// at once. What is left unanswered is answered after the restart.
 	ShutdownGrace time.Duration
+	// NANOCLAW_MEDIA_MAX_FILE: the largest received file (a photo, a document) kept in a
+	// group's folder, in bytes; a larger one is described to the agent but not downloaded.
+	MediaMaxFile int64
+	// NANOCLAW_MEDIA_MAX_GROUP: how many bytes a group's media folder may hold; past it,
+	// received files are described but not kept until the folder is cleared.
+	MediaMaxGroup int64
 }
 
 // Defaults, NanoClaw's where NanoClaw has the variable.
@@ -135,6 +141,8 @@ const (
 	DefaultMaxAPIConcurrency       = 4
 	MaxAPIConcurrencyLimit         = 256  // NANOCLAW_MAX_API_CONCURRENCY's largest value
 	MinCompactAt                   = 1000 // NANOCLAW_COMPACT_AT's least: smaller would summarize every turn
+	DefaultMediaMaxFile            = 25 << 20
+	DefaultMediaMaxGroup           = 1 << 30
 )
 
 // BotPrefix is how the assistant's replies start on a shared number ("Andy:"), which is
@@ -190,6 +198,8 @@ func loadSettings(env func(string) string, sysZone func() string) (Settings, err
 		MaxAPIConcurrency:       int(p.integer("NANOCLAW_MAX_API_CONCURRENCY", DefaultMaxAPIConcurrency, 1, MaxAPIConcurrencyLimit)),
 		PluginIdle:              p.millisOrZero("NANOCLAW_PLUGIN_IDLE", DefaultPluginIdle),
 		ShutdownGrace:           p.millisOrZero("NANOCLAW_SHUTDOWN_GRACE", DefaultShutdownGrace),
+		MediaMaxFile:            p.bytes("NANOCLAW_MEDIA_MAX_FILE", DefaultMediaMaxFile),
+		MediaMaxGroup:           p.bytes("NANOCLAW_MEDIA_MAX_GROUP", DefaultMediaMaxGroup),
 	}
 	s.TZ, s.Location = p.zone("TZ", sysZone)
 	if err := errors.Join(p.errs...); err != nil {
@@ -259,6 +269,26 @@ func (p *parser) integer(name string, def, lo, hi int64) int64 {
 		return def
 	}
 	return n
+}
+
+// bytes reads a positive size: a number of bytes, or with a unit such as 25MB, 1GiB or
+// 500k (KB and KiB alike are 1024 bytes, as people mean for files); unset gives def.
+func (p *parser) bytes(name string, def int64) int64 {
+	const expected = "a positive size in bytes, or with a unit such as 25MB or 1GB"
+	v := p.get(name)
+	if v == "" {
+		return def
+	}
+	num := strings.TrimRightFunc(v, func(r rune) bool { return unicode.IsLetter(r) || r == ' ' })
+	unit := strings.ToUpper(strings.TrimSpace(v[len(num):]))
+	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if mult == 0 || err != nil || f <= 0 || f*float64(mult) >= math.MaxInt64 || math.IsNaN(f) {
+		p.fail(name, v, expected, nil)
+		return def
+	}
+	return max(int64(f*float64(mult)), 1)
 }
 
 // millis reads a duration given in milliseconds, as NanoClaw does, or as a Go duration

@@ -123,6 +123,8 @@ func TestLoadSettingsDefaults(t *testing.T) {
 		PluginIdle:              30 * time.Minute,
 		ShutdownGrace:           30 * time.Second,
 		MaxAPIConcurrency:       4,
+		MediaMaxFile:            25 << 20,
+		MediaMaxGroup:           1 << 30,
 	}
 	if s != want {
 		t.Errorf("defaults = %+v\nwant %+v", s, want)
@@ -241,6 +243,14 @@ func TestLoadSettingsVariables(t *testing.T) {
 		{name: "NANOCLAW_SHUTDOWN_GRACE 5s", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "5s"}, check: func(s Settings) bool { return s.ShutdownGrace == 5*time.Second }},
 		{name: "NANOCLAW_SHUTDOWN_GRACE none", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "0"}, check: func(s Settings) bool { return s.ShutdownGrace == 0 }},
 		{name: "NANOCLAW_SHUTDOWN_GRACE junk", env: map[string]string{"NANOCLAW_SHUTDOWN_GRACE": "later"}, bad: "NANOCLAW_SHUTDOWN_GRACE"},
+		{name: "NANOCLAW_MEDIA_MAX_FILE bytes", env: map[string]string{"NANOCLAW_MEDIA_MAX_FILE": "1000"}, check: func(s Settings) bool { return s.MediaMaxFile == 1000 }},
+		{name: "NANOCLAW_MEDIA_MAX_FILE MB", env: map[string]string{"NANOCLAW_MEDIA_MAX_FILE": "10MB"}, check: func(s Settings) bool { return s.MediaMaxFile == 10<<20 }},
+		{name: "NANOCLAW_MEDIA_MAX_FILE 1.5 GiB", env: map[string]string{"NANOCLAW_MEDIA_MAX_FILE": "1.5 GiB"}, check: func(s Settings) bool { return s.MediaMaxFile == 3<<29 }},
+		{name: "NANOCLAW_MEDIA_MAX_GROUP k", env: map[string]string{"NANOCLAW_MEDIA_MAX_GROUP": "500k"}, check: func(s Settings) bool { return s.MediaMaxGroup == 500<<10 }},
+		{name: "NANOCLAW_MEDIA_MAX_GROUP zero", env: map[string]string{"NANOCLAW_MEDIA_MAX_GROUP": "0"}, bad: "NANOCLAW_MEDIA_MAX_GROUP"},
+		{name: "NANOCLAW_MEDIA_MAX_GROUP unit", env: map[string]string{"NANOCLAW_MEDIA_MAX_GROUP": "5 parsecs"}, bad: "NANOCLAW_MEDIA_MAX_GROUP"},
+		{name: "NANOCLAW_MEDIA_MAX_FILE negative", env: map[string]string{"NANOCLAW_MEDIA_MAX_FILE": "-1MB"}, bad: "NANOCLAW_MEDIA_MAX_FILE"},
+		{name: "NANOCLAW_MEDIA_MAX_FILE overflow", env: map[string]string{"NANOCLAW_MEDIA_MAX_FILE": "1e30TB"}, bad: "NANOCLAW_MEDIA_MAX_FILE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := loadSettings(envOf(tc.env), func() string { return tc.sysZone })

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
+	"github.com/nanoclaw/nanoclaw-go/host/media"
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
@@ -83,6 +84,7 @@ type Daemon struct {
 	chans   *channel.Set
 	layout  sandbox.Layout
 	answers *answers
+	media   *media.Store // files that come with messages, kept in group folders
 
 	pipeMu   sync.Mutex  // orders piping follow-ups against the end of a run
 	stopping atomic.Bool // a graceful stop began: no new work is taken
@@ -147,6 +149,8 @@ func New(cfg Config) (*Daemon, error) {
 		outboxWake:  make(chan struct{}, 1),
 		layout:      sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
+	d.media = media.New(cfg.Agents, media.Limits{MaxFile: cfg.Settings.MediaMaxFile, MaxGroup: cfg.Settings.MediaMaxGroup},
+		cfg.Log.Named("media"), cfg.Now)
 	d.killCtx, d.killRuns = context.WithCancel(context.Background())
 	service := ipc.NewService(ipc.Config{Authorizer: cfg.Policy, Facts: ipcFacts{d}, Performer: d, Refusals: cfg.Store,
 		Log: cfg.Log.Named("ipc"), Now: cfg.Now, OnOutcome: cfg.OnIPC})

@@ -47,6 +47,20 @@ type chatKey struct {
 // kept as context, or delivered to a group's agent. A message is stored before anything
 // else happens to it, so a crash from here on loses nothing.
 func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
+	return d.onMessage(ctx, m, nil)
+}
+
+// OnMediaMessage is OnMessage for a message that came with files: once the route says
+// which group's agent will see it, the files are fetched and kept in that group's folder
+// (within the media caps), and the stored message names them. Nothing is fetched for a
+// message that is dropped or whose chat has no group.
+func (d *Daemon) OnMediaMessage(ctx context.Context, m store.Message, files []channel.Media) error {
+	return d.onMessage(ctx, m, files)
+}
+
+var _ channel.MediaSink = (*Daemon)(nil)
+
+func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel.Media) error {
 	g, registered := d.groups.ByJID(m.ChatJID)
 	if registered && !m.IsBotMessage && isNewConversation(m.Content, d.cfg.Settings.AssistantName) {
 		return d.newConversationCommand(ctx, m, g)
@@ -89,6 +103,9 @@ func (d *Daemon) OnMessage(ctx context.Context, m store.Message) error {
 		}
 	}
 	m.RouteAction = dec.Action // a backlog is later worked through by it
+	if len(files) > 0 && target.Folder != "" {
+		m.Attachments = d.media.Save(ctx, target.Folder, m.ID, files)
+	}
 	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
 
 // EscapeXML escapes & < > and " so that chat text can sit in the prompt's element content
@@ -75,7 +77,8 @@ func formatTimestamp(ts string, loc *time.Location) string {
 //	</messages>
 //
 // reply_to appears only for replies; quoted_message only when both the quoted text and its
-// sender are known. Every attribute and text is escaped with EscapeXML. The header names
+// sender are known. Files that came with a message follow its text, one attachment element
+// a line (FormatAttachment), naming each by its path in the container. Every attribute and text is escaped with EscapeXML. The header names
 // loc (nil means UTC), so loc should come from a zone name, not be time.Local.
 func FormatMessages(msgs []store.Message, loc *time.Location) string {
 	if loc == nil {
@@ -108,6 +111,10 @@ func FormatMessages(msgs []store.Message, loc *time.Location) string {
 			b.WriteString("</quoted_message>")
 		}
 		b.WriteString(EscapeXML(m.Content))
+		for _, a := range m.Attachments {
+			b.WriteByte('\n')
+			b.WriteString(FormatAttachment(a))
+		}
 		b.WriteString("</message>")
 	}
 	b.WriteString("\n</messages>")
@@ -308,4 +315,15 @@ func LoadLocation(tz string) (*time.Location, error) {
 		return time.UTC, fmt.Errorf("time zone %q: %w", tz, err)
 	}
 	return loc, nil
+}
+
+// FormatAttachment renders a stored attachment as the prompt's attachment element
+// (runproto.FormatAttachment), its path as the container sees it (under /workspace/group).
+func FormatAttachment(a store.Attachment) string {
+	ra := runproto.Attachment{Type: a.Kind, MIME: a.MIME, Name: a.FileName, Size: a.Size, Seconds: a.Seconds,
+		Width: a.Width, Height: a.Height, Skipped: a.Skipped}
+	if a.Path != "" {
+		ra.Path = path.Join(runproto.GroupDir, path.Clean("/"+a.Path))
+	}
+	return runproto.FormatAttachment(ra)
 }

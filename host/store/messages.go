@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,17 +18,21 @@ func (s *Store) StoreMessage(ctx context.Context, m Message) error {
 	}
 	const q = `
 INSERT OR REPLACE INTO messages (id, chat_jid, sender, sender_name, content, timestamp,
-	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	is_from_me, is_bot_message, reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action, attachments)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// The chat's last activity moves with its messages, in the same transaction: one
 	// commit per inbound message.
 	const bump = `UPDATE chats SET last_message_time = ?2
 WHERE jid = ?1 AND ?2 != '' AND (last_message_time IS NULL OR last_message_time < ?2)`
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	attachments, err := encodeAttachments(m.Attachments)
+	if err != nil {
+		return fmt.Errorf("store message %q in %q: %w", m.ID, m.ChatJID, err)
+	}
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, q, m.ID, m.ChatJID, m.Sender, m.SenderName, m.Content, m.Timestamp,
 			boolInt(m.IsFromMe), boolInt(m.IsBotMessage),
 			nullIfEmpty(m.ReplyToMessageID), nullIfEmpty(m.ReplyToMessageContent), nullIfEmpty(m.ReplyToSenderName),
-			nullIfEmpty(m.HandledAs), nullIfEmpty(m.RouteAction)); err != nil {
+			nullIfEmpty(m.HandledAs), nullIfEmpty(m.RouteAction), attachments); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, bump, m.ChatJID, m.Timestamp)
@@ -41,7 +46,7 @@ WHERE jid = ?1 AND ?2 != '' AND (last_message_time IS NULL OR last_message_time 
 
 // messageColumns is what every message query selects, in scanMessage's order.
 const messageColumns = `id, chat_jid, sender, sender_name, content, timestamp, is_from_me, is_bot_message,
-	reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action`
+	reply_to_message_id, reply_to_message_content, reply_to_sender_name, handled_as, route_action, attachments`
 
 // pendingFilter selects messages an agent should see: after the cursor, not the bot's own
 // (by flag, or by the "Name:" prefix as a backstop for rows written before the flag
@@ -168,13 +173,14 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]Mes
 	var out []Message
 	for rows.Next() {
 		var m Message
-		var id, chat, sender, senderName, content, ts, rID, rContent, rName, handled, action sql.NullString
+		var id, chat, sender, senderName, content, ts, rID, rContent, rName, handled, action, attachments sql.NullString
 		var fromMe, bot sql.NullInt64
 		var rid int64
 		if err := rows.Scan(&id, &chat, &sender, &senderName, &content, &ts, &fromMe, &bot,
-			&rID, &rContent, &rName, &handled, &action, &rid); err != nil {
+			&rID, &rContent, &rName, &handled, &action, &attachments, &rid); err != nil {
 			return nil, err
 		}
+		m.Attachments = decodeAttachments(attachments.String)
 		m.HandledAs, m.RouteAction = handled.String, action.String
 		m.ID, m.ChatJID = id.String, chat.String
 		m.Sender, m.SenderName, m.Content, m.Timestamp = sender.String, senderName.String, content.String, ts.String
@@ -183,4 +189,29 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]Mes
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// encodeAttachments is the attachments column: JSON, NULL for none.
+func encodeAttachments(as []Attachment) (any, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(as)
+	if err != nil {
+		return nil, fmt.Errorf("attachments: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeAttachments reads the attachments column. A value that does not parse (written by
+// hand, say) gives none: the message itself still reaches the agent.
+func decodeAttachments(s string) []Attachment {
+	if s == "" {
+		return nil
+	}
+	var as []Attachment
+	if err := json.Unmarshal([]byte(s), &as); err != nil {
+		return nil
+	}
+	return as
 }

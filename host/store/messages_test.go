@@ -49,6 +49,15 @@ func TestStoreMessage(t *testing.T) {
 				ReplyToMessageID: "42", ReplyToMessageContent: "Are you coming tonight?", ReplyToSenderName: "Bob"}},
 		},
 		{
+			name: "attachments round-trip",
+			store: []Message{{ID: "att-1", ChatJID: g, Sender: "123", SenderName: "Alice", Content: "[image]", Timestamp: "2024-01-01T00:00:01.000Z",
+				Attachments: []Attachment{{Kind: "image", Path: "media/a.jpg", MIME: "image/jpeg", Size: 10, Width: 4, Height: 3},
+					{Kind: "video", Size: 1 << 30, Seconds: 12, Skipped: "too large"}}}},
+			want: []Message{{ID: "att-1", ChatJID: g, Sender: "123", SenderName: "Alice", Content: "[image]", Timestamp: "2024-01-01T00:00:01.000Z",
+				Attachments: []Attachment{{Kind: "image", Path: "media/a.jpg", MIME: "image/jpeg", Size: 10, Width: 4, Height: 3},
+					{Kind: "video", Size: 1 << 30, Seconds: 12, Skipped: "too large"}}}},
+		},
+		{
 			name:  "apostrophes and SQL round-trip",
 			store: []Message{{ID: "x'; DROP TABLE messages; --", ChatJID: g, Sender: "o'brien", SenderName: "O'Brien", Content: `it's "quoted" '); DELETE FROM chats; --`, Timestamp: "2024-01-01T00:00:01.000Z"}},
 			want:  []Message{{ID: "x'; DROP TABLE messages; --", ChatJID: g, Sender: "o'brien", SenderName: "O'Brien", Content: `it's "quoted" '); DELETE FROM chats; --`, Timestamp: "2024-01-01T00:00:01.000Z"}},

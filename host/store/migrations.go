@@ -80,6 +80,9 @@ func migrations() []migration {
 			}
 			return addColumn("messages", "deleted_at", "TEXT")(ctx, tx)
 		}},
+		// The files that came with a message (photos, documents, voice notes), as JSON: the
+		// files are in the group's folder, the prompt names them.
+		{name: "messages keep their attachments", up: addColumn("messages", "attachments", "TEXT")},
 	}
 }
 

@@ -22,6 +22,30 @@ type Message struct {
 	// RouteAction is the route verdict when it arrived: "deliver" (it asks for the agent)
 	// or "store" (context); "" for messages stored before verdicts were kept.
 	RouteAction string
+	// Attachments are the files that came with the message (a photo, a voice note), kept in
+	// the group's folder; the prompt names them so the agent can see or open them.
+	Attachments []Attachment
+}
+
+// Attachment is one file that came with a message. The file itself lives in the folder of
+// the group that received it (Path, relative to that folder); the database keeps only this
+// description, so a prompt can name the file and say what became of it.
+type Attachment struct {
+	// Kind is what the sender sent: "image", "sticker", "document", "audio", "voice" or
+	// "video".
+	Kind string `json:"kind"`
+	// Path is the file inside the group's folder ("media/20240102-M1.jpg"), slash-separated;
+	// "" when it was not stored (Skipped says why).
+	Path     string `json:"path,omitempty"`
+	MIME     string `json:"mime,omitempty"`
+	FileName string `json:"fileName,omitempty"` // the sender's name for a document
+	Size     int64  `json:"size,omitempty"`     // bytes stored, or announced when skipped
+	Seconds  int    `json:"seconds,omitempty"`  // a voice note's, audio's or video's length
+	Width    int    `json:"width,omitempty"`
+	Height   int    `json:"height,omitempty"`
+	// Skipped says, for the agent, why the file is not there: over a size cap, a failed
+	// download.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Chat is chat metadata (table chats): every chat any channel has seen, registered or not.

@@ -39,6 +39,8 @@ type Client interface {
 	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
 	SendPresence(ctx context.Context, state types.Presence) error
 	MarkRead(ctx context.Context, ids []types.MessageID, ts time.Time, chat, sender types.JID, extra ...types.ReceiptType) error
+	// Download fetches and decrypts a message's media.
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
 	AddEventHandler(h whatsmeow.EventHandler) uint32
 	Connect() error
 	Disconnect()

@@ -30,7 +30,12 @@ func (c *Channel) onMessage(e *events.Message) {
 	if info.Chat.User == types.StatusBroadcastJID.User && info.Chat.Server == types.BroadcastServer {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sinkTimeout)
+	media := c.messageMedia(e.Message, e.IsViewOnce)
+	timeout := sinkTimeout
+	if len(media) > 0 {
+		timeout += mediaTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	if c.onEditOrRevoke(ctx, e) {
@@ -55,7 +60,13 @@ func (c *Channel) onMessage(e *events.Message) {
 	if msg.Timestamp == "" {
 		msg.Timestamp = store.Timestamp(ts)
 	}
-	if err := c.opts.Sink.OnMessage(ctx, msg); err != nil {
+	var err error
+	if ms, ok := c.opts.Sink.(channel.MediaSink); ok && len(media) > 0 {
+		err = ms.OnMediaMessage(ctx, msg, media)
+	} else {
+		err = c.opts.Sink.OnMessage(ctx, msg)
+	}
+	if err != nil {
 		c.log.Error("storing inbound message", "chat", msg.ChatJID, "id", msg.ID, "err", err)
 	}
 }

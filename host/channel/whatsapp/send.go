@@ -22,15 +22,16 @@ const maxTextLen = 4096
 var ErrStopped = errors.New("whatsapp channel stopped")
 
 // Send queues text for jid and returns at once: the sender goroutine delivers the outbox in
-// order while connected, spaced by MinSendInterval. In shared-number mode the text is
-// prefixed with "<AssistantName>: " so that people (and the receive side) can tell the
-// assistant's messages from the owner's.
+// order while connected, spaced by MinSendInterval. The model's Markdown becomes WhatsApp
+// formatting (FormatText). In shared-number mode the text is prefixed with
+// "<AssistantName>: " so that people (and the receive side) can tell the assistant's
+// messages from the owner's.
 func (c *Channel) Send(ctx context.Context, jid, text string) error {
 	to, err := parseChatJID(jid)
 	if err != nil {
 		return err
 	}
-	text = c.prefix() + text
+	text = c.prefix() + FormatText(text)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
