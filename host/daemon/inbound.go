@@ -106,20 +106,25 @@ func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel
 	if len(files) > 0 && target.Folder != "" {
 		m.Attachments = d.media.Save(ctx, target.Folder, m.ID, files)
 	}
-	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
-		return fmt.Errorf("store message: %w", err)
-	}
-	if dec.Action != protocol.ActionDeliver {
-		return nil
-	}
 	if elsewhere {
 		// A routing plugin sent the message to another group: it joins that group's chat,
-		// so that group's agent sees it and replies there.
+		// so that group's agent sees it and replies there. The copy is stored first: should
+		// storing the original then fail, the message is still answered, never consumed
+		// here and lost. The target's chat may never have had a message of its own yet.
+		if err := d.cfg.Store.StoreChatMetadata(ctx, store.Chat{JID: target.JID, LastMessageTime: m.Timestamp}); err != nil {
+			return fmt.Errorf("store routed message's chat: %w", err)
+		}
 		fwd := m
 		fwd.ID, fwd.ChatJID, fwd.HandledAs = "routed:"+m.ChatJID+":"+m.ID, target.JID, ""
 		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
 			return fmt.Errorf("store routed message: %w", err)
 		}
+	}
+	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
+		return fmt.Errorf("store message: %w", err)
+	}
+	if dec.Action != protocol.ActionDeliver {
+		return nil
 	}
 	d.deliver(ctx, target)
 	return nil
