@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -53,7 +54,12 @@ func (d *Daemon) Status(ctx context.Context) Status {
 		s.Channels = append(s.Channels, ChannelStatus{Name: ch.Name(), State: state})
 	}
 	d.mu.Lock()
-	s.Channels = append(s.Channels, d.chanFailures...)
+	for _, f := range d.chanFailures {
+		// One that failed at start and connected later (ConnectChannel) is listed once.
+		if !slices.ContainsFunc(s.Channels, func(c ChannelStatus) bool { return c.Name == f.Name }) {
+			s.Channels = append(s.Channels, f)
+		}
+	}
 	for k, v := range d.running {
 		s.Running[k] = v
 	}
