@@ -206,6 +206,10 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	ctl.HandlePost("/groups/reload", func(r *http.Request) (any, error) {
 		return map[string]bool{"reloaded": true}, d.ReloadGroups(r.Context())
 	})
+	ctl.HandlePost(whatsappConnectPath, func(r *http.Request) (any, error) {
+		name, err := d.ConnectChannel(r.Context(), whatsapp.Factory) // `nanoclaw auth` paired a session
+		return map[string]string{"connected": name}, err
+	})
 	ctl.HandlePost("/groups/{folder}/reset", func(r *http.Request) (any, error) {
 		return map[string]bool{"reset": true}, d.ResetConversation(r.Context(), r.PathValue("folder"), "cli")
 	})

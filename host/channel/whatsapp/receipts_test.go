@@ -91,7 +91,9 @@ func (s *syncLog) String() string {
 // the name announces it then.
 func TestPresenceAvailableOnConnect(t *testing.T) {
 	_, cli, f, _, logs := newDispatchChannel(t, "wa_presence_test")
-	f.set(func(f *sendFakeClient) { f.presenceErrs = []error{whatsmeow.ErrNoPushName, nil, errors.New("socket closed")} })
+	f.set(func(f *sendFakeClient) {
+		f.presenceErrs = []error{whatsmeow.ErrNoPushName, nil, errors.New("socket closed")}
+	})
 	d := cli.DangerousInternals()
 	d.DispatchEvent(&events.Connected{})
 	if p, _ := f.snapshot(); !reflect.DeepEqual(p, []types.Presence{types.PresenceAvailable}) {
