@@ -129,23 +129,6 @@ func TestGroupsAddLeavesAgentLinks(t *testing.T) {
 	}
 }
 
-func TestServiceUnit(t *testing.T) {
-	unit, err := renderUnit(unitParams{Root: "/srv/nanoclaw", Binary: "/srv/nanoclaw/bin/nanoclaw", Home: "/home/a", Target: "default.target"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"ExecStart=/srv/nanoclaw/bin/nanoclaw run", "WorkingDirectory=/srv/nanoclaw", "Restart=always",
-		"KillMode=process", "WantedBy=default.target", "Environment=HOME=/home/a"} {
-		if !strings.Contains(unit, want) {
-			t.Errorf("unit lacks %q:\n%s", want, unit)
-		}
-	}
-	out, code := cli(t, t.TempDir(), map[string]string{}, "service", "install", "--print")
-	if code != 0 || !strings.Contains(out, "[Service]") {
-		t.Fatalf("service install --print: %d\n%s", code, out)
-	}
-}
-
 func TestStatusWithoutHost(t *testing.T) {
 	work := t.TempDir()
 	out, code := cli(t, work, map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "c")}, "status")

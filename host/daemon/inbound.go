@@ -115,7 +115,7 @@ func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel
 			return fmt.Errorf("store routed message's chat: %w", err)
 		}
 		fwd := m
-		fwd.ID, fwd.ChatJID, fwd.HandledAs = "routed:"+m.ChatJID+":"+m.ID, target.JID, ""
+		fwd.ID, fwd.ChatJID, fwd.HandledAs = routedID(m.ChatJID, m.ID), target.JID, ""
 		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
 			return fmt.Errorf("store routed message: %w", err)
 		}
