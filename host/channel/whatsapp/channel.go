@@ -101,8 +101,9 @@ type Channel struct {
 
 // outMsg is one queued outbound message.
 type outMsg struct {
-	jid  types.JID
-	text string
+	jid   types.JID
+	text  string
+	quote *channel.Quote // the message this one answers, quoted; nil for none
 }
 
 // New wires a channel over a client and identity; tests pass fakes.
