@@ -95,8 +95,8 @@ type Channel struct {
 
 	wake     chan struct{} // the sender goroutine's doorbell
 	readWake chan struct{} // the receipt goroutine's doorbell
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // outMsg is one queued outbound message.
