@@ -93,9 +93,10 @@ type Channel struct {
 
 	people *people // who writes where, for mentions and quoted senders' names
 
-	wake chan struct{} // the sender goroutine's doorbell
-	stop chan struct{}
-	done chan struct{}
+	wake     chan struct{} // the sender goroutine's doorbell
+	readWake chan struct{} // the receipt goroutine's doorbell
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // outMsg is one queued outbound message.
@@ -121,7 +122,7 @@ func New(opts Options, client Client, ident Identity) *Channel {
 	}
 	c := &Channel{opts: opts, log: opts.Log, client: client, ident: ident,
 		sentIDs: map[types.MessageID]bool{}, fatal: make(chan error, 1),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		people: newPeople(opts.Directory)}
 	client.AddEventHandler(c.handleEvent)
 	return c
