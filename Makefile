@@ -96,8 +96,10 @@ endif
 run: build $(if $(MINIMAL),image-minimal,image)
 	@test -f .env || test -n "$$ANTHROPIC_API_KEY$$CLAUDE_CODE_OAUTH_TOKEN" || { \
 		echo "no model credentials: put ANTHROPIC_API_KEY=... (or CLAUDE_CODE_OAUTH_TOKEN=...) in .env"; exit 2; }
-	@test -f store/whatsapp.db || { \
-		echo "No WhatsApp session yet: the host starts with the local chat only."; \
+	@# Paired means a session with a device id (auth --check), not that store/whatsapp.db exists:
+	@# a failed pairing leaves the file.
+	@./bin/nanoclaw auth --check >/dev/null 2>&1 || { \
+		echo "WhatsApp is not paired: the host starts with the local chat only."; \
 		echo "  talk to the assistant:  ./bin/nanoclaw chat        (in another terminal)"; \
 		echo "  pair WhatsApp:          ./bin/nanoclaw auth        (QR code, or --pairing-code --phone +NUMBER)"; }
 	./bin/nanoclaw run

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -18,8 +20,8 @@ import (
 // BenchmarkFirstModelRequest measures, for each agent image (minimal and full), container
 // start → the agent's first model request arriving at a mock Messages API, through a real
 // container and the credential proxy; and in the same iterations a bare `docker run --rm`
-// of the same image (its entrypoint replaced by /bin/true), so the engine's own start cost is
-// measured alongside. It reports p50 and p95 of the first (ms), the bare run's p50 (ms) and
+// of the same image (its entrypoint replaced by /bin/echo), timed to its first output, so the
+// engine's own start cost is measured alongside. It reports p50 and p95 of the first (ms), the bare run's p50 (ms) and
 // ratio-p50 = first p50 / bare p50. The full image is skipped where its base is not built.
 func BenchmarkFirstModelRequest(b *testing.B) {
 	d, err := NewDocker()
@@ -55,19 +57,14 @@ func benchFirstModelRequest(b *testing.B, d *Docker, image string) {
 	n := 0
 	for b.Loop() {
 		n++
-		// The bare run: what the engine alone costs to start and remove this image.
-		start := time.Now()
-		if out, err := exec.CommandContext(ctx, "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/true", image).CombinedOutput(); err != nil {
-			b.Fatalf("bare docker run: %v\n%s", err, out)
-		}
-		bare = append(bare, time.Since(start))
+		bare = append(bare, bareRun(b, ctx, image))
 
 		sock, run := startRun(b, srv, "bench", fmt.Sprint("run-", n))
 		spec, err := BuildSpec(ctx, l, RunSpec{Folder: "bench", SocketDir: sock, Image: image, Now: time.Now()}, allowAll{}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		start = time.Now()
+		start := time.Now()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -90,4 +87,31 @@ func benchFirstModelRequest(b *testing.B, d *Docker, image string) {
 	b.ReportMetric(float64(lat[(len(lat)*95)/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(bare50.Microseconds())/1000, "bare-p50-ms")
 	b.ReportMetric(float64(p50)/float64(bare50), "ratio-p50")
+}
+
+// bareRun times `docker run --rm --network none --entrypoint /bin/echo IMAGE up` from the
+// command's start to the container's first output: a container start with nothing of ours
+// in it. The run's exit and removal are waited for but not timed.
+func bareRun(b *testing.B, ctx context.Context, image string) time.Duration {
+	b.Helper()
+	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/echo", image, "up")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	took := time.Since(start)
+	if err != nil || line != "up\n" {
+		b.Fatalf("bare docker run printed %q, %v: %s", line, err, stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("bare docker run: %v: %s", err, stderr.String())
+	}
+	return took
 }

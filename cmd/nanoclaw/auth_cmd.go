@@ -32,7 +32,8 @@ func cmdAuth(e env) *cobra.Command {
 		Use:   "auth",
 		Short: "Pair this host with WhatsApp: a QR code, or a code typed on the phone",
 		Example: `  nanoclaw auth
-  nanoclaw auth --pairing-code --phone +15551234567`,
+  nanoclaw auth --pairing-code --phone +15551234567
+  nanoclaw auth --check && echo paired`,
 		Args: cobra.NoArgs,
 	}
 	fs := c.Flags()
@@ -42,7 +43,11 @@ func cmdAuth(e env) *cobra.Command {
 	fs.BoolVar(&o.force, "force", false, "forget the existing session and pair again")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", whatsapp.DefaultConnectTimeout, "give up when WhatsApp does not answer within this long")
+	check := fs.Bool("check", false, "only say whether this host is paired: exit 0 if it is, 1 if not (pairs nothing, writes nothing)")
 	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
+		if *check {
+			return runAuthCheck(ctx, e)
+		}
 		return runAuth(ctx, c, e, o)
 	})
 	return c

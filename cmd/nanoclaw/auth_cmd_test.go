@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
+	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 )
 
@@ -133,5 +135,29 @@ func TestAuthTellsTheHost(t *testing.T) {
 				t.Fatalf("%q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRunningHostConnectsWhatsAppOnRequest: a real host serves the endpoint auth calls after
+// pairing, and builds the WhatsApp channel from the store there and then: with no session
+// in store/whatsapp.db yet, it answers that WhatsApp is not configured, and keeps running.
+func TestRunningHostConnectsWhatsAppOnRequest(t *testing.T) {
+	d := requireDocker(t)
+	work := workDir(t, d)
+	vars := hostEnv(work, "http://127.0.0.1:1")
+	startHost(t, work, vars)
+	paths, err := config.PathsFromEnv(work, func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got := tellHost(ctx, paths.ControlSocket)
+	if !strings.Contains(got, "could not connect to WhatsApp") || !strings.Contains(got, "channel not configured") {
+		t.Fatalf("auth's call to a host with no session: %q", got)
+	}
+	var st map[string]any
+	if err := control.GetJSON(ctx, paths.ControlSocket, "/status", &st); err != nil {
+		t.Fatalf("the host stopped answering: %v", err)
 	}
 }

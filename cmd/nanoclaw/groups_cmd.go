@@ -32,7 +32,7 @@ func cmdGroups(e env) *cobra.Command {
 		Example: `  nanoclaw groups list
   nanoclaw groups add --jid local:work --folder work
   nanoclaw groups add --jid 120363000000000000@g.us --folder family --trigger @Andy`,
-	}, cmdGroupsAdd(e), cmdGroupsList(e), cmdGroupsRemove(e), cmdGroupsReset(e))
+	}, cmdGroupsAdd(e), cmdGroupsSet(e), cmdGroupsList(e), cmdGroupsRemove(e), cmdGroupsReset(e))
 }
 
 // openGroups loads the settings and opens the store the group commands write.
@@ -87,9 +87,9 @@ func cmdGroupsList(e env) *cobra.Command {
 			return 0
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FOLDER\tJID\tNAME\tTRIGGER\tREQUIRES TRIGGER\tMAIN")
+		fmt.Fprintln(tw, "FOLDER\tJID\tNAME\tTRIGGER\tREQUIRES TRIGGER\tMAIN\tQUOTES")
 		for _, g := range groups {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\n", g.Folder, g.JID, g.Name, g.Trigger, g.RequiresTrigger, g.IsMain)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\t%s\n", g.Folder, g.JID, g.Name, g.Trigger, g.RequiresTrigger, g.IsMain, quoteSetting(g.QuoteReplies))
 		}
 		_ = tw.Flush()
 		return 0
@@ -121,6 +121,7 @@ needs --move, and there is one main (admin) group unless --force.`,
 	config := fs.String("container-config", "", `containerConfig JSON, e.g. {"additionalMounts":[{"hostPath":"~/src","readonly":true}]}`)
 	force := fs.Bool("force", false, "allow a second main group, or make the main group an ordinary one")
 	move := fs.Bool("move", false, "move a registered chat to the new --folder (the old folder is kept)")
+	quote := fs.Bool("quote-replies", false, quoteRepliesHelp)
 	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
 		if *jid == "" {
 			return usage(c, "--jid is required")
@@ -149,6 +150,9 @@ needs --move, and there is one main (admin) group unless --force.`,
 			IsMain: *isMain, AddedAt: store.Timestamp(timeNow())}
 		if g.Name == "" {
 			g.Name = g.Folder
+		}
+		if fs.Changed("quote-replies") {
+			g.QuoteReplies = quote
 		}
 		if g.Trigger == "" {
 			g.Trigger = "@" + s.AssistantName

@@ -102,9 +102,10 @@ type Daemon struct {
 	fatalCh  chan error // buffered 1: the first channel that stopped for good
 	outboxMu sync.Mutex // one pass over the outbox at a time
 
-	mu      sync.Mutex
-	running map[string]running // containers now running, by group folder
-	resets  map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
+	mu           sync.Mutex
+	chanFailures []ChannelStatus    // channels whose Connect failed, for status
+	running      map[string]running // containers now running, by group folder
+	resets       map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
 
 	notified    map[string]string // per chat: the kind of failure it was last told about
 	lastFailure map[string]string // per chat: the last transient failure, for the give-up notice
@@ -224,6 +225,9 @@ func (d *Daemon) Run(parent context.Context) error {
 		}
 		if err := ch.Connect(ctx); err != nil {
 			d.log.Error("channel did not connect", "channel", ch.Name(), "error", err)
+			d.mu.Lock()
+			d.chanFailures = append(d.chanFailures, ChannelStatus{Name: ch.Name(), State: channel.StateNotConnected, Detail: err.Error()})
+			d.mu.Unlock()
 			continue
 		}
 		d.log.Info("channel connected", "channel", ch.Name())

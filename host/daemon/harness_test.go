@@ -374,10 +374,11 @@ func (r *fakeRun) waitInputs(t testing.TB, n int) []string {
 // ---- the recording channel ----
 
 type chanCall struct {
-	Kind string // send, typing, sync
-	JID  string
-	Text string
-	On   bool
+	Kind  string // send, typing, sync
+	JID   string
+	Text  string
+	On    bool
+	Quote string // a send that quotes: "<id>|<sender>|<text>" (quote_test.go)
 }
 
 // fakeChannel owns every "test:" chat.

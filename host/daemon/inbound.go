@@ -62,6 +62,9 @@ var _ channel.MediaSink = (*Daemon)(nil)
 
 func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel.Media) error {
 	g, registered := d.groups.ByJID(m.ChatJID)
+	if registered {
+		m = d.nameQuoted(ctx, m)
+	}
 	if registered && !m.IsBotMessage && isNewConversation(m.Content, d.cfg.Settings.AssistantName) {
 		return d.newConversationCommand(ctx, m, g)
 	}
@@ -115,7 +118,7 @@ func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel
 			return fmt.Errorf("store routed message's chat: %w", err)
 		}
 		fwd := m
-		fwd.ID, fwd.ChatJID, fwd.HandledAs = "routed:"+m.ChatJID+":"+m.ID, target.JID, ""
+		fwd.ID, fwd.ChatJID, fwd.HandledAs = routedID(m.ChatJID, m.ID), target.JID, ""
 		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
 			return fmt.Errorf("store routed message: %w", err)
 		}
@@ -228,7 +231,7 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	}
 	text := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
 	last := pending[len(pending)-1].Timestamp
-	ok, err := d.answers.giveVia(ctx, g.JID, cursor, last, func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
+	ok, err := d.answers.giveVia(ctx, g.JID, cursor, last, triggerID(pending), func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
 	if !ok {
 		return false
 	}
@@ -377,13 +380,21 @@ func (d *Daemon) typing(ctx context.Context, jid string, on bool) {
 	}
 }
 
-// send delivers text to a chat through its channel, split under the channel's limit.
-func (d *Daemon) send(ctx context.Context, jid, text string) error {
+// send delivers text to a chat through its channel, split under the channel's limit. The
+// first part quotes the message replyTo when the chat quotes replies (quote.go).
+func (d *Daemon) send(ctx context.Context, jid, text, replyTo string) error {
 	ch, ok := d.chans.Owner(jid)
 	if !ok {
 		return fmt.Errorf("no connected channel owns chat %s", jid)
 	}
-	for _, part := range pipeline.SplitMessage(text, ch.MaxMessageLen()) {
+	q, quoting := d.quoteFor(ctx, ch, jid, replyTo)
+	for i, part := range pipeline.SplitMessage(text, ch.MaxMessageLen()) {
+		if i == 0 && quoting {
+			if err := ch.(channel.Quoter).SendQuoting(ctx, jid, part, q); err != nil {
+				return fmt.Errorf("send to %s: %w", jid, err)
+			}
+			continue
+		}
 		if err := ch.Send(ctx, jid, part); err != nil {
 			return fmt.Errorf("send to %s: %w", jid, err)
 		}

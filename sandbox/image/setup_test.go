@@ -27,7 +27,7 @@ func newStub(t *testing.T, uid string, installed []string, apt bool, aptFails in
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, tool := range []string{"bash", "grep", "mktemp", "rm", "tail", "cat", "echo"} {
+	for _, tool := range []string{"bash", "grep", "mktemp", "rm", "tail", "cat", "echo", "sha256sum", "cut", "dirname", "timeout", "date", "mkdir", "mv"} {
 		real, err := exec.LookPath(tool)
 		if err != nil {
 			t.Fatalf("the test needs %s: %v", tool, err)
@@ -74,8 +74,15 @@ for a in "$@"; do case $a in -*|install) ;; *) echo "$a" >> $d/installed ;; esac
 // run runs setup.sh target on the stub; it returns the exit code and the combined output.
 func (s *stubSystem) run(t *testing.T, target string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(s.dir, "bin", "bash"), "setup.sh", target)
-	cmd.Env = []string{"PATH=" + filepath.Join(s.dir, "bin")}
+	return s.script(t, nil, "setup.sh", target)
+}
+
+// script runs a script of this directory on the stub with env added; it returns the exit
+// code and the combined output.
+func (s *stubSystem) script(t *testing.T, env []string, name string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(s.dir, "bin", "bash"), append([]string{name}, args...)...)
+	cmd.Env = append([]string{"PATH=" + filepath.Join(s.dir, "bin")}, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,6 +70,9 @@ type Options struct {
 	Now            func() time.Time
 	// Directory names people for mentions and quotes (nil: only names seen on messages).
 	Directory Directory
+	// Store, when set, is closed once the channel has stopped (Disconnect after Connect):
+	// the whatsmeow database a factory opened for this channel alone.
+	Store io.Closer
 }
 
 // Channel is the WhatsApp channel.
@@ -93,15 +97,18 @@ type Channel struct {
 
 	people *people // who writes where, for mentions and quoted senders' names
 
-	wake chan struct{} // the sender goroutine's doorbell
-	stop chan struct{}
-	done chan struct{}
+	wake      chan struct{} // the sender goroutine's doorbell
+	readWake  chan struct{} // the receipt goroutine's doorbell
+	storeOnce sync.Once     // closes opts.Store once
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // outMsg is one queued outbound message.
 type outMsg struct {
-	jid  types.JID
-	text string
+	jid   types.JID
+	text  string
+	quote *channel.Quote // the message this one answers, quoted; nil for none
 }
 
 // New wires a channel over a client and identity; tests pass fakes.
@@ -120,7 +127,7 @@ func New(opts Options, client Client, ident Identity) *Channel {
 	}
 	c := &Channel{opts: opts, log: opts.Log, client: client, ident: ident,
 		sentIDs: map[types.MessageID]bool{}, fatal: make(chan error, 1),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		people: newPeople(opts.Directory)}
 	client.AddEventHandler(c.handleEvent)
 	return c

@@ -50,6 +50,7 @@ type sendFakeClient struct {
 	selfPresence []types.Presence // SendPresence calls
 	presenceErrs []error          // what the next SendPresence calls return, in order
 	reads        []string         // MarkRead calls (see receipts_test.go)
+	readCh       chan string      // each MarkRead call, when set
 	readErr      error
 
 	attemptCh chan sendAttempt
