@@ -147,7 +147,9 @@ func TestFileFrames(t *testing.T) {
 	// A message frame over MaxLine still closes the connection.
 	cl3 := dial(t, c.SocketPath())
 	cl3.hello(t, "", "")
-	go func() { cl3.conn.Write([]byte(`{"type":"message","text":"` + strings.Repeat("a", MaxLine) + `"}` + "\n")) }()
+	go func() {
+		cl3.conn.Write([]byte(`{"type":"message","text":"` + strings.Repeat("a", MaxLine) + `"}` + "\n"))
+	}()
 	if f := cl3.next(t); f.Type != typeError || !strings.Contains(f.Error, "longer than") {
 		t.Fatalf("long message: %+v", f)
 	}
