@@ -9,8 +9,10 @@ BENCHCOUNT ?= 6
 PLUGIN_SRCS := $(patsubst %/manifest.json,%,$(wildcard plugins/*/manifest.json))
 PLUGIN_WASM := $(foreach p,$(PLUGIN_SRCS),plugins/$(notdir $(p)).wasm)
 
-.PHONY: build plugins binaries test bench fuzz run clean image
+.PHONY: build plugins binaries test bench fuzz run clean image image-minimal runner
+# The full agent image (make image; what make run uses) and the minimal one (make image-minimal).
 IMAGE ?= nanoclaw-agent:latest
+IMAGE_MINIMAL ?= nanoclaw-agent:minimal
 
 build: plugins binaries
 
@@ -35,6 +37,7 @@ FORCE:
 # counts the tests so a run that executed none is visible.
 test:
 	@mkdir -p bin
+	@sandbox/image/setup.sh minimal
 	@status=0; $(GO) test -race -count=1 -v ./... > bin/test.log 2>&1 || status=$$?; \
 	grep -E '^(ok|FAIL|\?) ' bin/test.log; \
 	grep -E -A30 '^\s*--- FAIL' bin/test.log | head -300; \
@@ -65,21 +68,38 @@ else
 	done
 endif
 
-# The minimal agent image, FROM scratch: no registry needed (sandbox/image/Dockerfile).
-image:
+# The static agent runner, which both images carry.
+runner:
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/agent-runner ./cmd/agent-runner
-	sandbox/image/stage.sh bin/image-context bin/agent-runner
-	docker build -q -t $(IMAGE) bin/image-context
+
+# The full agent image: Debian bookworm with bash, coreutils, git, python3, ripgrep, jq,
+# sqlite3, curl (sandbox/image/Dockerfile.full). Its base is built once, by mmdebstrap from
+# Debian's mirror or from a registry's debian:bookworm-slim (sandbox/image/base.sh), and kept.
+image: runner
+	@sandbox/image/full.sh $(IMAGE) bin/agent-runner
 	@docker image inspect --format 'image $(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+# The minimal agent image, FROM scratch: static bash, busybox and the runner; no registry
+# (sandbox/image/Dockerfile). The tests use it; run with it by `make run MINIMAL=1`.
+image-minimal: runner
+	@sandbox/image/setup.sh minimal
+	sandbox/image/stage.sh bin/image-context bin/agent-runner
+	docker build -q -t $(IMAGE_MINIMAL) bin/image-context
+	@docker image inspect --format 'image $(IMAGE_MINIMAL): {{.Size}} bytes' $(IMAGE_MINIMAL)
 
 # Everything the host needs (plugins, binaries, the agent image), then the host itself.
 # Talk to it from another terminal with `./bin/nanoclaw chat`.
-run: build image
+ifdef MINIMAL
+run: export CONTAINER_IMAGE ?= $(IMAGE_MINIMAL)
+endif
+run: build $(if $(MINIMAL),image-minimal,image)
 	@test -f .env || test -n "$$ANTHROPIC_API_KEY$$CLAUDE_CODE_OAUTH_TOKEN" || { \
 		echo "no model credentials: put ANTHROPIC_API_KEY=... (or CLAUDE_CODE_OAUTH_TOKEN=...) in .env"; exit 2; }
-	@test -f store/whatsapp.db || { \
-		echo "No WhatsApp session yet: the host starts with the local chat only."; \
+	@# Paired means a session with a device id (auth --check), not that store/whatsapp.db exists:
+	@# a failed pairing leaves the file.
+	@./bin/nanoclaw auth --check >/dev/null 2>&1 || { \
+		echo "WhatsApp is not paired: the host starts with the local chat only."; \
 		echo "  talk to the assistant:  ./bin/nanoclaw chat        (in another terminal)"; \
 		echo "  pair WhatsApp:          ./bin/nanoclaw auth        (QR code, or --pairing-code --phone +NUMBER)"; }
 	./bin/nanoclaw run

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,23 @@ import (
 
 const realKey = "sk-ant-real-e2e-7f3c9d1b5a"
 
-var agentImageBuilder imagetest.Builder
+// agentImages builds each agent image once per test process.
+var agentImages = map[imagetest.Kind]*imagetest.Builder{imagetest.Minimal: {}, imagetest.Full: {Kind: imagetest.Full}}
+
+// agentImage returns the tag of the agent image of kind, built from this checkout. The full
+// image is skipped where its Debian base is not built and the run does not ask for it
+// (imagetest.ErrNoBase); CI (NANOCLAW_REQUIRE_DOCKER=1) builds it.
+func agentImage(t testing.TB, d *Docker, kind imagetest.Kind) string {
+	t.Helper()
+	tag, err := agentImages[kind].Build(context.Background(), d.Client(), "nanoclaw-agent-e2e")
+	if errors.Is(err, imagetest.ErrNoBase) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}
 
 // recordedIPC plays the host's IPC service: it performs everything and keeps what came in,
 // with the group whose socket it arrived on.
@@ -75,14 +92,6 @@ func startRun(t testing.TB, srv *agentsock.Server, group, id string) (string, *a
 	return dir, run
 }
 
-// buildAgentImage builds the minimal agent image exactly as `make image` does.
-func buildAgentImage(t testing.TB, d *Docker) {
-	t.Helper()
-	if _, err := agentImageBuilder.Build(context.Background(), d.Client(), "nanoclaw-agent-e2e"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // scriptedAPI plays the model: each request gets the next scripted response, and every
 // request's headers and body are kept for assertions.
 type scriptedAPI struct {
@@ -116,13 +125,18 @@ func toolUseBlock(id, name string, input map[string]any) map[string]any {
 	return map[string]any{"type": "tool_use", "id": id, "name": name, "input": input}
 }
 
-// TestAgentEndToEnd runs the real minimal image with the agent runner, reaching a scripted
-// model only through the group's agent socket: bash writes into the group folder,
-// send_message reaches the host's IPC service as the socket's group, the agent hunts for the
-// real key and must not find it.
+// TestAgentEndToEnd runs each real agent image (minimal and full) with the agent runner,
+// reaching a scripted model only through the group's agent socket: bash writes into the
+// group folder, send_message reaches the host's IPC service as the socket's group, the agent
+// hunts for the real key and must not find it.
 func TestAgentEndToEnd(t *testing.T) {
 	d := docker(t)
-	buildAgentImage(t, d)
+	for _, kind := range imagetest.Kinds {
+		t.Run(string(kind), func(t *testing.T) { agentEndToEnd(t, d, agentImage(t, d, kind)) })
+	}
+}
+
+func agentEndToEnd(t *testing.T, d *Docker, image string) {
 	ctx := context.Background()
 	api := &scriptedAPI{turns: []func(string) any{
 		func(string) any {
@@ -150,7 +164,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	l := layout(t)
 	ipc := &recordedIPC{}
 	sock, run := startRun(t, serveAgents(t, l, proxy, ipc), "family", "run-e2e")
-	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", SocketDir: sock, Image: agentImageBuilder.Tag(), Now: time.Now()}, allowAll{}, nil)
+	spec, err := BuildSpec(ctx, l, RunSpec{Folder: "family", SocketDir: sock, Image: image, Now: time.Now()}, allowAll{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

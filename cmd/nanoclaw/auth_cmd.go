@@ -4,44 +4,68 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/mdp/qrterminal/v3"
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"go.mau.fi/whatsmeow"
-	"go.mau.fi/whatsmeow/types/events"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
+	"github.com/nanoclaw/nanoclaw-go/host/control"
 )
 
+// whatsappConnectPath is the control endpoint that makes a running host connect the
+// WhatsApp session `nanoclaw auth` just paired.
+const whatsappConnectPath = "/channels/whatsapp/connect"
+
 // cmdAuth pairs this host with a WhatsApp account: a QR code drawn in the terminal, or a
-// pairing code for a phone number. It refuses when a session exists unless --force.
+// pairing code for a phone number. It refuses when a session exists unless --force. A
+// running host is told to connect the new session, so it needs no restart.
 func cmdAuth(e env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "auth",
 		Short: "Pair this host with WhatsApp: a QR code, or a code typed on the phone",
 		Example: `  nanoclaw auth
-  nanoclaw auth --pairing-code --phone +15551234567`,
+  nanoclaw auth --pairing-code --phone +15551234567
+  nanoclaw auth --check && echo paired`,
 		Args: cobra.NoArgs,
 	}
 	fs := c.Flags()
-	usePairing := fs.Bool("pairing-code", false, "pair with a code typed on the phone instead of a QR code")
-	phone := fs.String("phone", "", "the account's phone number with country code, e.g. +15551234567 (with --pairing-code)")
-	force := fs.Bool("force", false, "forget the existing session and pair again")
-	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
+	var o authOptions
+	fs.BoolVar(&o.usePairing, "pairing-code", false, "pair with a code typed on the phone instead of a QR code")
+	fs.StringVar(&o.phone, "phone", "", "the account's phone number with country code, e.g. +15551234567 (with --pairing-code)")
+	fs.BoolVar(&o.force, "force", false, "forget the existing session and pair again")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", whatsapp.DefaultConnectTimeout, "give up when WhatsApp does not answer within this long")
+	check := fs.Bool("check", false, "only say whether this host is paired: exit 0 if it is, 1 if not (pairs nothing, writes nothing)")
 	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
-		return runAuth(ctx, c, e, *usePairing, *phone, *force, *timeout)
+		if *check {
+			return runAuthCheck(ctx, e)
+		}
+		return runAuth(ctx, c, e, o)
 	})
 	return c
 }
 
+// authOptions are auth's flags.
+type authOptions struct {
+	usePairing, force       bool
+	phone                   string
+	timeout, connectTimeout time.Duration
+}
+
 // runAuth pairs; see cmdAuth.
-func runAuth(ctx context.Context, c *cobra.Command, e env, usePairing bool, phone string, force bool, timeout time.Duration) int {
-	if usePairing && !validPhone(phone) {
+func runAuth(ctx context.Context, c *cobra.Command, e env, o authOptions) int {
+	if o.phone != "" && !o.usePairing {
+		return usage(c, "--phone is for --pairing-code; add it, or drop --phone to scan a QR code")
+	}
+	if o.usePairing && !validPhone(o.phone) {
 		return usage(c, "--pairing-code needs --phone +<country code><number>, digits only")
 	}
 	paths, err := config.PathsFromEnv(e.workdir, e.getenv)
@@ -54,21 +78,22 @@ func runAuth(ctx context.Context, c *cobra.Command, e env, usePairing bool, phon
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	container, err := whatsapp.OpenStore(ctx, storeDir, nil)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
-	defer container.Close()
+	closeStore := sync.OnceFunc(func() { _ = container.Close() })
+	defer closeStore()
 	dev, err := container.GetFirstDevice(ctx)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "nanoclaw:", err)
 		return 2
 	}
 	if dev.ID != nil {
-		if !force {
+		if !o.force {
 			fmt.Fprintf(e.stderr, "already paired as %s; run with --force to pair again\n", dev.ID.ToNonAD())
 			return 1
 		}
@@ -78,72 +103,43 @@ func runAuth(ctx context.Context, c *cobra.Command, e env, usePairing bool, phon
 		}
 		dev = container.NewDevice()
 	}
+	whatsapp.SetDeviceName(whatsapp.DeviceName) // the phone lists this host as NanoClaw
 	cli := whatsmeow.NewClient(dev, nil)
-	connected := make(chan struct{}, 1)
-	cli.AddEventHandler(func(evt any) {
-		if _, ok := evt.(*events.Connected); ok {
-			select {
-			case connected <- struct{}{}:
-			default:
-			}
-		}
-	})
-	qr, err := cli.GetQRChannel(ctx)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "nanoclaw auth:", err)
-		return 2
+	popts := whatsapp.PairOptions{ConnectTimeout: o.connectTimeout, Out: e.stdout, Terminal: isTerminal(e.stdout)}
+	if o.usePairing {
+		popts.Phone = o.phone
 	}
-	if err := cli.Connect(); err != nil {
-		fmt.Fprintln(e.stderr, "nanoclaw auth: connect to WhatsApp:", err)
+	if err := whatsapp.Pair(ctx, cli, popts); err != nil {
+		fmt.Fprintln(e.stderr, "nanoclaw auth:", err)
 		return 1
 	}
-	defer cli.Disconnect()
-	askedCode := false
-	for item := range qr {
-		switch item.Event {
-		case whatsmeow.QRChannelEventCode:
-			if usePairing {
-				if askedCode {
-					continue
-				}
-				askedCode = true
-				code, err := cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
-				if err != nil {
-					fmt.Fprintln(e.stderr, "nanoclaw auth: pairing code:", err)
-					return 1
-				}
-				fmt.Fprintf(e.stdout, "On the phone: WhatsApp > Linked devices > Link a device > Link with phone number instead, and enter:\n\n    %s\n\n", code)
-				continue
-			}
-			fmt.Fprintln(e.stdout, "Scan with WhatsApp > Linked devices > Link a device:")
-			qrterminal.GenerateHalfBlock(item.Code, qrterminal.L, e.stdout)
-		case "success":
-			// WhatsApp drops the connection after pairing and the client reconnects:
-			// wait for that before calling it done, so the session is known to work.
-			select {
-			case <-connected:
-			case <-ctx.Done():
-			}
-			fmt.Fprintf(e.stdout, "paired as %s; start the host with `nanoclaw run`\n", cli.Store.ID.ToNonAD())
-			return 0
-		case "timeout":
-			fmt.Fprintln(e.stderr, "nanoclaw auth: the QR codes expired before one was scanned; run it again")
-			return 1
-		default:
-			msg := item.Event
-			if item.Error != nil {
-				msg += ": " + item.Error.Error()
-			}
-			fmt.Fprintln(e.stderr, "nanoclaw auth: pairing failed:", msg)
-			return 1
-		}
+	jid := cli.Store.ID.ToNonAD()
+	// One session, one connection: this process lets go before the host connects.
+	cli.Disconnect()
+	closeStore()
+	fmt.Fprintf(e.stdout, "paired as %s\n", jid)
+	fmt.Fprintln(e.stdout, tellHost(ctx, paths.ControlSocket))
+	return 0
+}
+
+// tellHost asks a running host to connect the new session and says what happened.
+func tellHost(ctx context.Context, socket string) string {
+	var ok map[string]string
+	err := control.PostJSON(ctx, socket, whatsappConnectPath, &ok)
+	switch {
+	case err == nil:
+		return "the running host is now connected to WhatsApp"
+	case errors.Is(err, control.ErrNoHost):
+		return "start the host with `nanoclaw run`"
+	default:
+		return fmt.Sprintf("the running host could not connect to WhatsApp (%v); restart it with `nanoclaw run`", err)
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		fmt.Fprintln(e.stderr, "nanoclaw auth: timed out")
-	} else {
-		fmt.Fprintln(e.stderr, "nanoclaw auth: pairing ended without success")
-	}
-	return 1
+}
+
+// isTerminal reports whether w is a terminal, where QR codes are redrawn in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // validPhone accepts +<digits> (7 to 15 digits, E.164).

@@ -17,6 +17,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/channel/whatsapp"
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
+	"github.com/nanoclaw/nanoclaw-go/host/groupreg"
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
@@ -31,7 +32,7 @@ func cmdGroups(e env) *cobra.Command {
 		Example: `  nanoclaw groups list
   nanoclaw groups add --jid local:work --folder work
   nanoclaw groups add --jid 120363000000000000@g.us --folder family --trigger @Andy`,
-	}, cmdGroupsAdd(e), cmdGroupsList(e), cmdGroupsRemove(e), cmdGroupsReset(e))
+	}, cmdGroupsAdd(e), cmdGroupsSet(e), cmdGroupsList(e), cmdGroupsRemove(e), cmdGroupsReset(e))
 }
 
 // openGroups loads the settings and opens the store the group commands write.
@@ -86,9 +87,9 @@ func cmdGroupsList(e env) *cobra.Command {
 			return 0
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FOLDER\tJID\tNAME\tTRIGGER\tREQUIRES TRIGGER\tMAIN")
+		fmt.Fprintln(tw, "FOLDER\tJID\tNAME\tTRIGGER\tREQUIRES TRIGGER\tMAIN\tQUOTES")
 		for _, g := range groups {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\n", g.Folder, g.JID, g.Name, g.Trigger, g.RequiresTrigger, g.IsMain)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\t%s\n", g.Folder, g.JID, g.Name, g.Trigger, g.RequiresTrigger, g.IsMain, quoteSetting(g.QuoteReplies))
 		}
 		_ = tw.Flush()
 		return 0
@@ -102,10 +103,12 @@ func cmdGroupsAdd(e env) *cobra.Command {
 		Short: "Register a chat: the assistant answers it with its own folder and container",
 		Long: `Register a chat. Creates groups/FOLDER/ with its CLAUDE.md from templates/main.md (--main)
 or templates/group.md. The chat answers messages that start with its trigger unless
---no-trigger-required.`,
+--no-trigger-required. Adding a registered chat again updates it; moving it to another folder
+needs --move, and there is one main (admin) group unless --force.`,
 		Example: `  nanoclaw groups add --jid local:work --folder work
   nanoclaw groups add --jid 120363000000000000@g.us --folder family --name Family --trigger @Andy
-  nanoclaw groups add --jid 15551234567@s.whatsapp.net --folder main --main --no-trigger-required`,
+  nanoclaw groups add --jid 15551234567@s.whatsapp.net --folder me --no-trigger-required
+  nanoclaw groups add --jid local:work --folder office --move`,
 		Args: cobra.NoArgs,
 	}
 	fs := c.Flags()
@@ -116,12 +119,26 @@ or templates/group.md. The chat answers messages that start with its trigger unl
 	noTrigger := fs.Bool("no-trigger-required", false, "answer every message, not only triggered ones")
 	isMain := fs.Bool("main", false, "make this the main (admin) group")
 	config := fs.String("container-config", "", `containerConfig JSON, e.g. {"additionalMounts":[{"hostPath":"~/src","readonly":true}]}`)
+	force := fs.Bool("force", false, "allow a second main group, or make the main group an ordinary one")
+	move := fs.Bool("move", false, "move a registered chat to the new --folder (the old folder is kept)")
+	quote := fs.Bool("quote-replies", false, quoteRepliesHelp)
 	c.RunE = body(func(ctx context.Context, c *cobra.Command, _ []string) int {
 		if *jid == "" {
 			return usage(c, "--jid is required")
 		}
 		if *folder == "" {
 			return usage(c, "--folder is required")
+		}
+		if err := groupreg.CheckJID(*jid); err != nil {
+			return usage(c, "%v", err)
+		}
+		if *trigger != "" {
+			if err := groupreg.CheckTrigger(*trigger); err != nil {
+				return usage(c, "%v", err)
+			}
+		}
+		if *config != "" && !json.Valid([]byte(*config)) {
+			return usage(c, "--container-config is not valid JSON")
 		}
 		s, st, ok := openGroups(ctx, e)
 		if !ok {
@@ -134,17 +151,22 @@ or templates/group.md. The chat answers messages that start with its trigger unl
 		if g.Name == "" {
 			g.Name = g.Folder
 		}
+		if fs.Changed("quote-replies") {
+			g.QuoteReplies = quote
+		}
 		if g.Trigger == "" {
 			g.Trigger = "@" + s.AssistantName
 		}
 		if *config != "" {
-			if !json.Valid([]byte(*config)) {
-				return usage(c, "--container-config is not valid JSON")
-			}
 			g.ContainerConfig = json.RawMessage(*config)
 		}
-		if other, ok, err := st.GroupByFolder(ctx, g.Folder); err == nil && ok && other.JID != g.JID {
-			fmt.Fprintf(e.stderr, "nanoclaw groups add: folder %q already belongs to %s\n", g.Folder, other.JID)
+		registered, err := st.RegisteredGroups(ctx)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "nanoclaw:", err)
+			return 2
+		}
+		if err := groupreg.Check(g, registered, groupreg.Options{Force: *force, Move: *move}); err != nil {
+			fmt.Fprintln(e.stderr, "nanoclaw groups add:", err)
 			return 1
 		}
 		// Warnings (a CLAUDE.md left alone because it is a link) go to the operator.

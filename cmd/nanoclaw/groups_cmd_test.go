@@ -32,11 +32,27 @@ func TestGroupsCLI(t *testing.T) {
 		{"add", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "family", "--name", "Family"}, 0, "registered 120363@g.us as family"},
 		{"add main", []string{"groups", "add", "--jid", "local:boss", "--folder", "boss", "--main"}, 0, "registered local:boss as boss"},
 		{"add without folder", []string{"groups", "add", "--jid", "x@g.us"}, 2, "--folder is required (see nanoclaw groups add -h)"},
-		{"reserved folder", []string{"groups", "add", "--jid", "y@g.us", "--folder", "global"}, 1, "folder"},
-		{"traversal", []string{"groups", "add", "--jid", "y@g.us", "--folder", "../etc"}, 1, "folder"},
-		{"folder taken", []string{"groups", "add", "--jid", "z@g.us", "--folder", "family"}, 1, "already belongs to 120363@g.us"},
-		{"bad container config", []string{"groups", "add", "--jid", "w@g.us", "--folder", "w", "--container-config", "{"}, 2, "not valid JSON"},
+		{"reserved folder", []string{"groups", "add", "--jid", "120364@g.us", "--folder", "global"}, 1, "folder"},
+		{"traversal", []string{"groups", "add", "--jid", "120364@g.us", "--folder", "../etc"}, 1, "folder"},
+		{"folder taken", []string{"groups", "add", "--jid", "120365@g.us", "--folder", "family"}, 1, "already belongs to 120363@g.us"},
+		{"bad container config", []string{"groups", "add", "--jid", "120366@g.us", "--folder", "w", "--container-config", "{"}, 2, "not valid JSON"},
+		{"second main refused", []string{"groups", "add", "--jid", "local:boss2", "--folder", "boss2", "--main"}, 1,
+			"nanoclaw groups add: local:boss (folder boss) is already the main group, and one main group administers all the others: add this chat without --main, or pass --force for a second main group"},
+		{"second main forced", []string{"groups", "add", "--jid", "local:boss2", "--folder", "boss2", "--main", "--force"}, 0, "registered local:boss2 as boss2"},
+		{"main made ordinary refused", []string{"groups", "add", "--jid", "local:boss2", "--folder", "boss2"}, 1, "local:boss2 is the main group: add --main to keep it main, or --force"},
+		{"main made ordinary forced", []string{"groups", "add", "--jid", "local:boss2", "--folder", "boss2", "--force"}, 0, "registered local:boss2 as boss2"},
+		{"trigger without @", []string{"groups", "add", "--jid", "local:t", "--folder", "t", "--trigger", "Andy"}, 2,
+			`nanoclaw groups add: trigger "Andy" must start with @, as in @Andy (see nanoclaw groups add -h)`},
+		{"nonsense jid", []string{"groups", "add", "--jid", "nonsense", "--folder", "n"}, 2,
+			`nanoclaw groups add: "nonsense" is not a chat id: use local:NAME for a local chat, or a WhatsApp id: <digits>@s.whatsapp.net (a person), <digits>@g.us or <digits>-<digits>@g.us (a group), <digits>@lid (see nanoclaw groups add -h)`},
+		{"malformed group jid", []string{"groups", "add", "--jid", "family@g.us", "--folder", "n"}, 2, "is not a WhatsApp group id"},
+		{"phone with +", []string{"groups", "add", "--jid", "+15551234567@s.whatsapp.net", "--folder", "n"}, 2, "without the +: 15551234567@s.whatsapp.net"},
+		{"move refused", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "kids"}, 1,
+			`120363@g.us is registered with the folder "family": pass --move to move it to "kids"`},
+		{"update in place", []string{"groups", "add", "--jid", "120363@g.us", "--folder", "family", "--name", "Family", "--trigger", "@Claw"}, 0, "registered 120363@g.us as family"},
+		{"moved with --move", []string{"groups", "add", "--jid", "local:boss2", "--folder", "boss3", "--move"}, 0, "registered local:boss2 as boss3"},
 		{"list", []string{"groups", "list"}, 0, "family"},
+		{"list shows the move", []string{"groups", "list"}, 0, "boss3"},
 		{"list json", []string{"groups", "list", "--json"}, 0, `"Trigger": "@Claw"`},
 		{"reset", []string{"groups", "reset", "--folder", "family"}, 0, "family starts a new conversation"},
 		{"reset without folder", []string{"groups", "reset"}, 2, "--folder is required"},
@@ -101,7 +117,7 @@ func TestGroupsAddLeavesAgentLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config"), "TZ": "UTC"}
-	out, code := cli(t, work, vars, "groups", "add", "--jid", "planted@g.us", "--folder", "planted")
+	out, code := cli(t, work, vars, "groups", "add", "--jid", "120367@g.us", "--folder", "planted")
 	if code != 0 || !strings.Contains(out, "left alone") {
 		t.Fatalf("groups add: exit %d\n%s", code, out)
 	}
@@ -110,23 +126,6 @@ func TestGroupsAddLeavesAgentLinks(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(work, "groups", "planted", "CLAUDE.md")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the link was not left alone: %v", err)
-	}
-}
-
-func TestServiceUnit(t *testing.T) {
-	unit, err := renderUnit(unitParams{Root: "/srv/nanoclaw", Binary: "/srv/nanoclaw/bin/nanoclaw", Home: "/home/a", Target: "default.target"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"ExecStart=/srv/nanoclaw/bin/nanoclaw run", "WorkingDirectory=/srv/nanoclaw", "Restart=always",
-		"KillMode=process", "WantedBy=default.target", "Environment=HOME=/home/a"} {
-		if !strings.Contains(unit, want) {
-			t.Errorf("unit lacks %q:\n%s", want, unit)
-		}
-	}
-	out, code := cli(t, t.TempDir(), map[string]string{}, "service", "install", "--print")
-	if code != 0 || !strings.Contains(out, "[Service]") {
-		t.Fatalf("service install --print: %d\n%s", code, out)
 	}
 }
 

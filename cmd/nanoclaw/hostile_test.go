@@ -673,7 +673,7 @@ func spoofing(t *testing.T, h *hostileHost) {
 	t.Run("status-lists-refused-requests", func(t *testing.T) {
 		out, code := h.cli(t, "status", "--json")
 		var st struct {
-			Errors []store.IPCRefusal `json:"recentIpcErrors"`
+			Errors []store.IPCRefusal `json:"recentRefusals"`
 		}
 		if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 			t.Fatalf("status --json (%d): %s", code, out)

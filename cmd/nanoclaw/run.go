@@ -26,6 +26,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/logging"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/policyconfig"
+	"github.com/nanoclaw/nanoclaw-go/host/status"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/sandbox"
 )
@@ -200,11 +201,16 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 	}
 	ctl := control.NewServer(paths.ControlSocket)
 	ctl.HandleJSON("/plugins", func() any { return reg.List() })
+	started := time.Now()
 	ctl.HandleJSON("/status", func() any {
-		return statusDoc{Status: d.Status(ctx), Plugins: reg.List(), Usage: groupUsage(proxy, groups), PolicyProblems: reg.Problems()}
+		return hostStatus(ctx, paths, d, reg, proxy, st, started, log)
 	})
 	ctl.HandlePost("/groups/reload", func(r *http.Request) (any, error) {
 		return map[string]bool{"reloaded": true}, d.ReloadGroups(r.Context())
+	})
+	ctl.HandlePost(whatsappConnectPath, func(r *http.Request) (any, error) {
+		name, err := d.ConnectChannel(r.Context(), whatsapp.Factory) // `nanoclaw auth` paired a session
+		return map[string]string{"connected": name}, err
 	})
 	ctl.HandlePost("/groups/{folder}/reset", func(r *http.Request) (any, error) {
 		return map[string]bool{"reset": true}, d.ResetConversation(r.Context(), r.PathValue("folder"), "cli")
@@ -279,21 +285,34 @@ func ensureMainGroup(ctx context.Context, d *daemon.Daemon, groups *daemon.Group
 	return d.Register(ctx, store.Group{JID: "local:main", Name: "Local chat", Folder: "main", IsMain: true})
 }
 
-// statusDoc is the control socket's /status answer.
-type statusDoc struct {
-	daemon.Status
-	Plugins []plugin.Info              `json:"plugins"`
-	Usage   map[string]credproxy.Usage `json:"usage"`
-	// PolicyProblems are policy files the plugins found unusable (and fail closed on).
-	PolicyProblems []plugin.Problem `json:"policyProblems,omitempty"`
+// hostStatus is the control socket's /status answer (host/status.Doc).
+func hostStatus(ctx context.Context, paths config.Paths, d *daemon.Daemon, reg *plugin.Registry, proxy *credproxy.Proxy,
+	st *store.Store, started time.Time, log hclog.Logger) status.Doc {
+	info := readBuildInfo()
+	ds := d.Status(ctx)
+	tasks, err := st.Tasks(ctx)
+	if err != nil {
+		log.Warn("status: scheduled tasks", "error", err)
+	}
+	return status.Build(status.Input{Version: info.Version, Commit: info.Commit, Started: started, Now: time.Now(),
+		Daemon: ds, Extra: whatsAppState(ctx, storeDir(paths), ds.Channels), Plugins: reg.List(), Problems: reg.Problems(),
+		Usage: proxy.Usage, Tasks: tasks})
 }
 
-func groupUsage(p *credproxy.Proxy, groups *daemon.Groups) map[string]credproxy.Usage {
-	u := map[string]credproxy.Usage{}
-	for _, g := range groups.All() {
-		u[g.Folder] = p.Usage(g.Folder)
+// whatsAppState is WhatsApp's line in status when the daemon has none: its factory builds
+// no channel while there is no session, which the user fixes with `nanoclaw auth`.
+func whatsAppState(ctx context.Context, dir string, have []daemon.ChannelStatus) []status.Channel {
+	for _, c := range have {
+		if c.Name == whatsapp.Name {
+			return nil
+		}
 	}
-	return u
+	if _, paired, err := whatsapp.Paired(ctx, dir); err != nil {
+		return []status.Channel{{Name: whatsapp.Name, State: channel.StateNotConnected, Detail: err.Error()}}
+	} else if !paired {
+		return []status.Channel{{Name: whatsapp.Name, State: channel.StatePairingNeeded}}
+	}
+	return []status.Channel{{Name: whatsapp.Name, State: channel.StateNotConnected, Detail: "paired, but not started: restart the host"}}
 }
 
 // policyDocs serves the operator's policy files (allowlists) to plugins. Every document

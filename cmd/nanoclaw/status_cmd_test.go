@@ -18,6 +18,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/control"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
 	"github.com/nanoclaw/nanoclaw-go/host/daemon"
+	"github.com/nanoclaw/nanoclaw-go/host/status"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
@@ -84,7 +85,7 @@ func TestStatusShowsAPIUsageAfterRestart(t *testing.T) {
 			for _, g := range groups.All() {
 				s.Groups = append(s.Groups, daemon.GroupStatus{JID: g.JID, Folder: g.Folder, IsMain: g.IsMain})
 			}
-			return statusDoc{Status: s, Usage: groupUsage(restarted, groups)}
+			return status.Build(status.Input{Started: time.Now(), Now: time.Now(), Daemon: s, Usage: restarted.Usage})
 		})
 		if err := ctl.Listen(); err != nil {
 			t.Fatal(err)
@@ -104,15 +105,17 @@ func TestStatusShowsAPIUsageAfterRestart(t *testing.T) {
 			t.Errorf("%s: status does not show today's usage:\n%s", when, out)
 		}
 		out, code = cli(t, work, vars, "status", "--json")
-		var doc struct {
-			Usage map[string]credproxy.Usage `json:"usage"`
-		}
+		var doc status.Doc
 		if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
 			t.Fatalf("%s: status --json (%d, %v):\n%s", when, code, err, out)
 		}
+		usage := map[string]credproxy.Usage{}
+		for _, g := range doc.Groups {
+			usage[g.Folder] = g.UsageToday
+		}
 		want := credproxy.Usage{Day: today, Tokens: credproxy.Tokens{Input: 22, CacheRead: 44, CacheWrite: 66, Output: 88},
 			TotalTokens: 220, Requests: 2, Refusals: 1, Budget: 1000000}
-		if got := doc.Usage["main"]; got != want || before != want {
+		if got := usage["main"]; got != want || before != want {
 			t.Errorf("%s: --json main %+v, before the restart %+v; want %+v", when, got, before, want)
 		}
 		for _, k := range []string{`"inputTokens": 22`, `"cacheReadTokens": 44`, `"cacheWriteTokens": 66`, `"outputTokens": 88`, `"requests": 2`, `"refusals": 1`} {

@@ -79,6 +79,25 @@ type EditSink interface {
 	OnMessageRevoke(ctx context.Context, chatJID, id, sender string) error
 }
 
+// State is how a channel's connection is, as `nanoclaw status` shows it.
+type State string
+
+// Channel states. A channel that cannot say is StateConnected once Connect succeeded.
+const (
+	StateConnected     State = "connected"
+	StateConnecting    State = "connecting"
+	StateReconnecting  State = "reconnecting"
+	StatePairingNeeded State = "pairing needed" // no session (or logged out): `nanoclaw auth`
+	StateNotConnected  State = "not connected"  // Connect failed; the host runs without it
+	StateDisconnected  State = "disconnected"
+)
+
+// StateReporter is a channel that knows more about its connection than "it connected" (a
+// network that drops and reconnects, a session the phone logged out). Optional.
+type StateReporter interface {
+	State() State
+}
+
 // Options is what a Factory gets to build its channel.
 type Options struct {
 	Sink          Sink

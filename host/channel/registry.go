@@ -76,6 +76,25 @@ func (s *Set) Add(ch Channel) {
 	s.channels = append(s.channels, ch)
 }
 
+// Replace puts ch in the place of the channel with the same Name, or appends it when there
+// is none, and returns the channel it replaced (nil when none): a channel connected again
+// (WhatsApp paired while the host runs) keeps its place in the ownership order.
+func (s *Set) Replace(ch Channel) (old Channel) {
+	if ch == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.channels {
+		if c.Name() == ch.Name() {
+			s.channels[i] = ch
+			return c
+		}
+	}
+	s.channels = append(s.channels, ch)
+	return nil
+}
+
 // Owner returns the first channel, in the order added, whose OwnsJID(jid) is true: the one
 // that sends to that chat (NanoClaw's findChannel).
 func (s *Set) Owner(jid string) (Channel, bool) {

@@ -51,7 +51,7 @@ func (d *Daemon) processGroupMessages(ctx context.Context, jid string) bool {
 		prev = justBefore(pending[0].Timestamp)
 	}
 	prompt := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
-	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev, pending[len(pending)-1].Timestamp); err != nil {
+	if err := d.answers.give(ctx, jid, runproto.PromptInput, prev, pending[len(pending)-1].Timestamp, triggerID(pending)); err != nil {
 		d.log.Error("mark run in flight", "chat", jid, "error", err)
 		d.answers.takeBack(jid)
 		return false

@@ -24,8 +24,9 @@ type answers struct {
 
 // givenInput is one input a container was given.
 type givenInput struct {
-	id     int64  // runproto.PromptInput or a follow-up's id in its run
-	before string // the chat's cursor before the messages it carries
+	id      int64  // runproto.PromptInput or a follow-up's id in its run
+	before  string // the chat's cursor before the messages it carries
+	trigger string // the ID of the message that asked for the agent, which a reply quotes
 }
 
 func newAnswers(st *store.Store) *answers {
@@ -47,27 +48,27 @@ func marker(list []givenInput) string {
 // give records that input id, carrying the messages after cursor before up to cursor
 // after, was handed to jid's container, and moves the chat's cursor to after: the marker
 // (when this is the oldest unanswered input) and the cursor move in one transaction.
-func (a *answers) give(ctx context.Context, jid string, id int64, before, after string) error {
+func (a *answers) give(ctx context.Context, jid string, id int64, before, after, trigger string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.giveLocked(ctx, jid, id, before, after)
+	return a.giveLocked(ctx, jid, id, before, after, trigger)
 }
 
 // giveVia hands an input over with push and records it under the same lock, so that a
 // result naming it can never be seen before it is recorded. ok is push's.
-func (a *answers) giveVia(ctx context.Context, jid, before, after string, push func() (int64, bool)) (ok bool, err error) {
+func (a *answers) giveVia(ctx context.Context, jid, before, after, trigger string, push func() (int64, bool)) (ok bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id, ok := push()
 	if !ok {
 		return false, nil
 	}
-	return true, a.giveLocked(ctx, jid, id, before, after)
+	return true, a.giveLocked(ctx, jid, id, before, after, trigger)
 }
 
-func (a *answers) giveLocked(ctx context.Context, jid string, id int64, before, after string) error {
+func (a *answers) giveLocked(ctx context.Context, jid string, id int64, before, after, trigger string) error {
 	list := a.byChat[jid]
-	a.byChat[jid] = append(list, givenInput{id: id, before: before})
+	a.byChat[jid] = append(list, givenInput{id: id, before: before, trigger: trigger})
 	var state map[string]string
 	if len(list) == 0 { // else an older unanswered input already holds an earlier cursor
 		state = map[string]string{inflightKey(jid): marker(a.byChat[jid])}
@@ -88,7 +89,14 @@ func (a *answers) answer(ctx context.Context, jid string, ids []int64, reply *st
 	kept := slices.DeleteFunc(slices.Clone(list), func(g givenInput) bool { return slices.Contains(ids, g.id) })
 	var msgs []store.Outgoing
 	if reply != nil {
-		msgs = append(msgs, *reply)
+		r := *reply
+		// The reply answers the newest input it names: it quotes that input's trigger.
+		for i := len(list) - 1; i >= 0 && r.ReplyTo == ""; i-- {
+			if slices.Contains(ids, list[i].id) {
+				r.ReplyTo = list[i].trigger
+			}
+		}
+		msgs = append(msgs, r)
 	}
 	if len(kept) == len(list) && len(msgs) == 0 {
 		return false, nil

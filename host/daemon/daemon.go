@@ -97,11 +97,15 @@ type Daemon struct {
 	chats   map[string]chatKey // chats whose metadata is stored as is
 
 	outboxWake chan struct{} // buffered 1
-	outboxMu   sync.Mutex    // one pass over the outbox at a time
 
-	mu      sync.Mutex
-	running map[string]running // containers now running, by group folder
-	resets  map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
+	chanMu   sync.Mutex // one channel connects at a time (startup, a reload after pairing)
+	fatalCh  chan error // buffered 1: the first channel that stopped for good
+	outboxMu sync.Mutex // one pass over the outbox at a time
+
+	mu           sync.Mutex
+	chanFailures []ChannelStatus    // channels whose Connect failed, for status
+	running      map[string]running // containers now running, by group folder
+	resets       map[string]uint64  // conversation resets per group folder: a run started before one keeps no session
 
 	notified    map[string]string // per chat: the kind of failure it was last told about
 	lastFailure map[string]string // per chat: the last transient failure, for the give-up notice
@@ -146,6 +150,7 @@ func New(cfg Config) (*Daemon, error) {
 		lastFailure: map[string]string{},
 		answers:     newAnswers(cfg.Store),
 		outboxWake:  make(chan struct{}, 1),
+		fatalCh:     make(chan error, 1),
 		layout:      sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
 	d.media = media.New(cfg.Agents, media.Limits{MaxFile: cfg.Settings.MediaMaxFile, MaxGroup: cfg.Settings.MediaMaxGroup},
@@ -208,11 +213,11 @@ func (d *Daemon) Run(parent context.Context) error {
 			d.log.Error("agent socket", "group", g.Folder, "error", err)
 		}
 	}
+	d.chanMu.Lock()
 	for _, f := range d.cfg.Channels {
-		ch, err := f(channel.Options{Sink: d, Log: d.log, DataDir: d.layout.DataDir, StoreDir: filepath.Join(d.cfg.Root, "store"),
-			AssistantName: d.cfg.Settings.AssistantName, HasOwnNumber: d.cfg.Settings.HasOwnNumber, Getenv: d.getenv,
-			RegisteredGroup: d.groups.ByJID})
+		ch, err := f(d.channelOptions())
 		if err != nil {
+			d.chanMu.Unlock()
 			return fmt.Errorf("channel: %w", err)
 		}
 		if ch == nil {
@@ -220,11 +225,15 @@ func (d *Daemon) Run(parent context.Context) error {
 		}
 		if err := ch.Connect(ctx); err != nil {
 			d.log.Error("channel did not connect", "channel", ch.Name(), "error", err)
+			d.mu.Lock()
+			d.chanFailures = append(d.chanFailures, ChannelStatus{Name: ch.Name(), State: channel.StateNotConnected, Detail: err.Error()})
+			d.mu.Unlock()
 			continue
 		}
 		d.log.Info("channel connected", "channel", ch.Name())
-		d.chans.Add(ch)
+		d.addChannel(ch)
 	}
+	d.chanMu.Unlock()
 	if d.chans.Len() == 0 {
 		return errors.New("no channel connected: see the log above")
 	}
@@ -251,7 +260,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	var fatal error
 	select {
 	case <-ctx.Done():
-	case fatal = <-d.fatal():
+	case fatal = <-d.fatalCh:
 		d.log.Error("a channel stopped for good; the host stops", "error", fatal)
 	}
 	cancel() // stops the scheduler, also after a channel's fatal error
@@ -339,23 +348,4 @@ func (d *Daemon) closeInterruptedTasks(ctx context.Context) {
 		}
 		d.log.Warn("a one-off task was interrupted by a host stop and is marked completed", "task", t.ID)
 	}
-}
-
-// fatal merges the channels that can stop for good (WhatsApp logged out, or the session
-// taken over by another process): the host then stops with their reason.
-func (d *Daemon) fatal() <-chan error {
-	out := make(chan error, 1)
-	for _, ch := range d.chans.All() {
-		if f, ok := ch.(interface{ Fatal() <-chan error }); ok {
-			go func() {
-				if err, ok := <-f.Fatal(); ok && err != nil {
-					select {
-					case out <- fmt.Errorf("%s: %w", ch.Name(), err):
-					default:
-					}
-				}
-			}()
-		}
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
@@ -11,45 +12,77 @@ import (
 // The daemon takes edits and revokes from channels (channel.EditSink).
 var _ channel.EditSink = (*Daemon)(nil)
 
-// OnMessageEdit stores a message's new text in place. It never starts a run: a message
-// already answered is not answered again, and one still pending is read with its new text
-// when its turn comes.
+// routedID is the ID of the copy of message id from chatJID that a route plugin delivered
+// to another group's chat.
+func routedID(chatJID, id string) string { return "routed:" + chatJID + ":" + id }
+
+// OnMessageEdit stores a message's new text in place, and in the copy a route plugin gave
+// another group. It never starts a run: a message already answered is not answered again,
+// and one still pending is read with its new text when its turn comes.
 func (d *Daemon) OnMessageEdit(ctx context.Context, chatJID, id, sender, content string) error {
-	found, err := d.cfg.Store.EditMessage(ctx, chatJID, id, sender, content, store.Timestamp(d.now()))
+	now := store.Timestamp(d.now())
+	found, err := d.cfg.Store.EditMessage(ctx, chatJID, id, sender, content, now)
 	if err != nil {
 		return fmt.Errorf("edit: %w", err)
 	}
 	if !found {
 		d.log.Debug("edit of a message not stored (or not its sender's); ignored", "chat", chatJID, "id", id)
+		return nil
+	}
+	if _, err := d.cfg.Store.EditMessage(ctx, "", routedID(chatJID, id), sender, content, now); err != nil {
+		return fmt.Errorf("edit routed copy: %w", err)
 	}
 	return nil
 }
 
-// OnMessageRevoke marks a message deleted for everyone: it leaves the chat's history that
-// later prompts include. It never starts a run.
+// OnMessageRevoke marks a message deleted for everyone, and the copy a route plugin gave
+// another group: it leaves the history that later prompts include. It never starts a run.
 func (d *Daemon) OnMessageRevoke(ctx context.Context, chatJID, id, sender string) error {
-	found, err := d.cfg.Store.DeleteMessage(ctx, chatJID, id, sender, store.Timestamp(d.now()))
+	now := store.Timestamp(d.now())
+	found, err := d.cfg.Store.DeleteMessage(ctx, chatJID, id, sender, now)
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	if found {
-		d.log.Info("a message was deleted for everyone; later prompts leave it out", "chat", chatJID, "id", id)
+	if !found {
+		return nil
 	}
+	if _, err := d.cfg.Store.DeleteMessage(ctx, "", routedID(chatJID, id), sender, now); err != nil {
+		return fmt.Errorf("revoke routed copy: %w", err)
+	}
+	d.log.Info("a message was deleted for everyone; later prompts leave it out", "chat", chatJID, "id", id)
 	return nil
 }
 
 // markRead tells the chat's channel that msgs were taken into an agent's run, when it has
-// read receipts (channel.Reader); best effort.
-func (d *Daemon) markRead(ctx context.Context, jid string, msgs []store.Message) {
-	ch, ok := d.chans.Owner(jid)
-	if !ok {
-		return
+// read receipts (channel.Reader); best effort. jid is the chat whose run took them.
+func (d *Daemon) markRead(ctx context.Context, _ string, msgs []store.Message) {
+	// A routed copy is read where it was written: its origin chat, under its own ID.
+	byChat := map[string][]store.Message{}
+	var chats []string
+	for _, m := range msgs {
+		if rest, ok := strings.CutPrefix(m.ID, "routed:"); ok {
+			i := strings.LastIndex(rest, ":")
+			if i <= 0 {
+				continue
+			}
+			m.ChatJID, m.ID = rest[:i], rest[i+1:]
+		}
+		if _, seen := byChat[m.ChatJID]; !seen {
+			chats = append(chats, m.ChatJID)
+		}
+		byChat[m.ChatJID] = append(byChat[m.ChatJID], m)
 	}
-	r, ok := ch.(channel.Reader)
-	if !ok {
-		return
-	}
-	if err := r.MarkRead(ctx, jid, msgs); err != nil {
-		d.log.Debug("read receipts", "chat", jid, "error", err)
+	for _, chat := range chats {
+		owner, ok := d.chans.Owner(chat)
+		if !ok {
+			continue
+		}
+		r, ok := owner.(channel.Reader)
+		if !ok {
+			continue
+		}
+		if err := r.MarkRead(ctx, chat, byChat[chat]); err != nil {
+			d.log.Debug("read receipts", "chat", chat, "error", err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
+	"github.com/nanoclaw/nanoclaw-go/host/groupreg"
 	"github.com/nanoclaw/nanoclaw-go/host/memory"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
@@ -151,6 +152,16 @@ func (d *Daemon) Register(ctx context.Context, g store.Group) error {
 	}
 	if g.Trigger == "" {
 		g.Trigger = "@" + d.cfg.Settings.AssistantName
+	}
+	if err := groupreg.CheckTrigger(g.Trigger); err != nil {
+		return err
+	}
+	// Local and WhatsApp ids are checked by their form; an id of another channel must at
+	// least belong to a channel this host runs.
+	if err := groupreg.CheckJID(g.JID); err != nil {
+		if _, owned := d.chans.Owner(g.JID); !errors.Is(err, groupreg.ErrOtherChannel) || !owned {
+			return err
+		}
 	}
 	// A channel may file a chat under another form of its id (WhatsApp: a LID under its
 	// phone number); register it the way its messages will arrive.

@@ -374,10 +374,11 @@ func (r *fakeRun) waitInputs(t testing.TB, n int) []string {
 // ---- the recording channel ----
 
 type chanCall struct {
-	Kind string // send, typing, sync
-	JID  string
-	Text string
-	On   bool
+	Kind  string // send, typing, sync
+	JID   string
+	Text  string
+	On    bool
+	Quote string // a send that quotes: "<id>|<sender>|<text>" (quote_test.go)
 }
 
 // fakeChannel owns every "test:" chat.
@@ -629,6 +630,12 @@ func (h *harness) register(g store.Group) {
 	if err := h.st.StoreChatMetadata(h.ctx, store.Chat{JID: g.JID, Name: g.Name, Channel: "test", IsGroup: true}); err != nil {
 		h.t.Fatal(err)
 	}
+	h.registerUnseen(g)
+}
+
+// registerUnseen registers g as `nanoclaw groups add` does: its chat may have no row yet.
+func (h *harness) registerUnseen(g store.Group) {
+	h.t.Helper()
 	if err := PrepareGroupDirs(h.d.cfg.Agents, g.Folder, g.IsMain, "Andy"); err != nil {
 		h.t.Fatal(err)
 	}

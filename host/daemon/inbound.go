@@ -106,20 +106,25 @@ func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel
 	if len(files) > 0 && target.Folder != "" {
 		m.Attachments = d.media.Save(ctx, target.Folder, m.ID, files)
 	}
+	if elsewhere {
+		// A routing plugin sent the message to another group: it joins that group's chat,
+		// so that group's agent sees it and replies there. The copy is stored first: should
+		// storing the original then fail, the message is still answered, never consumed
+		// here and lost. The target's chat may never have had a message of its own yet.
+		if err := d.cfg.Store.StoreChatMetadata(ctx, store.Chat{JID: target.JID, LastMessageTime: m.Timestamp}); err != nil {
+			return fmt.Errorf("store routed message's chat: %w", err)
+		}
+		fwd := m
+		fwd.ID, fwd.ChatJID, fwd.HandledAs = routedID(m.ChatJID, m.ID), target.JID, ""
+		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
+			return fmt.Errorf("store routed message: %w", err)
+		}
+	}
 	if err := d.cfg.Store.StoreMessage(ctx, m); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}
 	if dec.Action != protocol.ActionDeliver {
 		return nil
-	}
-	if elsewhere {
-		// A routing plugin sent the message to another group: it joins that group's chat,
-		// so that group's agent sees it and replies there.
-		fwd := m
-		fwd.ID, fwd.ChatJID, fwd.HandledAs = "routed:"+m.ChatJID+":"+m.ID, target.JID, ""
-		if err := d.cfg.Store.StoreMessage(ctx, fwd); err != nil {
-			return fmt.Errorf("store routed message: %w", err)
-		}
 	}
 	d.deliver(ctx, target)
 	return nil
@@ -223,7 +228,7 @@ func (d *Daemon) pipe(ctx context.Context, g store.Group) bool {
 	}
 	text := pipeline.FormatMessages(pending, d.cfg.Settings.Location)
 	last := pending[len(pending)-1].Timestamp
-	ok, err := d.answers.giveVia(ctx, g.JID, cursor, last, func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
+	ok, err := d.answers.giveVia(ctx, g.JID, cursor, last, triggerID(pending), func() (int64, bool) { return d.queue.SendMessage(g.JID, text) })
 	if !ok {
 		return false
 	}
@@ -372,13 +377,21 @@ func (d *Daemon) typing(ctx context.Context, jid string, on bool) {
 	}
 }
 
-// send delivers text to a chat through its channel, split under the channel's limit.
-func (d *Daemon) send(ctx context.Context, jid, text string) error {
+// send delivers text to a chat through its channel, split under the channel's limit. The
+// first part quotes the message replyTo when the chat quotes replies (quote.go).
+func (d *Daemon) send(ctx context.Context, jid, text, replyTo string) error {
 	ch, ok := d.chans.Owner(jid)
 	if !ok {
 		return fmt.Errorf("no connected channel owns chat %s", jid)
 	}
-	for _, part := range pipeline.SplitMessage(text, ch.MaxMessageLen()) {
+	q, quoting := d.quoteFor(ctx, ch, jid, replyTo)
+	for i, part := range pipeline.SplitMessage(text, ch.MaxMessageLen()) {
+		if i == 0 && quoting {
+			if err := ch.(channel.Quoter).SendQuoting(ctx, jid, part, q); err != nil {
+				return fmt.Errorf("send to %s: %w", jid, err)
+			}
+			continue
+		}
 		if err := ch.Send(ctx, jid, part); err != nil {
 			return fmt.Errorf("send to %s: %w", jid, err)
 		}

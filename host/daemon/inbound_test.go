@@ -713,14 +713,16 @@ func TestRouteDecisions(t *testing.T) {
 		verdict    protocol.RouteVerdict
 		storedIn   []string // chats where the message is pending for the agent afterwards
 		wantRunJID string   // "" for no run
+		unseen     bool     // family is registered, but its chat never had a message
 	}{
-		{"deliver to another group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, []string{famJID}, famJID},
-		{"deliver to the group itself", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "lobby"}, []string{lobbyJID}, lobbyJID},
-		{"deliver to an unknown group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "ghost"}, []string{lobbyJID}, ""},
-		{"no decision, registered chat", lobbyJID, protocol.RouteVerdict{}, []string{lobbyJID}, ""},
-		{"no decision, unregistered chat", strangerJID, protocol.RouteVerdict{}, nil, ""},
-		{"ignore", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionIgnore}, nil, ""},
-		{"store", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionStore}, []string{lobbyJID}, ""},
+		{"deliver to another group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, []string{famJID}, famJID, false},
+		{"deliver to a group whose chat was never seen", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, []string{famJID}, famJID, true},
+		{"deliver to the group itself", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "lobby"}, []string{lobbyJID}, lobbyJID, false},
+		{"deliver to an unknown group", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "ghost"}, []string{lobbyJID}, "", false},
+		{"no decision, registered chat", lobbyJID, protocol.RouteVerdict{}, []string{lobbyJID}, "", false},
+		{"no decision, unregistered chat", strangerJID, protocol.RouteVerdict{}, nil, "", false},
+		{"ignore", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionIgnore}, nil, "", false},
+		{"store", lobbyJID, protocol.RouteVerdict{Action: protocol.ActionStore}, []string{lobbyJID}, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -733,7 +735,11 @@ func TestRouteDecisions(t *testing.T) {
 				}}
 			}})
 			h.register(lobby)
-			h.register(familyGroup)
+			if tc.unseen {
+				h.registerUnseen(familyGroup)
+			} else {
+				h.register(familyGroup)
+			}
 			h.start()
 			h.message(msg(tc.from, "x1", "what's the plan", 0))
 			for _, jid := range []string{lobbyJID, famJID, strangerJID} {

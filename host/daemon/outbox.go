@@ -101,7 +101,7 @@ func (d *Daemon) flushOutbox(ctx context.Context) bool {
 		if blocked[m.ChatJID] || ctx.Err() != nil {
 			continue
 		}
-		if err := d.send(ctx, m.ChatJID, m.Text); err != nil {
+		if err := d.send(ctx, m.ChatJID, m.Text, m.ReplyTo); err != nil {
 			blocked[m.ChatJID] = true
 			d.log.Warn("outbox: not delivered yet; will retry", "chat", m.ChatJID, "id", m.ID, "attempt", m.Attempts+1, "error", err)
 			if err := d.cfg.Store.MarkOutgoingFailed(context.WithoutCancel(ctx), m.ID, err.Error()); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/ipc"
+	"github.com/nanoclaw/nanoclaw-go/host/groupreg"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )
@@ -460,6 +461,18 @@ func TestRegisterGroup(t *testing.T) {
 		{name: "a path is refused",
 			body:    `{"type":"register_group","jid":"test:up","name":"Up","folder":"../up","trigger":"@Claw"}`,
 			wantErr: ErrInvalidFolder},
+		{name: "a trigger without @ is refused",
+			body:    `{"type":"register_group","jid":"test:plain","name":"Plain","folder":"plain","trigger":"Claw"}`,
+			wantErr: groupreg.ErrInvalid, errText: `trigger "Claw" must start with @, as in @Claw`},
+		{name: "a malformed WhatsApp group id is refused",
+			body:    `{"type":"register_group","jid":"family@g.us","name":"F","folder":"wafam","trigger":"@Claw"}`,
+			wantErr: groupreg.ErrInvalid, errText: "is not a WhatsApp group id"},
+		{name: "a malformed local chat id is refused",
+			body:    `{"type":"register_group","jid":"local:a b","name":"F","folder":"lab","trigger":"@Claw"}`,
+			wantErr: groupreg.ErrInvalid, errText: "is not a local chat id"},
+		{name: "an id no running channel owns is refused",
+			body:    `{"type":"register_group","jid":"nonsense","name":"N","folder":"nonsense","trigger":"@Claw"}`,
+			wantErr: groupreg.ErrOtherChannel, errText: "local:NAME for a local chat"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
 
 // MarkRead makes the recording channel a channel.Reader: each call is a "read" with the
@@ -127,4 +129,68 @@ func TestEditsAndRevokesStartNothing(t *testing.T) {
 	if len(all) == 0 || all[0].ID != "t1" || all[0].Content != "@Andy what time is it" {
 		t.Fatalf("history after the edit: %+v", all)
 	}
+}
+
+// A message a route plugin delivered to another group is marked read in the chat it was
+// written in, under its own ID, when that group's agent takes it; editing or deleting the
+// original changes the copy the other group's agent sees.
+func TestRoutedMessageReceiptsAndRevokes(t *testing.T) {
+	t.Parallel()
+	const lobbyJID = "test:lobby"
+	lobby := store.Group{JID: lobbyJID, Name: "Lobby", Folder: "lobby", RequiresTrigger: true}
+	h := newHarness(t, options{policy: func(base Policy) Policy {
+		return routeTo{Policy: base, decide: func(req *protocol.RouteRequest) (plugin.RouteDecision, bool) {
+			if req.Message.ChatJID != lobbyJID {
+				return plugin.RouteDecision{}, false
+			}
+			return plugin.RouteDecision{RouteVerdict: protocol.RouteVerdict{Action: protocol.ActionDeliver, Group: "family"}, DecidedBy: "test"}, true
+		}}
+	}})
+	h.register(lobby)
+	h.register(familyGroup)
+	h.start()
+	h.message(msg(lobbyJID, "x1", "what's the plan", 0))
+	r := h.nextRun()
+	r.request(t)
+	if got := h.ch.reads(lobbyJID); !slices.Equal(got, []string{"x1"}) {
+		t.Fatalf("reads in the lobby %q, want [x1]; in family %q", got, h.ch.reads(famJID))
+	}
+	if got := h.ch.reads(famJID); len(got) != 0 {
+		t.Errorf("the routed copy was marked read in the family chat: %q", got)
+	}
+	r.reply(t, "noon", "")
+	h.ch.waitSends(t, famJID, 1)
+	r.exit(0)
+	h.ch.waitTypingOff(t, famJID, 1)
+
+	// Two more routed earlier (stored as the host stores them, kept as context so that no
+	// run races the checks): one is edited, one deleted.
+	for _, m := range []store.Message{msg(lobbyJID, "x2", "bring snacks", 1), msg(lobbyJID, "x3", "my PIN is 1234", 2)} {
+		m.RouteAction, m.HandledAs = protocol.ActionStore, "routed:family"
+		h.storeMessage(m)
+		m.ID, m.ChatJID, m.HandledAs = routedID(lobbyJID, m.ID), famJID, ""
+		h.storeMessage(m)
+	}
+	if err := h.d.OnMessageEdit(h.ctx, lobbyJID, "x2", "alice@test", "bring drinks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.OnMessageRevoke(h.ctx, lobbyJID, "x3", "alice@test"); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := h.st.MessagesAfter(h.ctx, famJID, ts(0), "Andy:", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := contentsOf(pending); !slices.Equal(got, []string{"bring drinks"}) {
+		t.Fatalf("family's pending copies %q, want [bring drinks]", got)
+	}
+	h.drain()
+}
+
+func contentsOf(ms []store.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Content
+	}
+	return out
 }

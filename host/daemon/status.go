@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/queue"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
@@ -14,9 +16,17 @@ type Status struct {
 	Running  map[string]running  `json:"running"` // by group folder
 	Queue    []queue.GroupStatus `json:"queue"`
 	Waiting  []string            `json:"waiting"`
-	Channels []string            `json:"channels"`
+	Channels []ChannelStatus     `json:"channels"`
 	Errors   []store.IPCRefusal  `json:"recentIpcErrors"`
 	Time     time.Time           `json:"time"`
+}
+
+// ChannelStatus is one channel in Status: connected ones with their state, and those whose
+// Connect failed (StateNotConnected, with the error as Detail).
+type ChannelStatus struct {
+	Name   string        `json:"name"`
+	State  channel.State `json:"state"`
+	Detail string        `json:"detail,omitempty"`
 }
 
 // GroupStatus is one registered group in Status.
@@ -37,9 +47,19 @@ func (d *Daemon) Status(ctx context.Context) Status {
 		s.Groups = append(s.Groups, GroupStatus{JID: g.JID, Name: g.Name, Folder: g.Folder, IsMain: g.IsMain, RequiresTrigger: g.RequiresTrigger})
 	}
 	for _, ch := range d.chans.All() {
-		s.Channels = append(s.Channels, ch.Name())
+		state := channel.StateConnected
+		if r, ok := ch.(channel.StateReporter); ok {
+			state = r.State()
+		}
+		s.Channels = append(s.Channels, ChannelStatus{Name: ch.Name(), State: state})
 	}
 	d.mu.Lock()
+	for _, f := range d.chanFailures {
+		// One that failed at start and connected later (ConnectChannel) is listed once.
+		if !slices.ContainsFunc(s.Channels, func(c ChannelStatus) bool { return c.Name == f.Name }) {
+			s.Channels = append(s.Channels, f)
+		}
+	}
 	for k, v := range d.running {
 		s.Running[k] = v
 	}

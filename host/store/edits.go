@@ -6,15 +6,16 @@ import (
 	"fmt"
 )
 
-// EditMessage replaces the text of message id in chatJID with content, when sender sent it
+// EditMessage replaces the text of message id in chatJID ("" for whichever chat holds it: a
+// routed copy's ID names its origin, not its chat) with content, when sender sent it
 // and it was not deleted: a network's edit changes what later prompts show, and never
 // makes the message pending again (its timestamp and route verdict stay). found is false
 // when no such message is stored (an edit of a message from before the chat was seen, or
 // by someone who did not send it): nothing changes then.
 func (s *Store) EditMessage(ctx context.Context, chatJID, id, sender, content, at string) (found bool, err error) {
 	const q = `UPDATE messages SET content = ?, edited_at = ?
-WHERE id = ? AND chat_jid = ? AND sender = ? AND deleted_at IS NULL`
-	res, err := s.w.ExecContext(ctx, q, content, nullIfEmpty(at), id, chatJID, sender)
+WHERE id = ? AND (? = '' OR chat_jid = ?) AND sender = ? AND deleted_at IS NULL`
+	res, err := s.w.ExecContext(ctx, q, content, nullIfEmpty(at), id, chatJID, chatJID, sender)
 	if err != nil {
 		return false, fmt.Errorf("edit message %q in %q: %w", id, chatJID, err)
 	}
@@ -25,17 +26,18 @@ WHERE id = ? AND chat_jid = ? AND sender = ? AND deleted_at IS NULL`
 	return n > 0, nil
 }
 
-// DeleteMessage marks message id in chatJID deleted ("delete for everyone"): its text is
+// DeleteMessage marks message id in chatJID ("" for whichever chat holds it, as for
+// EditMessage) deleted ("delete for everyone"): its text is
 // emptied and it is never pending or shown to an agent again; replies that quoted it lose
 // the quoted text too. sender, when not "", must be who sent it. found is false when no
 // such message is stored.
 func (s *Store) DeleteMessage(ctx context.Context, chatJID, id, sender, at string) (found bool, err error) {
 	const del = `UPDATE messages SET content = '', deleted_at = ?
-WHERE id = ? AND chat_jid = ? AND (? = '' OR sender = ?) AND deleted_at IS NULL`
+WHERE id = ? AND (? = '' OR chat_jid = ?) AND (? = '' OR sender = ?) AND deleted_at IS NULL`
 	const quotes = `UPDATE messages SET reply_to_message_content = NULL
-WHERE chat_jid = ? AND reply_to_message_id = ?`
+WHERE (? = '' OR chat_jid = ?) AND reply_to_message_id = ?`
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, del, at, id, chatJID, sender, sender)
+		res, err := tx.ExecContext(ctx, del, at, id, chatJID, chatJID, sender, sender)
 		if err != nil {
 			return err
 		}
@@ -44,7 +46,7 @@ WHERE chat_jid = ? AND reply_to_message_id = ?`
 			return err
 		}
 		found = true
-		_, err = tx.ExecContext(ctx, quotes, chatJID, id)
+		_, err = tx.ExecContext(ctx, quotes, chatJID, chatJID, id)
 		return err
 	})
 	if err != nil {

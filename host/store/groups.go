@@ -15,7 +15,7 @@ import (
 )
 
 // groupColumns is what every registered-group query selects, in scanGroup's order.
-const groupColumns = `jid, name, folder, trigger_pattern, added_at, container_config, requires_trigger, is_main`
+const groupColumns = `jid, name, folder, trigger_pattern, added_at, container_config, requires_trigger, is_main, quote_replies`
 
 // RegisteredGroups returns every registered group, ordered by when it was added. A row whose
 // folder breaks the folder rule (someone edited the database by hand) is skipped and logged
@@ -82,9 +82,13 @@ func (s *Store) usable(g Group) bool {
 func (s *Store) scanGroup(sc scanner) (Group, error) {
 	var g Group
 	var name, trigger, added, cfg sql.NullString
-	var requires, isMain sql.NullInt64
-	if err := sc.Scan(&g.JID, &name, &g.Folder, &trigger, &added, &cfg, &requires, &isMain); err != nil {
+	var requires, isMain, quote sql.NullInt64
+	if err := sc.Scan(&g.JID, &name, &g.Folder, &trigger, &added, &cfg, &requires, &isMain, &quote); err != nil {
 		return Group{}, err
+	}
+	if quote.Valid {
+		q := quote.Int64 != 0
+		g.QuoteReplies = &q
 	}
 	g.Name, g.Trigger, g.AddedAt = name.String, trigger.String, added.String
 	// NULL requires_trigger is NanoClaw's "undefined", which means a trigger is required.
@@ -105,6 +109,8 @@ func (s *Store) scanGroup(sc scanner) (Group, error) {
 // folder that breaks the folder rule (ErrInvalidFolder) and a folder already registered to
 // another chat (ErrFolderTaken) rather than silently replacing that chat's registration.
 // RequiresTrigger is stored as given: set it true for NanoClaw's default.
+// A nil QuoteReplies keeps what the registration had (an update that says nothing about
+// quoting does not undo the operator's choice).
 func (s *Store) SetRegisteredGroup(ctx context.Context, g Group) error {
 	if g.JID == "" {
 		return errors.New("set registered group: empty JID")
@@ -120,18 +126,19 @@ func (s *Store) SetRegisteredGroup(ctx context.Context, g Group) error {
 		cfg = string(c)
 	}
 	const q = `
-INSERT INTO registered_groups (jid, name, folder, trigger_pattern, added_at, container_config, requires_trigger, is_main)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO registered_groups (jid, name, folder, trigger_pattern, added_at, container_config, requires_trigger, is_main, quote_replies)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(jid) DO UPDATE SET
 	name = excluded.name, folder = excluded.folder, trigger_pattern = excluded.trigger_pattern,
 	added_at = excluded.added_at, container_config = excluded.container_config,
-	requires_trigger = excluded.requires_trigger, is_main = excluded.is_main`
+	requires_trigger = excluded.requires_trigger, is_main = excluded.is_main,
+	quote_replies = COALESCE(excluded.quote_replies, quote_replies)`
 	added := g.AddedAt
 	if added == "" {
 		added = Timestamp(s.now())
 	}
 	_, err := s.w.ExecContext(ctx, q, g.JID, g.Name, g.Folder, g.Trigger, added, cfg,
-		boolInt(g.RequiresTrigger), boolInt(g.IsMain))
+		boolInt(g.RequiresTrigger), boolInt(g.IsMain), optBool(g.QuoteReplies))
 	if err != nil {
 		// The jid conflict is the upsert; the only UNIQUE left to break is folder.
 		var se *sqlite.Error

@@ -83,6 +83,14 @@ func migrations() []migration {
 		// The files that came with a message (photos, documents, voice notes), as JSON: the
 		// files are in the group's folder, the prompt names them.
 		{name: "messages keep their attachments", up: addColumn("messages", "attachments", "TEXT")},
+		// Replies quote the message they answer: the outbox keeps its ID, and each group
+		// may turn quoting on or off (NULL: the default for its kind of chat).
+		{name: "replies quote what they answer", up: func(ctx context.Context, tx *sql.Tx) error {
+			if err := addColumn("outbox", "reply_to", "TEXT")(ctx, tx); err != nil {
+				return err
+			}
+			return addColumn("registered_groups", "quote_replies", "INTEGER")(ctx, tx)
+		}},
 	}
 }
 

@@ -15,6 +15,9 @@ type Outgoing struct {
 	ChatJID   string
 	Text      string
 	Origin    string // what produced it: "reply", "task:<id>", "ipc:<folder>"
+	// ReplyTo is the ID of the message (in the same chat) the text answers, which a channel
+	// that can quotes; "" for none.
+	ReplyTo   string
 	CreatedAt string
 	SentAt    string // "" until a channel took it
 	Attempts  int
@@ -30,8 +33,8 @@ func (s *Store) QueueOutgoing(ctx context.Context, msgs []Outgoing, state map[st
 			if m.ChatJID == "" {
 				return fmt.Errorf("outgoing message without a chat")
 			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO outbox (chat_jid, text, origin, created_at) VALUES (?, ?, ?, ?)`,
-				m.ChatJID, m.Text, m.Origin, m.CreatedAt)
+			res, err := tx.ExecContext(ctx, `INSERT INTO outbox (chat_jid, text, origin, created_at, reply_to) VALUES (?, ?, ?, ?, ?)`,
+				m.ChatJID, m.Text, m.Origin, m.CreatedAt, nullIfEmpty(m.ReplyTo))
 			if err != nil {
 				return err
 			}
@@ -54,7 +57,7 @@ func (s *Store) QueueOutgoing(ctx context.Context, msgs []Outgoing, state map[st
 	return ids, nil
 }
 
-const outgoingCols = `id, chat_jid, text, origin, created_at, COALESCE(sent_at, ''), attempts, COALESCE(last_error, '')`
+const outgoingCols = `id, chat_jid, text, origin, created_at, COALESCE(sent_at, ''), attempts, COALESCE(last_error, ''), COALESCE(reply_to, '')`
 
 // UnsentOutgoing lists what no channel has taken yet, oldest first.
 func (s *Store) UnsentOutgoing(ctx context.Context) ([]Outgoing, error) {
@@ -75,7 +78,7 @@ func (s *Store) queryOutgoing(ctx context.Context, q string, args ...any) ([]Out
 	var out []Outgoing
 	for rows.Next() {
 		var o Outgoing
-		if err := rows.Scan(&o.ID, &o.ChatJID, &o.Text, &o.Origin, &o.CreatedAt, &o.SentAt, &o.Attempts, &o.LastError); err != nil {
+		if err := rows.Scan(&o.ID, &o.ChatJID, &o.Text, &o.Origin, &o.CreatedAt, &o.SentAt, &o.Attempts, &o.LastError, &o.ReplyTo); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 		out = append(out, o)

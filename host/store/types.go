@@ -75,6 +75,9 @@ type Group struct {
 	ContainerConfig json.RawMessage // NanoClaw's containerConfig JSON; nil when none
 	RequiresTrigger bool
 	IsMain          bool
+	// QuoteReplies says whether the assistant's replies quote the message they answer, on
+	// channels that can; nil is the default: on in group chats, off in direct chats.
+	QuoteReplies *bool
 }
 
 // Task statuses.

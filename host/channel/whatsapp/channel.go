@@ -67,6 +67,8 @@ type Options struct {
 	// GroupSyncEvery is how often group names are refreshed (default 24 h).
 	GroupSyncEvery time.Duration
 	Now            func() time.Time
+	// Directory names people for mentions and quotes (nil: only names seen on messages).
+	Directory Directory
 }
 
 // Channel is the WhatsApp channel.
@@ -89,15 +91,19 @@ type Channel struct {
 	seenOrder []types.MessageID            // seen's keys, oldest first
 	unread    []receipt                    // receipts asked for while disconnected
 
-	wake chan struct{} // the sender goroutine's doorbell
-	stop chan struct{}
-	done chan struct{}
+	people *people // who writes where, for mentions and quoted senders' names
+
+	wake     chan struct{} // the sender goroutine's doorbell
+	readWake chan struct{} // the receipt goroutine's doorbell
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // outMsg is one queued outbound message.
 type outMsg struct {
-	jid  types.JID
-	text string
+	jid   types.JID
+	text  string
+	quote *channel.Quote // the message this one answers, quoted; nil for none
 }
 
 // New wires a channel over a client and identity; tests pass fakes.
@@ -116,7 +122,8 @@ func New(opts Options, client Client, ident Identity) *Channel {
 	}
 	c := &Channel{opts: opts, log: opts.Log, client: client, ident: ident,
 		sentIDs: map[types.MessageID]bool{}, fatal: make(chan error, 1),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), readWake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		people: newPeople(opts.Directory)}
 	client.AddEventHandler(c.handleEvent)
 	return c
 }

@@ -69,6 +69,7 @@ func (c *Channel) run(base context.Context) {
 	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.syncLoop(ctx, kick) })
+	wg.Go(func() { c.receiptLoop(ctx) })
 	wg.Go(func() {
 		select {
 		case <-c.stop:

@@ -13,7 +13,7 @@ func (c *Channel) handleEvent(evt any) {
 	case *events.Connected:
 		c.onConnected()
 		c.announce()
-		c.flushUnread()
+		c.ringReceipts() // receipts asked for while disconnected
 	case *events.PushNameSetting:
 		c.announce() // the first connection after pairing learns the name only now
 	case *events.Disconnected:

@@ -43,6 +43,7 @@ func Factory(opts channel.Options) (channel.Channel, error) {
 		}
 	}
 	cli := whatsmeow.NewClient(dev, nil)
+	o.Directory = ClientDirectory{Client: cli, Device: dev}
 	return New(o, cli, DeviceIdentity{Device: dev}), nil
 }
 

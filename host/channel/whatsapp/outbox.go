@@ -137,7 +137,7 @@ func (c *Channel) sender(ctx context.Context, syncKick chan<- struct{}) {
 func (c *Channel) deliver(ctx context.Context, msg outMsg, sent *[]types.MessageID) bool {
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	resp, err := c.client.SendMessage(sctx, msg.jid, textMessage(msg.text))
+	resp, err := c.client.SendMessage(sctx, msg.jid, c.compose(sctx, msg))
 	if err != nil {
 		c.log.Warn("send failed; the message stays queued until the next connection", "chat", msg.jid.String(), "err", err)
 		return false

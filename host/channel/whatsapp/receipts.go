@@ -22,8 +22,10 @@ const (
 	// maxSeen is how many received messages' original addresses are remembered for read
 	// receipts (a LID-addressed group wants its receipt addressed the same way).
 	maxSeen = 4096
-	// maxUnread bounds receipts held while disconnected; the oldest are dropped.
+	// maxUnread bounds receipts waiting to be sent; the oldest are dropped.
 	maxUnread = 512
+	// receiptTimeout bounds sending one batch of receipts.
+	receiptTimeout = 90 * time.Second
 )
 
 // seenAddr is where a received message came from, as WhatsApp addressed it.
@@ -75,9 +77,12 @@ func (c *Channel) remember(id types.MessageID, chat, sender types.JID) {
 	c.seen[id] = seenAddr{chat: chat.ToNonAD(), sender: sender.ToNonAD()}
 }
 
-// MarkRead sends read receipts for msgs in chatJID: one per sender, as WhatsApp wants.
-// The assistant's own messages and the account's own are skipped. Receipts asked for
-// while disconnected are sent on the next connection.
+// MarkRead queues read receipts for msgs in chatJID, one per sender as WhatsApp wants, and
+// returns at once: the receipt goroutine sends them while connected (whatsmeow may first
+// ask the server for the account's privacy settings, a network round trip the host's run
+// must not wait for). The assistant's own messages and the account's own get none.
+// Receipts queued while disconnected go out on the next connection; the oldest are dropped
+// past maxUnread.
 func (c *Channel) MarkRead(ctx context.Context, chatJID string, msgs []store.Message) error {
 	chat, err := parseChatJID(chatJID)
 	if err != nil {
@@ -92,16 +97,45 @@ func (c *Channel) MarkRead(ctx context.Context, chatJID string, msgs []store.Mes
 		c.mu.Unlock()
 		return fmt.Errorf("mark read in %s: %w", chatJID, ErrStopped)
 	}
-	if !c.connected {
-		c.unread = append(c.unread, rs...)
-		if over := len(c.unread) - maxUnread; over > 0 {
-			c.unread = c.unread[over:]
-		}
-		c.mu.Unlock()
-		return nil
+	c.unread = append(c.unread, rs...)
+	if over := len(c.unread) - maxUnread; over > 0 {
+		c.unread = c.unread[over:]
 	}
 	c.mu.Unlock()
-	return c.sendReceipts(ctx, rs)
+	c.ringReceipts()
+	return nil
+}
+
+// ringReceipts wakes the receipt goroutine without blocking.
+func (c *Channel) ringReceipts() {
+	select {
+	case c.readWake <- struct{}{}:
+	default:
+	}
+}
+
+// receiptLoop sends queued receipts while connected, until ctx ends.
+func (c *Channel) receiptLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.readWake:
+		}
+		c.mu.Lock()
+		if !c.connected || c.closed {
+			c.mu.Unlock()
+			continue // the next Connected rings again
+		}
+		rs := c.unread
+		c.unread = nil
+		c.mu.Unlock()
+		send, cancel := context.WithTimeout(ctx, receiptTimeout)
+		if err := c.sendReceipts(send, rs); err != nil {
+			c.log.Debug("read receipts not sent", "err", err)
+		}
+		cancel()
+	}
 }
 
 // receipts groups msgs by sender, in the order they first appear, addressed as they came.
@@ -144,20 +178,4 @@ func (c *Channel) sendReceipts(ctx context.Context, rs []receipt) error {
 		}
 	}
 	return first
-}
-
-// flushUnread sends the receipts held while disconnected.
-func (c *Channel) flushUnread() {
-	c.mu.Lock()
-	rs := c.unread
-	c.unread = nil
-	c.mu.Unlock()
-	if len(rs) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
-	defer cancel()
-	if err := c.sendReceipts(ctx, rs); err != nil {
-		c.log.Debug("read receipts held while disconnected", "err", err)
-	}
 }

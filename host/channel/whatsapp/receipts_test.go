@@ -37,8 +37,27 @@ func (f *sendFakeClient) MarkRead(_ context.Context, ids []types.MessageID, ts t
 	for i, id := range ids {
 		parts[i] = string(id)
 	}
-	f.reads = append(f.reads, chat.String()+" "+sender.String()+" "+strings.Join(parts, ",")+" "+ts.UTC().Format(time.RFC3339))
+	r := chat.String() + " " + sender.String() + " " + strings.Join(parts, ",") + " " + ts.UTC().Format(time.RFC3339)
+	f.reads = append(f.reads, r)
+	if f.readCh != nil {
+		f.readCh <- r
+	}
 	return f.readErr
+}
+
+// nextReads waits for n receipts.
+func (f *sendFakeClient) nextReads(t testing.TB, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case r := <-f.readCh:
+			got = append(got, r)
+		case <-time.After(sendWait):
+			t.Fatalf("%d receipts, want %d: %q", len(got), n, got)
+		}
+	}
+	return got
 }
 
 func (f *sendFakeClient) snapshot() (presence []types.Presence, reads []string) {
@@ -53,6 +72,7 @@ func newDispatchChannel(t *testing.T, name string) (*Channel, *whatsmeow.Client,
 	t.Helper()
 	cli := newUnpairedClient(t, name)
 	dc := &dispatchClient{real: cli, sendFakeClient: newSendFakeClient()}
+	dc.readCh = make(chan string, 100)
 	sink := &recvSink{}
 	logs := &syncLog{}
 	c := New(Options{Sink: sink, AssistantName: recvAssistant, MinSendInterval: time.Millisecond, Now: func() time.Time { return recvT0 },
@@ -91,7 +111,9 @@ func (s *syncLog) String() string {
 // the name announces it then.
 func TestPresenceAvailableOnConnect(t *testing.T) {
 	_, cli, f, _, logs := newDispatchChannel(t, "wa_presence_test")
-	f.set(func(f *sendFakeClient) { f.presenceErrs = []error{whatsmeow.ErrNoPushName, nil, errors.New("socket closed")} })
+	f.set(func(f *sendFakeClient) {
+		f.presenceErrs = []error{whatsmeow.ErrNoPushName, nil, errors.New("socket closed")}
+	})
 	d := cli.DangerousInternals()
 	d.DispatchEvent(&events.Connected{})
 	if p, _ := f.snapshot(); !reflect.DeepEqual(p, []types.Presence{types.PresenceAvailable}) {
@@ -144,7 +166,7 @@ func TestMarkRead(t *testing.T) {
 	if err := c.MarkRead(context.Background(), recvGroup, msgs); err != nil {
 		t.Fatal(err)
 	}
-	_, reads := f.snapshot()
+	reads := f.nextReads(t, 3)
 	want := []string{
 		recvGroup + " " + recvAliceLID + " A1 " + at,
 		recvGroup + " " + bob + " B1,B2 " + at,
@@ -158,13 +180,13 @@ func TestMarkRead(t *testing.T) {
 	if err := c.MarkRead(context.Background(), recvAlicePN, []store.Message{{ID: "D1", ChatJID: recvAlicePN, Sender: recvAlicePN}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, r := f.snapshot(); len(r) != len(want) {
-		t.Fatalf("a receipt went out while disconnected: %q", r)
-	}
 	d.DispatchEvent(&events.Connected{})
-	_, reads = f.snapshot()
-	if got, w := reads[len(reads)-1], recvAlicePN+" "+recvAlicePN+" D1 "+at; len(reads) != len(want)+1 || got != w {
-		t.Fatalf("receipts after reconnect %q, want last %q", reads, w)
+	// Sent only after the reconnect: the receipt goroutine checks the connection when rung.
+	if got, w := f.nextReads(t, 1)[0], recvAlicePN+" "+recvAlicePN+" D1 "+at; got != w {
+		t.Fatalf("receipt after reconnect %q, want %q", got, w)
+	}
+	if _, all := f.snapshot(); len(all) != len(want)+1 {
+		t.Fatalf("receipts %q: one went out twice", all)
 	}
 	if err := c.MarkRead(context.Background(), "not a jid@x", msgs); err == nil {
 		t.Error("a bad chat JID was accepted")

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ func (c *Channel) onMessage(e *events.Message) {
 		return
 	}
 	c.remember(info.ID, info.Chat, info.Sender)
+	if !info.IsFromMe {
+		c.people.saw(msg.ChatJID, info.Sender, info.SenderAlt, info.PushName)
+	}
 	ts := info.Timestamp
 	if ts.IsZero() {
 		ts = c.opts.Now()
@@ -123,9 +127,12 @@ func (c *Channel) buildMessage(ctx context.Context, e *events.Message) (store.Me
 		m.ReplyToMessageContent = r.content
 		if !r.participant.IsEmpty() {
 			p := c.normalizeJID(ctx, r.participant.ToNonAD(), types.EmptyJID)
-			m.ReplyToSenderName = p.User
-			if c.isOwn(p) {
+			switch {
+			case c.isOwn(p):
 				m.ReplyToSenderName = c.opts.AssistantName
+			default:
+				// The name they go by (seen here, or the store's), else their number.
+				m.ReplyToSenderName = cmp.Or(c.people.nameOf(ctx, m.ChatJID, r.participant, p), p.User)
 			}
 		}
 	}

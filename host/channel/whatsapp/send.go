@@ -9,6 +9,8 @@ import (
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/nanoclaw/nanoclaw-go/host/channel"
 )
 
 // maxTextLen is the longest message the channel sends, in runes. WhatsApp itself accepts
@@ -27,6 +29,11 @@ var ErrStopped = errors.New("whatsapp channel stopped")
 // "<AssistantName>: " so that people (and the receive side) can tell the assistant's
 // messages from the owner's.
 func (c *Channel) Send(ctx context.Context, jid, text string) error {
+	return c.enqueue(jid, text, nil)
+}
+
+// enqueue formats text and queues it for jid, quoting q when it is not nil.
+func (c *Channel) enqueue(jid, text string, q *channel.Quote) error {
 	to, err := parseChatJID(jid)
 	if err != nil {
 		return err
@@ -42,7 +49,7 @@ func (c *Channel) Send(ctx context.Context, jid, text string) error {
 		c.outbox = c.outbox[1:]
 		c.log.Error("outbox full: dropping the oldest unsent message", "chat", dropped.jid.String(), "len", utf8.RuneCountInString(dropped.text))
 	}
-	c.outbox = append(c.outbox, outMsg{jid: to, text: text})
+	c.outbox = append(c.outbox, outMsg{jid: to, text: text, quote: q})
 	c.mu.Unlock()
 	c.ring()
 	return nil

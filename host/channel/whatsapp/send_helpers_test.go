@@ -27,6 +27,7 @@ type sendAttempt struct {
 	at   time.Time
 	err  error
 	id   types.MessageID
+	msg  *waE2E.Message // the message as sent (mentions, quotes)
 }
 
 // sendFakeClient records sends, presences and group fetches; it fails on demand.
@@ -49,6 +50,7 @@ type sendFakeClient struct {
 	selfPresence []types.Presence // SendPresence calls
 	presenceErrs []error          // what the next SendPresence calls return, in order
 	reads        []string         // MarkRead calls (see receipts_test.go)
+	readCh       chan string      // each MarkRead call, when set
 	readErr      error
 
 	attemptCh chan sendAttempt
@@ -62,7 +64,10 @@ func newSendFakeClient() *sendFakeClient {
 
 func (f *sendFakeClient) SendMessage(_ context.Context, to types.JID, m *waE2E.Message, _ ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
 	f.mu.Lock()
-	a := sendAttempt{to: to.String(), text: m.GetConversation(), at: time.Now()}
+	a := sendAttempt{to: to.String(), text: m.GetConversation(), at: time.Now(), msg: m}
+	if et := m.GetExtendedTextMessage(); et != nil {
+		a.text = et.GetText()
+	}
 	switch {
 	case f.sendErr != nil:
 		a.err = f.sendErr

@@ -1,17 +1,24 @@
 // Package plugintest builds real plugin modules for tests and benchmarks: Go guests with the
-// standard toolchain (GOOS=wasip1, reactor build) and hand-written WebAssembly text with
-// wat2wasm. Outputs go to a per-process directory; Go's build cache keeps rebuilds cheap.
+// standard toolchain (GOOS=wasip1, reactor build) and hand-written WebAssembly text, whose
+// assembled modules are committed beside it. Outputs go to a per-process directory; Go's
+// build cache keeps rebuilds cheap.
 package plugintest
+
+//go:generate go run ./watgen
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 )
 
@@ -100,29 +107,63 @@ func goTool() string {
 	return "go"
 }
 
-// BuildWAT assembles a .wat file with wat2wasm (Debian's wabt) and returns the .wasm path.
+// BuildWAT returns the committed .wasm beside a .wat fixture (NAME.wat → NAME.wasm), so tests
+// need no wat2wasm; TestWATFixtures checks the two match where wat2wasm is installed, and
+// `go generate ./host/plugin/plugintest` reassembles them after a .wat changes.
 func BuildWAT(t TB, watPath string) string {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	key := "wat\x00" + watPath
-	if p, ok := built[key]; ok {
-		return p
+	out := WASMFor(watPath)
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("plugintest: %s has no committed %s: run `go generate ./host/plugin/plugintest` (needs Debian's wabt): %v", watPath, filepath.Base(out), err)
 	}
-	tool, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatalf("plugintest: wat2wasm not found: install Debian's wabt package (.ci/run does)")
-	}
-	d, err := outDir()
-	if err != nil {
-		t.Fatalf("plugintest: %v", err)
-	}
-	out := filepath.Join(d, "wat-"+filepath.Base(watPath)+".wasm")
-	if b, err := exec.Command(tool, "--enable-all", watPath, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("plugintest: wat2wasm %s: %v\n%s", watPath, err, b)
-	}
-	built[key] = out
 	return out
+}
+
+// WASMFor is the committed module assembled from the fixture watPath.
+func WASMFor(watPath string) string {
+	return strings.TrimSuffix(watPath, ".wat") + ".wasm"
+}
+
+// WATFixtures lists every .wat file under root (the module root), skipping bin/ and hidden
+// directories, in a stable order.
+func WATFixtures(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != root && (strings.HasPrefix(d.Name(), ".") || p == filepath.Join(root, "bin")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".wat") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plugintest: list .wat fixtures: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// AssembleWAT runs wat2wasm (tool, from Debian's wabt) on watPath and returns the module.
+// Every feature is enabled: some fixtures use bulk memory.
+func AssembleWAT(ctx context.Context, tool, watPath string) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "nanoclaw-wat-")
+	if err != nil {
+		return nil, fmt.Errorf("plugintest: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "m.wasm")
+	if b, err := exec.CommandContext(ctx, tool, "--enable-all", watPath, "-o", out).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("plugintest: wat2wasm %s: %w\n%s", watPath, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("plugintest: read assembled %s: %w", watPath, err)
+	}
+	return b, nil
 }
 
 // Install copies a built module into dir as name.wasm with a manifest name.json built from

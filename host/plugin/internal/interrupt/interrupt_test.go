@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,48 +13,30 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-func wat(t *testing.T, src string) []byte {
+// wat reads testdata/NAME.wasm, assembled from testdata/NAME.wat and committed, so the tests
+// need no wat2wasm (plugintest's TestWATFixtures keeps the two in step).
+func wat(t *testing.T, name string) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	in := filepath.Join(dir, "m.wat")
-	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "m.wasm")
-	if b, err := exec.Command("wat2wasm", "--enable-all", in, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
+	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-const spin = `(module
-  (global $g (mut i32) (i32.const 7))
-  (func (export "spin") (param $n i32) (result i32)
-    (local $i i32)
-    (block $out (loop $l
-      (br_if $out (i32.eq (local.get $i) (local.get $n)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l)))
-    (local.get $i))
-  (func (export "forever") (loop $l (br $l))))`
-
 // TestInterruptStopsLoop: the instrumented module computes as before, and setting the
 // global from another goroutine stops an infinite loop.
 func TestInterruptStopsLoop(t *testing.T) {
 	cases := []struct {
-		name string
-		src  string
+		name    string
+		fixture string
 	}{
-		{"with globals and exports", spin},
-		{"without global or export sections", `(module (func $f (loop $l (br $l))) (start $f))`},
+		{"with globals and exports", "spin"},
+		{"without global or export sections", "startloop"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in, err := Instrument(wat(t, c.src))
+			in, err := Instrument(wat(t, c.fixture))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +47,7 @@ func TestInterruptStopsLoop(t *testing.T) {
 			if err != nil {
 				t.Fatalf("instrumented module does not compile: %v", err)
 			}
-			if c.src != spin {
+			if c.fixture != "spin" {
 				return
 			}
 			mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig())
@@ -101,8 +82,8 @@ func TestInstrumentRefuses(t *testing.T) {
 		in   []byte
 	}{
 		{"not wasm", []byte("hello world")},
-		{"truncated", wat(t, spin)[:30]},
-		{"already exports the name", wat(t, `(module (global (export "nanoclaw_interrupt") i32 (i32.const 0)))`)},
+		{"truncated", wat(t, "spin")[:30]},
+		{"already exports the name", wat(t, "exportsname")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,1 @@
+(module (func $f (loop $l (br $l))) (start $f))
