@@ -62,6 +62,9 @@ var _ channel.MediaSink = (*Daemon)(nil)
 
 func (d *Daemon) onMessage(ctx context.Context, m store.Message, files []channel.Media) error {
 	g, registered := d.groups.ByJID(m.ChatJID)
+	if registered {
+		m = d.nameQuoted(ctx, m)
+	}
 	if registered && !m.IsBotMessage && isNewConversation(m.Content, d.cfg.Settings.AssistantName) {
 		return d.newConversationCommand(ctx, m, g)
 	}

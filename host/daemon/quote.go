@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"strings"
+	"unicode"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
@@ -48,4 +49,34 @@ func (d *Daemon) quoteFor(ctx context.Context, ch channel.Channel, jid, replyTo 
 		return channel.Quote{}, false
 	}
 	return channel.Quote{ID: m.ID, Sender: m.Sender, Text: m.Content, FromMe: m.IsFromMe}, true
+}
+
+// nameQuoted fills in who wrote the message m replies to, when its channel could give only
+// a number (or nothing): the name the quoted message was stored under, the assistant for
+// its own messages. The quoted text is filled in too when the channel had none.
+func (d *Daemon) nameQuoted(ctx context.Context, m store.Message) store.Message {
+	if m.ReplyToMessageID == "" || (m.ReplyToSenderName != "" && !isNumber(m.ReplyToSenderName) && m.ReplyToMessageContent != "") {
+		return m
+	}
+	q, ok, err := d.cfg.Store.Message(ctx, m.ChatJID, m.ReplyToMessageID)
+	if err != nil || !ok {
+		return m
+	}
+	switch {
+	case m.ReplyToSenderName != "" && !isNumber(m.ReplyToSenderName):
+	case q.IsBotMessage:
+		m.ReplyToSenderName = d.cfg.Settings.AssistantName
+	case q.SenderName != "" && !isNumber(q.SenderName):
+		m.ReplyToSenderName = q.SenderName
+	}
+	if m.ReplyToMessageContent == "" {
+		m.ReplyToMessageContent = q.Content
+	}
+	return m
+}
+
+// isNumber says whether s is only digits (with an optional +): a phone number or LID, not a name.
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) }) < 0
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -115,5 +116,40 @@ func TestFollowUpReplyQuotesTheFollowUp(t *testing.T) {
 	want := []string{"m1|alice@test|first", "m2|alice@test|and another thing"}
 	if got := h.ch.quotes(mainJID); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("quoted %q, want %q", got, want)
+	}
+}
+
+// A reply whose channel named the quoted sender only by number gets the name the quoted
+// message was stored under (the assistant for its own); a name the channel gave is kept.
+func TestQuotedSenderNamedFromTheStore(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(familyGroup)
+	h.start()
+	bob := msg(famJID, "b1", "lunch?", 0)
+	bob.Sender, bob.SenderName = "15557654321@test", "Bob"
+	h.message(bob)
+	bot := msg(famJID, "a1", "Andy: done", 1)
+	bot.IsBotMessage = true
+	h.message(bot)
+	for i, tc := range []struct {
+		name, replyTo, given, content, want, wantContent string
+	}{
+		{"number replaced by the stored name", "b1", "15557654321", "lunch?", "Bob", "lunch?"},
+		{"missing name and text filled in", "b1", "", "", "Bob", "lunch?"},
+		{"the assistant's message", "a1", "15550001111", "Andy: done", "Andy", "Andy: done"},
+		{"a name is kept", "b1", "Bobby", "lunch?", "Bobby", "lunch?"},
+		{"unknown message: as given", "zz", "15550000000", "hm", "15550000000", "hm"},
+	} {
+		m := msg(famJID, fmt.Sprintf("r%d", i), "re", 2+i)
+		m.ReplyToMessageID, m.ReplyToSenderName, m.ReplyToMessageContent = tc.replyTo, tc.given, tc.content
+		h.message(m)
+		got, ok, err := h.st.Message(h.ctx, famJID, m.ID)
+		if err != nil || !ok {
+			t.Fatalf("%s: stored %v %v", tc.name, ok, err)
+		}
+		if got.ReplyToSenderName != tc.want || got.ReplyToMessageContent != tc.wantContent {
+			t.Errorf("%s: quoted %q %q, want %q %q", tc.name, got.ReplyToSenderName, got.ReplyToMessageContent, tc.want, tc.wantContent)
+		}
 	}
 }

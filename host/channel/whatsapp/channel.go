@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,6 +70,9 @@ type Options struct {
 	Now            func() time.Time
 	// Directory names people for mentions and quotes (nil: only names seen on messages).
 	Directory Directory
+	// Store, when set, is closed once the channel has stopped (Disconnect after Connect):
+	// the whatsmeow database a factory opened for this channel alone.
+	Store io.Closer
 }
 
 // Channel is the WhatsApp channel.
@@ -93,10 +97,11 @@ type Channel struct {
 
 	people *people // who writes where, for mentions and quoted senders' names
 
-	wake     chan struct{} // the sender goroutine's doorbell
-	readWake chan struct{} // the receipt goroutine's doorbell
-	stop     chan struct{}
-	done     chan struct{}
+	wake      chan struct{} // the sender goroutine's doorbell
+	readWake  chan struct{} // the receipt goroutine's doorbell
+	storeOnce sync.Once     // closes opts.Store once
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // outMsg is one queued outbound message.

@@ -105,6 +105,13 @@ func (c *Channel) Disconnect(ctx context.Context) error {
 	}
 	select {
 	case <-c.done:
+		c.storeOnce.Do(func() {
+			if c.opts.Store != nil {
+				if err := c.opts.Store.Close(); err != nil {
+					c.log.Warn("closing the WhatsApp store", "err", err)
+				}
+			}
+		})
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("whatsapp disconnect: %w", ctx.Err())

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"go.mau.fi/whatsmeow"
@@ -11,8 +12,10 @@ import (
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
 // recvEdit and recvRevoke are the EditSink calls recvSink records.
@@ -142,3 +145,58 @@ func newUnpairedClient(t testing.TB, name string) *whatsmeow.Client {
 }
 
 var _ channel.EditSink = (*recvSink)(nil)
+
+// FuzzEditsAndRevokes: any message a sender's client can put on the wire, unwrapped as
+// whatsmeow unwraps it, never panics the receive side; an edit or revoke never arrives as a
+// message of its own, and only names the message its key names.
+func FuzzEditsAndRevokes(f *testing.F) {
+	seed := func(m *waE2E.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	text := "fixed"
+	f.Add(seed(&waE2E.Message{EditedMessage: &waE2E.FutureProofMessage{Message: &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
+		Type: waE2E.ProtocolMessage_MESSAGE_EDIT.Enum(), Key: &waCommon.MessageKey{ID: recvStr("ORIG")}, EditedMessage: &waE2E.Message{Conversation: &text}}}}}), "1", true)
+	f.Add(seed(&waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{Type: waE2E.ProtocolMessage_REVOKE.Enum(),
+		Key: &waCommon.MessageKey{ID: recvStr("ORIG"), Participant: recvStr(recvAliceLID)}}}), "8", true)
+	f.Add(seed(&waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{}}), "", false)
+	f.Add(seed(recvText("hello")), "", true)
+	f.Add([]byte{0xff, 0x01}, "7", false)
+	f.Fuzz(func(t *testing.T, raw []byte, edit string, group bool) {
+		var m waE2E.Message
+		if proto.Unmarshal(raw, &m) != nil {
+			return
+		}
+		chat := recvAlicePN
+		if group {
+			chat = recvGroup
+		}
+		c, sink, _ := newRecvChannel(t, false)
+		e := recvEvent(t, chat, recvAlicePN, nil)
+		e.RawMessage, e.Info.Edit = &m, types.EditAttribute(edit)
+		e.UnwrapRaw()
+		c.onMessage(e)
+		pm := e.Message.GetProtocolMessage()
+		change := pm != nil && pm.Type != nil &&
+			(pm.GetType() == waE2E.ProtocolMessage_MESSAGE_EDIT || pm.GetType() == waE2E.ProtocolMessage_REVOKE)
+		for _, call := range sink.got() {
+			switch v := call.(type) {
+			case store.Message:
+				if change {
+					t.Fatalf("an edit or revoke arrived as a message: %+v", v)
+				}
+			case recvEdit:
+				if !change || v.ID != pm.GetKey().GetID() || v.ID == "" || strings.TrimSpace(v.Content) == "" {
+					t.Fatalf("edit %+v from %v", v, pm)
+				}
+			case recvRevoke:
+				if !change || v.ID != pm.GetKey().GetID() || v.ID == "" {
+					t.Fatalf("revoke %+v from %v", v, pm)
+				}
+			}
+		}
+	})
+}

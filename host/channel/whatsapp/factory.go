@@ -26,17 +26,20 @@ func Factory(opts channel.Options) (channel.Channel, error) {
 	}
 	dev, err := c.GetFirstDevice(ctx)
 	if err != nil {
+		_ = c.Close()
 		return nil, fmt.Errorf("whatsapp store: %w", err)
 	}
 	if dev.ID == nil {
+		_ = c.Close()
 		opts.Log.Info("no WhatsApp session: pair this host with `nanoclaw auth`; until then only the local chat runs")
 		return nil, nil
 	}
-	o := Options{Sink: opts.Sink, Log: opts.Log.Named("whatsapp"), AssistantName: opts.AssistantName, HasOwnNumber: opts.HasOwnNumber}
+	o := Options{Sink: opts.Sink, Log: opts.Log.Named("whatsapp"), AssistantName: opts.AssistantName, HasOwnNumber: opts.HasOwnNumber, Store: c}
 	if opts.Getenv != nil {
 		if v := opts.Getenv(EnvSendInterval); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
+				_ = c.Close()
 				return nil, fmt.Errorf("%s=%q: want a duration such as 1s or 500ms", EnvSendInterval, v)
 			}
 			o.MinSendInterval = d

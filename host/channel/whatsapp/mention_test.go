@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -186,4 +188,36 @@ func TestSendMentionsWithoutAMemberList(t *testing.T) {
 	if a := f.next(t); a.text != "@15551234567 ok" || !slices.Equal(mentionsOf(a), []string{"15551234567@s.whatsapp.net"}) {
 		t.Fatalf("sent %q mentioning %v", a.text, mentionsOf(a))
 	}
+}
+
+// FuzzResolveMentions: never panics; text with no mention comes back unchanged; every
+// mention made is in the text as "@<user>" and names one of the candidates; valid UTF-8
+// stays valid.
+func FuzzResolveMentions(f *testing.F) {
+	for _, s := range []string{"@Alice hi", "@alice smith!", "a@Alice", "`@Alice`", "```\n@Bob\n```", "@15551234567", "@", "@@Alice", "@Zoë's", "@Bob Jones, @Bobby"} {
+		f.Add(s)
+	}
+	cands := []candidate{
+		{jid: types.NewJID("15551234567", types.DefaultUserServer), names: []string{"Alice", "Alice Smith"}},
+		{jid: types.NewJID("20000000000001", types.HiddenUserServer), other: types.NewJID("15550000003", types.DefaultUserServer), names: []string{"Bob Jones", "Bobby"}},
+		{jid: types.NewJID("15550000005", types.DefaultUserServer), names: []string{"Zoë", ""}},
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		out, mentioned := resolveMentions(text, cands)
+		if mentioned == nil && out != text {
+			t.Fatalf("resolveMentions(%q) = %q with no mention", text, out)
+		}
+		if utf8.ValidString(text) && !utf8.ValidString(out) {
+			t.Fatalf("resolveMentions(%q) = %q: invalid UTF-8", text, out)
+		}
+		for _, m := range mentioned {
+			j, err := types.ParseJID(m)
+			if err != nil || !strings.Contains(out, "@"+j.User) {
+				t.Fatalf("mentioned %s but %q does not say @%s", m, out, j.User)
+			}
+			if !slices.ContainsFunc(cands, func(c candidate) bool { return c.jid == j }) {
+				t.Fatalf("mentioned %s, not a candidate", m)
+			}
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,5 +191,28 @@ func TestMarkRead(t *testing.T) {
 	}
 	if err := c.MarkRead(context.Background(), "not a jid@x", msgs); err == nil {
 		t.Error("a bad chat JID was accepted")
+	}
+}
+
+// closeCount counts Close calls.
+type closeCount struct{ n atomic.Int32 }
+
+func (c *closeCount) Close() error { c.n.Add(1); return nil }
+
+// TestDisconnectClosesStore: the whatsmeow database a factory opened for the channel is
+// closed once the channel has stopped, once however often Disconnect is called, so a host
+// that connects WhatsApp again (paired while running) does not keep the old one open.
+func TestDisconnectClosesStore(t *testing.T) {
+	st := &closeCount{}
+	c, _, _ := newSendChannel(t, Options{Store: st})
+	ctx, cancel := context.WithTimeout(context.Background(), sendWait)
+	defer cancel()
+	for range 2 {
+		if err := c.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.n.Load(); n != 1 {
+		t.Fatalf("store closed %d times, want 1", n)
 	}
 }
