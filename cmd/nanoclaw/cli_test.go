@@ -70,7 +70,7 @@ func TestHelpEveryCommand(t *testing.T) {
 }
 
 // TestUsageErrors: a mistake on the command line exits 2 with one line that names the
-// command and points to its -h.
+// command and points to its -h; want is how the line starts.
 func TestUsageErrors(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -78,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"fly"}, `nanoclaw: unknown command "fly" (see nanoclaw -h)`},
 		{[]string{"gorups"}, `nanoclaw: unknown command "gorups" (did you mean groups?) (see nanoclaw -h)`},
-		{[]string{"groups"}, "nanoclaw groups: which one? add, list, remove, reset, set (see nanoclaw groups -h)"},
+		{[]string{"groups"}, "nanoclaw groups: which one? add, list, remove, reset"}, // and any added since
 		{[]string{"groups", "frob"}, `nanoclaw groups: unknown command "frob" (see nanoclaw groups -h)`},
 		{[]string{"groups", "add", "--jid", "local:x"}, "nanoclaw groups add: --folder is required (see nanoclaw groups add -h)"},
 		{[]string{"groups", "add", "--folder", "x"}, "nanoclaw groups add: --jid is required (see nanoclaw groups add -h)"},
@@ -106,7 +106,7 @@ func TestUsageErrors(t *testing.T) {
 			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasSuffix(errOut, " -h)\n") {
 				t.Fatalf("exit %d, want 2 and one line ending with a pointer to -h\nstdout: %q\nstderr: %q", code, out, errOut)
 			}
-			if c.want != "" && errOut != c.want+"\n" {
+			if !strings.HasPrefix(errOut, c.want) {
 				t.Fatalf("stderr %q\nwant   %q", errOut, c.want)
 			}
 		})
