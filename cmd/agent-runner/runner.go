@@ -143,7 +143,10 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if len(history) > 0 {
 		persisted = sessionID
 	}
-	msgs := appendUserText(history, prompt)
+	// Files named in the prompt (photos, PDFs) are read here, in the container, and given to
+	// the model after the element that names them (attachments.go).
+	att := attachmentReader{groupDir: cfg.groupDir, logf: logf}
+	msgs := appendUserBlocks(history, att.userBlocks(prompt))
 	for turn := 1; ; turn++ {
 		logf("turn %d: %d messages in history", turn, len(msgs))
 		var text string
@@ -177,7 +180,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		inputs = frameIDs(next)
 		followUp := frameTexts(next)
 		logf("follow-up received: %d messages, %d chars", len(next), len(followUp))
-		msgs = appendUserText(msgs, followUp)
+		msgs = appendUserBlocks(msgs, att.userBlocks(followUp))
 	}
 }
 
@@ -205,6 +208,12 @@ func frameTexts(fs []runproto.InputFrame) string {
 // that were never answered (max_tokens, iteration limit, interruption), they get error
 // results first so the conversation stays valid; if it ends in a user turn, the text joins it.
 func appendUserText(msgs []anthropic.BetaMessageParam, text string) []anthropic.BetaMessageParam {
+	return appendUserBlocks(msgs, []anthropic.BetaContentBlockParamUnion{anthropic.NewBetaTextBlock(text)})
+}
+
+// appendUserBlocks is appendUserText for a turn of several blocks (text with the images and
+// documents it names).
+func appendUserBlocks(msgs []anthropic.BetaMessageParam, content []anthropic.BetaContentBlockParamUnion) []anthropic.BetaMessageParam {
 	msgs = append([]anthropic.BetaMessageParam(nil), msgs...)
 	var blocks []anthropic.BetaContentBlockParamUnion
 	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleAssistant {
@@ -218,7 +227,7 @@ func appendUserText(msgs []anthropic.BetaMessageParam, text string) []anthropic.
 			}
 		}
 	}
-	blocks = append(blocks, anthropic.NewBetaTextBlock(text))
+	blocks = append(blocks, content...)
 	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleUser {
 		last := msgs[n-1]
 		last.Content = append(append([]anthropic.BetaContentBlockParamUnion(nil), last.Content...), blocks...)

@@ -124,7 +124,11 @@ func (c *Channel) receiptLoop(ctx context.Context) {
 		}
 		c.mu.Lock()
 		if !c.connected || c.closed {
+			n := len(c.unread)
 			c.mu.Unlock()
+			if n > 0 {
+				c.log.Debug("read receipts wait for the connection", "count", n)
+			}
 			continue // the next Connected rings again
 		}
 		rs := c.unread

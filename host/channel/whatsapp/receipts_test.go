@@ -39,6 +39,9 @@ func (f *sendFakeClient) MarkRead(_ context.Context, ids []types.MessageID, ts t
 		parts[i] = string(id)
 	}
 	r := chat.String() + " " + sender.String() + " " + strings.Join(parts, ",") + " " + ts.UTC().Format(time.RFC3339)
+	if !f.linkUp {
+		r += " (sent with the link down)"
+	}
 	f.reads = append(f.reads, r)
 	if f.readCh != nil {
 		f.readCh <- r
@@ -91,14 +94,42 @@ func newDispatchChannel(t *testing.T, name string) (*Channel, *whatsmeow.Client,
 
 // syncLog is a log buffer the channel's goroutines write and the test reads.
 type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // closed and replaced on each write
 }
 
 func (s *syncLog) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote != nil {
+		close(s.wrote)
+		s.wrote = nil
+	}
 	return s.buf.Write(p)
+}
+
+// waitFor waits until the log holds sub.
+func (s *syncLog) waitFor(t testing.TB, sub string) {
+	t.Helper()
+	deadline := time.After(sendWait)
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.buf.String(), sub) {
+			s.mu.Unlock()
+			return
+		}
+		if s.wrote == nil {
+			s.wrote = make(chan struct{})
+		}
+		ch := s.wrote
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("log lacks %q:\n%s", sub, s.String())
+		}
+	}
 }
 
 func (s *syncLog) String() string {
@@ -139,8 +170,9 @@ func TestPresenceAvailableOnConnect(t *testing.T) {
 // never saw from their stored sender; the account's and the assistant's own messages get
 // none. Asked while disconnected, they are sent on the next connection.
 func TestMarkRead(t *testing.T) {
-	c, cli, f, _, _ := newDispatchChannel(t, "wa_markread_test")
+	c, cli, f, _, logs := newDispatchChannel(t, "wa_markread_test")
 	d := cli.DangerousInternals()
+	f.set(func(f *sendFakeClient) { f.linkUp = true })
 	d.DispatchEvent(&events.Connected{})
 	// Alice writes by LID; the channel files her under her phone number.
 	in := recvEvent(t, recvGroup, recvAliceLID, recvText("hi"))
@@ -176,11 +208,15 @@ func TestMarkRead(t *testing.T) {
 	if !reflect.DeepEqual(reads, want) {
 		t.Fatalf("receipts:\n got %q\nwant %q", reads, want)
 	}
-	// Disconnected: held, then sent when the connection is back.
+	// Disconnected: held, then sent when the connection is back (a receipt sent in between
+	// would be marked as sent with the link down).
+	f.set(func(f *sendFakeClient) { f.linkUp = false })
 	d.DispatchEvent(&events.Disconnected{})
 	if err := c.MarkRead(context.Background(), recvAlicePN, []store.Message{{ID: "D1", ChatJID: recvAlicePN, Sender: recvAlicePN}}); err != nil {
 		t.Fatal(err)
 	}
+	logs.waitFor(t, "read receipts wait for the connection")
+	f.set(func(f *sendFakeClient) { f.linkUp = true })
 	d.DispatchEvent(&events.Connected{})
 	// Sent only after the reconnect: the receipt goroutine checks the connection when rung.
 	if got, w := f.nextReads(t, 1)[0], recvAlicePN+" "+recvAlicePN+" D1 "+at; got != w {
