@@ -196,7 +196,9 @@ func TestCompletionValues(t *testing.T) {
 	complete := func(args ...string) string {
 		var out, errOut bytes.Buffer
 		code := dispatch(context.Background(), append([]string{"__complete"}, args...), env{stdout: &out, stderr: &errOut,
-			getenv: func(k string) string { return map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config")}[k] }, workdir: work})
+			getenv: func(k string) string {
+				return map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config")}[k]
+			}, workdir: work})
 		if code != 0 {
 			t.Fatalf("__complete %v: exit %d: %s", args, code, errOut.String())
 		}
