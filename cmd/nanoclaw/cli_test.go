@@ -183,3 +183,55 @@ func TestPluginCheckSpeaksPlainly(t *testing.T) {
 		})
 	}
 }
+
+// TestCompletionValues: flag values complete from what the project has (group folders from
+// groups/, without opening the store), and files by kind.
+func TestCompletionValues(t *testing.T) {
+	work := t.TempDir()
+	for _, d := range []string{"groups/family", "groups/main", "groups/global", "groups/.hidden"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	complete := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		code := dispatch(context.Background(), append([]string{"__complete"}, args...), env{stdout: &out, stderr: &errOut,
+			getenv: func(k string) string {
+				return map[string]string{"NANOCLAW_CONFIG_DIR": filepath.Join(work, "config")}[k]
+			}, workdir: work})
+		if code != 0 {
+			t.Fatalf("__complete %v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	cases := []struct {
+		args        []string
+		want, never []string
+	}{
+		{[]string{"groups", "reset", "--folder", ""}, []string{"family\n", "main\n", ":4\n"}, []string{"global", ".hidden"}},
+		{[]string{"policy", "ipc", "--group", ""}, []string{"family\n"}, []string{"global"}},
+		{[]string{"policy", "ipc", "--dir", ""}, []string{"messages\n", "tasks\n"}, nil},
+		{[]string{"plugin", "check", ""}, []string{"wasm\n", ":8\n"}, nil},
+		{[]string{"policy", "route", "--message", ""}, []string{"json\n", ":8\n"}, nil},
+		{[]string{"completion", ""}, []string{"bash", "zsh", "fish", "powershell"}, nil},
+		{[]string{""}, []string{"groups", "chat", "run", "version"}, []string{"__complete"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			got := complete(c.args...)
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range c.never {
+				if strings.Contains(got, n) {
+					t.Errorf("offers %q:\n%s", n, got)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(work, "store")); err == nil {
+		t.Error("completion created the store")
+	}
+}
