@@ -93,6 +93,7 @@ type Channel struct {
 	connected bool
 	closed    bool
 	fatal     chan error // logged out or replaced: the host must stop the channel loudly
+	conn      connState  // what State reports
 
 	seen       map[types.MessageID]seenAddr // received messages' addresses, for receipts
 	seenOrder  []types.MessageID            // seen's keys, oldest first
