@@ -28,8 +28,8 @@ const fileRefPrefix = "\x00nanoclaw-file-ref:"
 
 // fileRef is what the session file keeps of a block shown from a file.
 type fileRef struct {
-	Path  string `json:"path"`  // the container path the attachment named
-	Kind  string `json:"kind"`  // image, sticker or pdf
+	Path  string `json:"path"` // the container path the attachment named
+	Kind  string `json:"kind"` // image, sticker or pdf
 	Title string `json:"title,omitempty"`
 	SHA   string `json:"sha256"` // of the block's base64 data
 }
