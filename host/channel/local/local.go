@@ -46,6 +46,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 )
 
 const (
@@ -346,10 +347,15 @@ func (c *Channel) registered(chat string) (string, error) {
 	return g.Name, nil
 }
 
-// suggestFolder is a group folder for a local chat: its name with '.' (allowed in chat
-// names, not in folders) made '_'.
+// suggestFolder is a valid group folder for a valid local chat, so the command in the
+// refusal works as given: its name with '.' (allowed in chat names, not in folders) made
+// '_', and "global" (the global memory's folder) made "global-chat".
 func suggestFolder(chat string) string {
-	return strings.ReplaceAll(strings.TrimPrefix(chat, jidPrefix), ".", "_")
+	f := strings.ReplaceAll(strings.TrimPrefix(chat, jidPrefix), ".", "_")
+	if !ipcpolicy.ValidFolder(f) && strings.EqualFold(f, "global") {
+		f += "-chat"
+	}
+	return f
 }
 
 // echo shows a client's stored message to the other clients in its chat, so people sharing
