@@ -65,6 +65,13 @@ func (c *Channel) SetTyping(ctx context.Context, jid string, on bool) error {
 	if on {
 		state = types.ChatPresenceComposing
 	}
+	before, after := c.typingPresence(to, on) // working mode: online while typing (presence.go)
+	if before != "" {
+		c.sendPresence(before)
+	}
+	if after != "" {
+		defer c.sendPresence(after)
+	}
 	if err := c.client.SendChatPresence(ctx, to, state, types.ChatPresenceMediaText); err != nil {
 		return fmt.Errorf("whatsapp typing %s in %s: %w", state, jid, err)
 	}
