@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,5 +250,56 @@ func TestImportNanoClawMissingFile(t *testing.T) {
 	}
 	if _, ok, _ := s.State(context.Background(), keyNanoClawImport); ok {
 		t.Error("a failed import was marked done")
+	}
+}
+
+// BenchmarkImportNanoClaw imports a NanoClaw database of 20000 messages in 20 chats into a
+// fresh store: what a long-time user's first start costs.
+func BenchmarkImportNanoClaw(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, NanoClawDBName)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(nanoClawV1253); err != nil {
+		b.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for c := range 20 {
+		jid := fmt.Sprintf("1203630000%04d@g.us", c)
+		if _, err := tx.Exec(`INSERT INTO chats (jid, name) VALUES (?, ?)`, jid, jid); err != nil {
+			b.Fatal(err)
+		}
+		for m := range 1000 {
+			ts := fmt.Sprintf("2026-11-%02dT%02d:%02d:%02d.000Z", 1+m/1440%28, m/60%24, m%60, c)
+			if _, err := tx.Exec(`INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, is_from_me) VALUES (?, ?, 's', 'S', ?, ?, 0)`,
+				fmt.Sprintf("m%d-%d", c, m), jid, strings.Repeat("words ", 20), ts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	db.Close()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		s, err := Open(context.Background(), filepath.Join(dir, fmt.Sprintf("dst%d", i), "nanoclaw.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		rep, err := s.ImportNanoClaw(context.Background(), path)
+		if err != nil || rep.Messages != 20000 {
+			b.Fatalf("%+v %v", rep, err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
 	}
 }

@@ -46,6 +46,7 @@ var (
 	ErrCorrupt   = errors.New("the image is corrupt or truncated")
 	ErrTooLarge  = errors.New("the image is too large to process")
 	ErrNoFit     = errors.New("the image could not be made small enough for the model")
+	ErrAnimated  = errors.New("it is an animated WebP (an animated sticker), which cannot be shown")
 	errEmptySize = errors.New("the image has no pixels")
 )
 
@@ -78,6 +79,9 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return Result{}, fmt.Errorf("%w: %w", ErrCorrupt, errEmptySize)
 	}
+	if format == "webp" && animatedWebP(data) {
+		return Result{}, ErrAnimated
+	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
 		return Result{}, fmt.Errorf("%w: %d×%d pixels", ErrTooLarge, cfg.Width, cfg.Height)
 	}
@@ -103,6 +107,13 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 		return Result{}, err
 	}
 	return Result{Data: out, MediaType: mediaType, Width: w, Height: h, Resized: true}, nil
+}
+
+// animatedWebP reports whether a WebP file's extended header (VP8X) says it is animated:
+// x/image/webp decodes still images only.
+func animatedWebP(data []byte) bool {
+	const animationBit = 1 << 1
+	return len(data) > 20 && string(data[12:16]) == "VP8X" && data[20]&animationBit != 0
 }
 
 // fitSize is w×h scaled down, proportions kept, to within MaxSide and MaxArea (a limit of
