@@ -76,7 +76,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"fly"}, `nanoclaw: unknown command "fly" (see nanoclaw -h)`},
 		{[]string{"gorups"}, `nanoclaw: unknown command "gorups" (did you mean groups?) (see nanoclaw -h)`},
-		{[]string{"groups"}, "nanoclaw groups: which one? add, list, remove, reset (see nanoclaw groups -h)"},
+		{[]string{"groups"}, "nanoclaw groups: which one? add, list, remove, reset, set (see nanoclaw groups -h)"},
 		{[]string{"groups", "frob"}, `nanoclaw groups: unknown command "frob" (see nanoclaw groups -h)`},
 		{[]string{"groups", "add", "--jid", "local:x"}, "nanoclaw groups add: --folder is required (see nanoclaw groups add -h)"},
 		{[]string{"groups", "add", "--folder", "x"}, "nanoclaw groups add: --jid is required (see nanoclaw groups add -h)"},
