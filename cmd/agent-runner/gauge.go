@@ -51,8 +51,19 @@ func messagesTokens(msgs []anthropic.BetaMessageParam) int64 {
 
 func messageTokens(m anthropic.BetaMessageParam) int64 {
 	b, _ := json.Marshal(m)
-	return int64(len(b)) / bytesPerToken
+	n := int64(len(b)) / bytesPerToken
+	// An image costs the model about (width × height) / 750 tokens, at most imageTokens
+	// once scaled (imagefit), whatever its base64 weighs in the JSON.
+	for _, c := range m.Content {
+		if img := c.OfImage; img != nil && img.Source.OfBase64 != nil {
+			n += imageTokens - int64(len(img.Source.OfBase64.Data))/bytesPerToken
+		}
+	}
+	return max(n, 0)
 }
+
+// imageTokens is the most an image block costs (imagefit's 1.15 megapixels / 750).
+const imageTokens = 1600
 
 // requestOverhead is the estimated size of what every request carries besides its
 // messages: the tool definitions (as the tool runner sends them) and the system prompt.

@@ -75,6 +75,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		logf("no run id: one turn, no follow-ups")
 	}
 
+	// Files named in the prompt (photos, PDFs) are read here, in the container, and given to
+	// the model after the element that names them (attachments.go); the session file keeps
+	// them by reference (mediarefs.go).
+	att := attachmentReader{groupDir: cfg.groupDir, logf: logf, shown: map[string]fileRef{}}
+
 	// Session: resume by id, or start fresh with a new id.
 	store := sessionStore{dir: cfg.sessionsDir}
 	var history []anthropic.BetaMessageParam
@@ -85,7 +90,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 			logf("cannot resume session %s (%v); starting a fresh session", req.SessionID, err)
 			_ = out.notice(unloadableSession(store, req.SessionID, logf))
 		} else {
-			sessionID, history = req.SessionID, msgs
+			sessionID, history = req.SessionID, att.expandRefs(msgs)
 			logf("resuming session %s (%d messages)", sessionID, len(history))
 		}
 	}
@@ -143,7 +148,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if len(history) > 0 {
 		persisted = sessionID
 	}
-	msgs := appendUserText(history, prompt)
+	msgs := appendUserBlocks(history, att.userBlocks(prompt))
 	for turn := 1; ; turn++ {
 		logf("turn %d: %d messages in history", turn, len(msgs))
 		var text string
@@ -151,7 +156,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		if err != nil {
 			return fail(err, persisted)
 		}
-		if serr := store.save(sessionID, msgs); serr != nil {
+		if serr := store.save(sessionID, att.withRefs(msgs)); serr != nil {
 			logf("saving session %s: %v", sessionID, serr)
 		} else {
 			persisted = sessionID
@@ -177,7 +182,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		inputs = frameIDs(next)
 		followUp := frameTexts(next)
 		logf("follow-up received: %d messages, %d chars", len(next), len(followUp))
-		msgs = appendUserText(msgs, followUp)
+		msgs = appendUserBlocks(msgs, att.userBlocks(followUp))
 	}
 }
 
@@ -205,6 +210,12 @@ func frameTexts(fs []runproto.InputFrame) string {
 // that were never answered (max_tokens, iteration limit, interruption), they get error
 // results first so the conversation stays valid; if it ends in a user turn, the text joins it.
 func appendUserText(msgs []anthropic.BetaMessageParam, text string) []anthropic.BetaMessageParam {
+	return appendUserBlocks(msgs, []anthropic.BetaContentBlockParamUnion{anthropic.NewBetaTextBlock(text)})
+}
+
+// appendUserBlocks is appendUserText for a turn of several blocks (text with the images and
+// documents it names).
+func appendUserBlocks(msgs []anthropic.BetaMessageParam, content []anthropic.BetaContentBlockParamUnion) []anthropic.BetaMessageParam {
 	msgs = append([]anthropic.BetaMessageParam(nil), msgs...)
 	var blocks []anthropic.BetaContentBlockParamUnion
 	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleAssistant {
@@ -218,7 +229,7 @@ func appendUserText(msgs []anthropic.BetaMessageParam, text string) []anthropic.
 			}
 		}
 	}
-	blocks = append(blocks, anthropic.NewBetaTextBlock(text))
+	blocks = append(blocks, content...)
 	if n := len(msgs); n > 0 && msgs[n-1].Role == anthropic.BetaMessageParamRoleUser {
 		last := msgs[n-1]
 		last.Content = append(append([]anthropic.BetaContentBlockParamUnion(nil), last.Content...), blocks...)

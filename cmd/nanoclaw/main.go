@@ -80,6 +80,9 @@ func usage(c *cobra.Command, format string, a ...any) int {
 // answer (invalid plugin, denied), 2 usage or internal error.
 func dispatch(ctx context.Context, args []string, e env) int {
 	root := newRoot(e)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	var code exitCode
@@ -138,6 +141,7 @@ folder mounted.`,
 		cmdRun(e), cmdChat(e), cmdAuth(e), cmdStatus(e), cmdGroups(e), cmdService(e),
 		cmdPlugin(e), cmdPolicy(e), cmdVersion(), cmdCompletion(),
 	)
+	addCompletions(root, e)
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {

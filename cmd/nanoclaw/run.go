@@ -148,6 +148,7 @@ func runHost(ctx context.Context, e env, s hostSettings, log hclog.Logger) error
 		return err
 	}
 	defer st.Close()
+	importNanoClaw(ctx, st, storeDir(paths), log.Named("import")) // before the groups load: NanoClaw's are among them
 	groups := daemon.NewGroups()
 	if err := groups.Load(ctx, st); err != nil {
 		return err

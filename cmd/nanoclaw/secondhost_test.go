@@ -47,7 +47,9 @@ func TestSecondHostRefuses(t *testing.T) {
 	if len(before) != 1 {
 		t.Fatalf("running agent containers: %v, want 1", before)
 	}
+	began := time.Now()
 	out, code := cli(t, work, vars, "run")
+	t.Logf("the second host refused in %v", time.Since(began))
 	if code != 1 {
 		t.Fatalf("second host exited %d, want 1:\n%s", code, out)
 	}

@@ -19,12 +19,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nanoclaw/nanoclaw-go/host/agentfs"
-	"github.com/nanoclaw/nanoclaw-go/host/media"
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/credproxy"
 	"github.com/nanoclaw/nanoclaw-go/host/ipc"
+	"github.com/nanoclaw/nanoclaw-go/host/media"
 	"github.com/nanoclaw/nanoclaw-go/host/plugin"
 	"github.com/nanoclaw/nanoclaw-go/host/queue"
 	"github.com/nanoclaw/nanoclaw-go/host/scheduler"

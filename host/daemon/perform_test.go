@@ -21,8 +21,8 @@ import (
 	"github.com/nanoclaw/nanoclaw-go/host/agentsock"
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/config"
-	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/groupreg"
+	"github.com/nanoclaw/nanoclaw-go/host/ipc"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 	"github.com/nanoclaw/nanoclaw-go/sandbox/runproto"
 )

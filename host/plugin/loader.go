@@ -3,9 +3,11 @@ package plugin
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -150,17 +152,39 @@ func ManifestPath(wasmPath string) string {
 	return strings.TrimSuffix(wasmPath, filepath.Ext(wasmPath)) + ".json"
 }
 
-// LoadFile loads the plugin at wasmPath with the manifest beside it.
+// ErrNotWasm is returned for a file that is not a WebAssembly module a plugin can be: not
+// one at all, or damaged.
+var ErrNotWasm = errors.New("not a WebAssembly module")
+
+// pluginShape is what a user is told a plugin is when part of one is missing.
+const pluginShape = "a plugin is NAME.wasm (built with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) " +
+	"with its manifest NAME.json beside it (name, kind, abi, capabilities; plugins/*/manifest.json are examples)"
+
+// LoadFile loads the plugin at wasmPath with the manifest beside it. Its errors name the
+// file at fault in the user's terms: the module missing, the manifest missing, a file that
+// is not WebAssembly.
 func (l *Loader) LoadFile(ctx context.Context, wasmPath string) (*Plugin, error) {
+	wasm, err := os.ReadFile(wasmPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s does not exist: %s", wasmPath, pluginShape)
+	case err != nil:
+		if fi, serr := os.Stat(wasmPath); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory, %w", wasmPath, ErrNotWasm)
+		}
+		return nil, fmt.Errorf("read plugin: %w", err)
+	}
 	m, err := ReadManifest(ManifestPath(wasmPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no manifest: %s is missing; %s", wasmPath, ManifestPath(wasmPath), pluginShape)
+	}
 	if err != nil {
 		return nil, err
 	}
-	wasm, err := os.ReadFile(wasmPath)
-	if err != nil {
-		return nil, fmt.Errorf("read plugin: %w", err)
-	}
 	p, err := l.Load(ctx, m, wasm)
+	if errors.Is(err, ErrNotWasm) {
+		return nil, fmt.Errorf("%s is %w", wasmPath, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", wasmPath, err)
 	}
@@ -194,10 +218,15 @@ func (l *Loader) Load(ctx context.Context, m *Manifest, wasm []byte) (p *Plugin,
 	// WithCloseOnContextDone, which costs a Go guest 5-10x (internal/interrupt explains).
 	// Before that, Go guests' ~32k data segments, which wazero would keep decoded for the
 	// plugin's lifetime, become a few merged ones describing the same memory (dataseg).
+	if err := checkWasmHeader(wasm); err != nil {
+		return nil, err
+	}
 	code, _ := dataseg.Coalesce(wasm)
 	code, err = interrupt.Instrument(code)
 	if err != nil {
-		return nil, err
+		// The header was right, so the module is damaged (a truncated download, say):
+		// the instrumentation is the first to read it through.
+		return nil, fmt.Errorf("%w: it is damaged (%s)", ErrNotWasm, strings.TrimPrefix(err.Error(), "interrupt instrumentation: "))
 	}
 	e, err := l.startEngine(ctx, p, code, true)
 	if err != nil {
@@ -377,7 +406,7 @@ func checkExports(cm wazero.CompiledModule) error {
 	for _, w := range want {
 		def, ok := fns[w.name]
 		if !ok {
-			return fmt.Errorf("%w: missing %s", ErrExport, w.name)
+			return fmt.Errorf("%w: it does not export %s, so it was not built as a NanoClaw plugin (plugins/ABI.md; plugins/sdk builds one)", ErrExport, w.name)
 		}
 		if !slices.Equal(def.ParamTypes(), w.params) || !slices.Equal(def.ResultTypes(), w.results) {
 			return fmt.Errorf("%w: %s has signature %s, want %s", ErrExport, w.name,
@@ -450,4 +479,18 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// checkWasmHeader tells a file that is not WebAssembly at all, or WebAssembly of another
+// version, from a module that fails later for its own reasons.
+func checkWasmHeader(wasm []byte) error {
+	const magic = "\x00asm"
+	if len(wasm) < 8 || string(wasm[:4]) != magic {
+		head := wasm[:min(len(wasm), 8)]
+		return fmt.Errorf("%w (a module starts with \\0asm; this file starts with %q)", ErrNotWasm, head)
+	}
+	if v := binary.LittleEndian.Uint32(wasm[4:8]); v != 1 {
+		return fmt.Errorf("%w this host runs: WebAssembly version %d, want 1", ErrNotWasm, v)
+	}
+	return nil
 }

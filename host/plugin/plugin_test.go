@@ -25,7 +25,7 @@ func TestLoadRefused(t *testing.T) {
 		{"unknownhost", nil, "nanoclaw.exec is not a host function"},
 		{"pathimport", nil, `needs capability "path", which the manifest does not ask for`},
 		{"importmem", nil, "memory env.memory"},
-		{"nocall", nil, "missing policy_call"},
+		{"nocall", nil, "does not export policy_call"},
 		{"mistyped", nil, "policy_call has signature (i32)->(i32)"},
 		{"wrongabi", nil, "ABI version 2"},
 		{"badbuf", nil, "mailbox"},

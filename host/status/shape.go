@@ -1,7 +1,9 @@
 package status
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"fmt"
 	"regexp"
 	"sort"
@@ -14,8 +16,13 @@ var camelCase = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
 // is what the tests hold /status to; nil means none.
 func ShapeProblems(doc []byte) ([]string, error) {
 	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber() // any valid number, however large
+	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("status JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("status JSON: data after the document")
 	}
 	var out []string
 	walk("$", v, &out)

@@ -200,3 +200,25 @@ func TestWriteText(t *testing.T) {
 		t.Errorf("empty status prints empty lists:\n%s", b.String())
 	}
 }
+
+// FuzzShapeProblems: the checker never panics, takes exactly the valid JSON documents, and
+// faults a document that is or holds a null.
+func FuzzShapeProblems(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `null`, `{"a":null}`, `{"A_b":[{"c":[null]}]}`, `{"a":`, `"x"`, `1E700`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		problems, err := ShapeProblems(doc)
+		if json.Valid(doc) != (err == nil) {
+			t.Fatalf("valid %v, err %v", json.Valid(doc), err)
+		}
+		if err != nil {
+			return
+		}
+		wrapped := []byte(`{"x":[` + string(doc) + `,null]}`)
+		more, err := ShapeProblems(wrapped)
+		if err != nil || len(more) != len(problems)+1 {
+			t.Fatalf("wrapping %s in a list beside a null: %d problems, want %d (%v)", doc, len(more), len(problems)+1, err)
+		}
+	})
+}

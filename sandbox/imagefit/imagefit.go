@@ -1,6 +1,7 @@
 // Package imagefit makes an image file into what the model API accepts: JPEG, PNG, GIF or
-// WebP, at most about 5 MB once base64-encoded, and no longer than 1568 pixels on its long
-// side (the API downscales beyond that anyway, so sending more only costs time and bytes).
+// WebP, at most about 5 MB once base64-encoded, no longer than 1568 pixels on its long side
+// and no larger than about 1.15 megapixels (the API downscales beyond that anyway, so
+// sending more only costs time and bytes).
 // The agent runner uses it on files it reads in its container, which anyone in the chat
 // (or the agent) may have made: every image is decoded in full before it is sent, so a
 // corrupt or truncated one becomes an error here, never a request the API refuses, and its
@@ -17,6 +18,7 @@ import (
 	_ "image/gif" // decodes GIF
 	"image/jpeg"
 	"image/png"
+	"math"
 
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // decodes WebP (stickers)
@@ -29,12 +31,14 @@ type Limits struct {
 	MaxBytes int
 	// MaxSide is the longest side returned; a larger image is scaled down.
 	MaxSide int
+	// MaxArea is the most pixels returned (width × height); a larger image is scaled down.
+	MaxArea int
 	// MaxPixels is the largest canvas decoded at all (width × height).
 	MaxPixels int
 }
 
 // Default is the model API's limits.
-var Default = Limits{MaxBytes: 5 << 20 * 3 / 4, MaxSide: 1568, MaxPixels: 64 << 20}
+var Default = Limits{MaxBytes: 5 << 20 * 3 / 4, MaxSide: 1568, MaxArea: 1_150_000, MaxPixels: 64 << 20}
 
 // Errors Fit returns, each a reason to tell the model.
 var (
@@ -42,6 +46,7 @@ var (
 	ErrCorrupt   = errors.New("the image is corrupt or truncated")
 	ErrTooLarge  = errors.New("the image is too large to process")
 	ErrNoFit     = errors.New("the image could not be made small enough for the model")
+	ErrAnimated  = errors.New("it is an animated WebP (an animated sticker), which cannot be shown")
 	errEmptySize = errors.New("the image has no pixels")
 )
 
@@ -74,6 +79,9 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return Result{}, fmt.Errorf("%w: %w", ErrCorrupt, errEmptySize)
 	}
+	if format == "webp" && animatedWebP(data) {
+		return Result{}, ErrAnimated
+	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
 		return Result{}, fmt.Errorf("%w: %d×%d pixels", ErrTooLarge, cfg.Width, cfg.Height)
 	}
@@ -86,13 +94,13 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	if w <= 0 || h <= 0 {
 		return Result{}, fmt.Errorf("%w: %w", ErrCorrupt, errEmptySize)
 	}
-	if len(data) <= lim.MaxBytes && max(w, h) <= lim.MaxSide {
+	nw, nh := fitSize(w, h, lim)
+	if len(data) <= lim.MaxBytes && nw == w && nh == h {
 		return Result{Data: data, MediaType: "image/" + format, Width: w, Height: h}, nil
 	}
-	if max(w, h) > lim.MaxSide {
-		img = scale(img, lim.MaxSide)
-		b = img.Bounds()
-		w, h = b.Dx(), b.Dy()
+	if nw != w || nh != h {
+		img = scale(img, nw, nh)
+		w, h = nw, nh
 	}
 	out, mediaType, err := encode(img, lim.MaxBytes)
 	if err != nil {
@@ -101,16 +109,33 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	return Result{Data: out, MediaType: mediaType, Width: w, Height: h, Resized: true}, nil
 }
 
-// scale shrinks img so its long side is side pixels, keeping its proportions.
-func scale(img image.Image, side int) image.Image {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	nw, nh := side, max(1, int(int64(h)*int64(side)/int64(w)))
-	if h > w {
-		nw, nh = max(1, int(int64(w)*int64(side)/int64(h))), side
+// animatedWebP reports whether a WebP file's extended header (VP8X) says it is animated:
+// x/image/webp decodes still images only.
+func animatedWebP(data []byte) bool {
+	const animationBit = 1 << 1
+	return len(data) > 20 && string(data[12:16]) == "VP8X" && data[20]&animationBit != 0
+}
+
+// fitSize is w×h scaled down, proportions kept, to within MaxSide and MaxArea (a limit of
+// 0 is none); unchanged when it already is.
+func fitSize(w, h int, lim Limits) (int, int) {
+	f := 1.0
+	if lim.MaxSide > 0 && max(w, h) > lim.MaxSide {
+		f = float64(lim.MaxSide) / float64(max(w, h))
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, nw, nh))
-	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	if area := float64(w) * float64(h) * f * f; lim.MaxArea > 0 && area > float64(lim.MaxArea) {
+		f *= math.Sqrt(float64(lim.MaxArea) / area)
+	}
+	if f >= 1 {
+		return w, h
+	}
+	return max(1, int(float64(w)*f)), max(1, int(float64(h)*f))
+}
+
+// scale resamples img to w×h.
+func scale(img image.Image, w, h int) image.Image {
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
 	return dst
 }
 

@@ -71,6 +71,17 @@ func pngHeader(w, h uint32) []byte {
 	return b.Bytes()
 }
 
+// animatedHeader is the start of an animated WebP: RIFF, VP8X with the animation flag, a
+// 512×512 canvas.
+func animatedHeader() []byte {
+	vp8x := []byte{0x02, 0, 0, 0, 0xff, 0x01, 0, 0xff, 0x01, 0}
+	b := []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00")
+	b = append(b, vp8x...)
+	b = append(b, []byte("ANIM\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00")...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
 // TestFit: what passes unchanged, what is scaled or re-encoded, and every refusal.
 func TestFit(t *testing.T) {
 	small := jpegOf(t, picture(200, 100, 255))
@@ -95,8 +106,9 @@ func TestFit(t *testing.T) {
 		{name: "translucent PNG unchanged", data: pngOf(t, picture(64, 64, 128)), lim: Default, mediaType: "image/png", w: 64, h: 64, same: true},
 		{name: "GIF unchanged", data: gifBuf.Bytes(), lim: Default, mediaType: "image/gif", w: 40, h: 30, same: true},
 		{name: "WebP sticker unchanged", data: sticker, lim: Default, mediaType: "image/webp", w: 150, h: 100, same: true},
-		{name: "wide photo scaled to 1568 on its long side", data: jpegOf(t, picture(3200, 1600, 255)), lim: Default, mediaType: "image/jpeg", w: 1568, h: 784},
-		{name: "tall photo scaled", data: jpegOf(t, picture(1000, 2000, 255)), lim: Default, mediaType: "image/jpeg", w: 784, h: 1568},
+		{name: "panorama scaled to 1568 on its long side", data: jpegOf(t, picture(4000, 500, 255)), lim: Default, mediaType: "image/jpeg", w: 1568, h: 196},
+		{name: "photo scaled to 1.15 megapixels", data: jpegOf(t, picture(3000, 2000, 255)), lim: Default, mediaType: "image/jpeg", w: 1313, h: 875},
+		{name: "tall photo scaled", data: jpegOf(t, picture(1000, 2000, 255)), lim: Default, mediaType: "image/jpeg", w: 758, h: 1516},
 		{name: "translucent PNG scaled stays PNG", data: pngOf(t, picture(2000, 100, 100)), lim: Default, mediaType: "image/png", w: 1568, h: 78},
 		{name: "over the byte cap: re-encoded smaller", data: pngOf(t, noise(300, 300, 255)), lim: Limits{MaxBytes: 150 << 10, MaxSide: 1568, MaxPixels: 1 << 20}, mediaType: "image/jpeg", w: 300, h: 300},
 		{name: "translucent and over the byte cap: JPEG on white", data: pngOf(t, noise(300, 300, 100)), lim: Limits{MaxBytes: 150 << 10, MaxSide: 1568, MaxPixels: 1 << 20}, mediaType: "image/jpeg", w: 300, h: 300},
@@ -107,6 +119,7 @@ func TestFit(t *testing.T) {
 		{name: "empty", data: nil, lim: Default, err: ErrNotImage},
 		{name: "a huge canvas is never decoded", data: pngHeader(100000, 100000), lim: Default, err: ErrTooLarge},
 		{name: "a canvas without pixels", data: pngHeader(0, 10), lim: Default, err: ErrCorrupt},
+		{name: "an animated WebP", data: animatedHeader(), lim: Default, err: ErrAnimated},
 		{name: "a PNG header without its pixels", data: pngHeader(10, 10), lim: Default, err: ErrCorrupt},
 	}
 	for _, tt := range tests {
@@ -148,16 +161,17 @@ func FuzzFit(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("GIF89a\x01\x00\x01\x00"))
-	lim := Limits{MaxBytes: 64 << 10, MaxSide: 64, MaxPixels: 1 << 20}
+	f.Add(animatedHeader())
+	lim := Limits{MaxBytes: 64 << 10, MaxSide: 64, MaxArea: 2000, MaxPixels: 1 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Fit(data, lim)
 		if err != nil {
-			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoFit) {
+			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoFit) && !errors.Is(err, ErrAnimated) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
 		}
-		if len(res.Data) > lim.MaxBytes || max(res.Width, res.Height) > lim.MaxSide {
+		if len(res.Data) > lim.MaxBytes || max(res.Width, res.Height) > lim.MaxSide || res.Width*res.Height > lim.MaxArea {
 			t.Fatalf("result %s %dx%d, %d bytes: over the limits", res.MediaType, res.Width, res.Height, len(res.Data))
 		}
 		if _, _, err := image.Decode(bytes.NewReader(res.Data)); err != nil {

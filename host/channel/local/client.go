@@ -48,7 +48,8 @@ type ChatOptions struct {
 }
 
 // Chat is the client behind `nanoclaw chat`: it joins a chat on the host's socket, sends
-// each non-blank line of in as a message and prints each assistant message to out as
+// each non-blank line of in as a message ("/file PATH [caption]" sends that file, a quoted
+// PATH may hold spaces) and prints each assistant message to out as
 // "<assistant>: <text>" and each message another client sent to the chat as "<name>: <text>",
 // both followed by a blank line. Refused lines are printed as "[error] …". After in ends it
 // keeps printing until ctx is done (then it returns nil) or opts.Replies messages came. A
@@ -219,10 +220,19 @@ func Chat(ctx context.Context, socketPath string, opts ChatOptions, in io.Reader
 			if strings.TrimSpace(line) == "" {
 				break
 			}
+			frame := clientFrame{Type: typeMessage, Text: line}
+			if rest, ok := fileCommand(line); ok {
+				var err error
+				if frame, err = readFileFrame(rest); err != nil {
+					fmt.Fprintf(out, "[error] %s\n", terminalSafe(err.Error()))
+					break
+				}
+			}
 			sent++
 			id := strconv.Itoa(sent)
 			pending[id] = true
-			if err := send(clientFrame{Type: typeMessage, Text: line, ID: id}); err != nil {
+			frame.ID = id
+			if err := send(frame); err != nil {
 				return hostGone(err)
 			}
 		case f := <-frames:

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 )
 
 // FuzzClientLine feeds arbitrary bytes as one client line, before and after a hello. It
@@ -64,6 +65,22 @@ func FuzzClientLine(f *testing.F) {
 			if e := sink.next(t); e.msg == nil || e.msg.Content != want.Text || e.msg.ChatJID != "local:fuzz" {
 				t.Fatalf("stored %+v for %q", e.msg, line)
 			}
+		}
+	})
+}
+
+// FuzzSuggestFolder: the folder the refusal of an unregistered chat suggests is valid for
+// every valid chat name, so the command it prints works as given.
+func FuzzSuggestFolder(f *testing.F) {
+	for _, s := range []string{"local:nope", "local:my.chat", "local:global", "local:GLOBAL", "local:a", "local:" + strings.Repeat("x", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, chat string) {
+		if !ValidChat(chat) {
+			return
+		}
+		if got := suggestFolder(chat); !ipcpolicy.ValidFolder(got) {
+			t.Fatalf("suggestFolder(%q) = %q, not a valid folder", chat, got)
 		}
 	})
 }

@@ -5,7 +5,10 @@
 // JSON, one object per line, at most MaxLine bytes a line.
 //
 // Client to host: first {"type":"hello","chat":"local:main","name":"alice"} (chat defaults
-// to local:main, name to "user"), then {"type":"message","text":"…","id":"client id"}.
+// to local:main, name to "user"), then {"type":"message","text":"…","id":"client id"}, or
+// {"type":"file","file":"photo.jpg","data":"<base64>","text":"caption","id":…} for a file
+// (at most MaxFileBytes; a line of up to MaxFileLine): the host takes it as a WhatsApp
+// photo, voice note or document and keeps it in the group's folder for the agent.
 //
 // Host to client: {"type":"ack","id":…,"assistant":"Andy","group":"Family"} once the hello
 // attached the client (after any messages kept while no client was attached, so what
@@ -19,7 +22,8 @@
 //
 // A hello for a chat that is not a registered group is refused at once, naming the command
 // that registers it: nothing would ever answer there. Errors before a successful hello, and
-// a line longer than MaxLine, close the connection after the error reply. After the hello,
+// a line longer than MaxLine (but for a file frame), close the connection after the error
+// reply. After the hello,
 // a bad line (invalid JSON, unknown type, empty text) or a failed store gets an error reply
 // and the connection stays usable.
 package local
@@ -42,6 +46,7 @@ import (
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
+	"github.com/nanoclaw/nanoclaw-go/plugins/ipcauthz/ipcpolicy"
 )
 
 const (
@@ -50,7 +55,12 @@ const (
 	// DefaultChat is the chat a client joins when its hello names none.
 	DefaultChat = "local:main"
 	// MaxLine is the longest client line the host reads; a longer one closes the connection.
+	// A file frame may be longer, up to MaxFileLine.
 	MaxLine = 1 << 20
+	// MaxFileBytes is the largest file one file frame carries (the host's media caps apply
+	// on top), and MaxFileLine the longest file frame: its base64 and framing.
+	MaxFileBytes = 32 << 20
+	MaxFileLine  = MaxFileBytes/3*4 + 1<<20
 	// SocketName is the socket's file name inside the data directory.
 	SocketName = "chat.sock"
 
@@ -240,14 +250,14 @@ func (c *Channel) serve(cl *client) {
 	defer c.drop(cl)
 	sess := &session{c: c, cl: cl}
 	sc := bufio.NewScanner(cl.conn)
-	sc.Buffer(make([]byte, 4096), MaxLine+1)
+	sc.Buffer(make([]byte, 4096), MaxFileLine+1)
 	for sc.Scan() {
 		if !sess.handle(c.runCtx, sc.Bytes()) {
 			return
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		cl.enqueue(errorFrame("", fmt.Sprintf("line longer than %d bytes", MaxLine)))
+		cl.enqueue(errorFrame("", fmt.Sprintf("line longer than %d bytes", MaxFileLine)))
 		c.detach(cl)
 		cl.finish()
 	}
@@ -268,6 +278,12 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 	f, err := decodeClientLine(line)
 	if errors.Is(err, errBlankLine) {
 		return true
+	}
+	if len(line) > MaxLine && (err != nil || f.Type != typeFile) {
+		s.cl.enqueue(errorFrame("", fmt.Sprintf("line longer than %d bytes", MaxLine)))
+		s.c.detach(s.cl)
+		s.cl.finish()
+		return false
 	}
 	if !s.hello {
 		if err == nil && f.Type != typeHello {
@@ -296,13 +312,22 @@ func (s *session) handle(ctx context.Context, line []byte) bool {
 		s.cl.enqueue(errorFrame(f.ID, err.Error()))
 		return true
 	}
-	if err := s.c.deliver(ctx, s.chat, userPrefix+s.name, s.name, f.Text, false); err != nil {
+	text := f.Text
+	var files []channel.Media
+	if f.Type == typeFile {
+		m := fileMedia(f.File, f.Data)
+		files = []channel.Media{m}
+		if strings.TrimSpace(text) == "" {
+			text = placeholder(m)
+		}
+	}
+	if err := s.c.deliver(ctx, s.chat, userPrefix+s.name, s.name, text, false, files...); err != nil {
 		s.c.log.Warn("local chat: store failed", "chat", s.chat, "error", err)
 		s.cl.enqueue(errorFrame(f.ID, "not stored: "+err.Error()))
 		return true
 	}
 	// Others see it before its sender's ack: once acked, every client in the chat has it.
-	s.c.echo(s.cl, s.chat, s.name, f.Text)
+	s.c.echo(s.cl, s.chat, s.name, text)
 	s.cl.enqueue(ackFrame(f.ID))
 	return true
 }
@@ -322,10 +347,15 @@ func (c *Channel) registered(chat string) (string, error) {
 	return g.Name, nil
 }
 
-// suggestFolder is a group folder for a local chat: its name with '.' (allowed in chat
-// names, not in folders) made '_'.
+// suggestFolder is a valid group folder for a valid local chat, so the command in the
+// refusal works as given: its name with '.' (allowed in chat names, not in folders) made
+// '_', and "global" (the global memory's folder) made "global-chat".
 func suggestFolder(chat string) string {
-	return strings.ReplaceAll(strings.TrimPrefix(chat, jidPrefix), ".", "_")
+	f := strings.ReplaceAll(strings.TrimPrefix(chat, jidPrefix), ".", "_")
+	if !ipcpolicy.ValidFolder(f) && strings.EqualFold(f, "global") {
+		f += "-chat"
+	}
+	return f
 }
 
 // echo shows a client's stored message to the other clients in its chat, so people sharing
@@ -400,7 +430,7 @@ func (c *Channel) drop(cl *client) {
 
 // deliver records chat metadata and then the message, with a timestamp strictly after the
 // chat's previous one.
-func (c *Channel) deliver(ctx context.Context, chat, sender, senderName, text string, fromBot bool) error {
+func (c *Channel) deliver(ctx context.Context, chat, sender, senderName, text string, fromBot bool, files ...channel.Media) error {
 	if c.opts.Sink == nil {
 		return errors.New("no sink")
 	}
@@ -427,7 +457,13 @@ func (c *Channel) deliver(ctx context.Context, chat, sender, senderName, text st
 		IsFromMe:     fromBot,
 		IsBotMessage: fromBot,
 	}
-	if err := c.opts.Sink.OnMessage(ctx, msg); err != nil {
+	var err error
+	if ms, ok := c.opts.Sink.(channel.MediaSink); ok && len(files) > 0 {
+		err = ms.OnMediaMessage(ctx, msg, files)
+	} else {
+		err = c.opts.Sink.OnMessage(ctx, msg)
+	}
+	if err != nil {
 		return fmt.Errorf("message: %w", err)
 	}
 	return nil

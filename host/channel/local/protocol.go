@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"unicode"
@@ -19,6 +20,7 @@ const (
 	typeTyping  = "typing"
 	typeSaid    = "said"
 	typeBye     = "bye"
+	typeFile    = "file"
 )
 
 // clientFrame is one line a client sends.
@@ -28,6 +30,10 @@ type clientFrame struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
 	ID   string `json:"id"`
+	// A file frame's file: its name (the base name is kept) and its bytes (base64 in the
+	// JSON); Text is its caption.
+	File string `json:"file,omitempty"`
+	Data []byte `json:"data,omitempty"`
 }
 
 // hostFrame is one line the host sends; the client decodes every type into it.
@@ -80,6 +86,17 @@ func decodeClientLine(line []byte) (clientFrame, error) {
 	case typeMessage:
 		if strings.TrimSpace(f.Text) == "" {
 			return f, errors.New("empty message")
+		}
+	case typeFile:
+		if len(f.Data) == 0 {
+			return f, errors.New("empty file")
+		}
+		if len(f.Data) > MaxFileBytes {
+			return f, fmt.Errorf("file larger than %d bytes", MaxFileBytes)
+		}
+		f.File = path.Base(strings.ReplaceAll(f.File, `\`, "/"))
+		if f.File == "." || f.File == "/" || f.File == ".." {
+			f.File = ""
 		}
 	case "":
 		return f, errors.New("missing type")

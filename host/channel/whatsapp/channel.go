@@ -70,6 +70,9 @@ type Options struct {
 	Now            func() time.Time
 	// Directory names people for mentions and quotes (nil: only names seen on messages).
 	Directory Directory
+	// Presence is when the account shows as online: PresenceOnline or PresenceWorking;
+	// "" picks online with a dedicated number, working on a shared one (see EnvPresence).
+	Presence string
 	// Store, when set, is closed once the channel has stopped (Disconnect after Connect):
 	// the whatsmeow database a factory opened for this channel alone.
 	Store io.Closer
@@ -90,10 +93,13 @@ type Channel struct {
 	connected bool
 	closed    bool
 	fatal     chan error // logged out or replaced: the host must stop the channel loudly
+	conn      connState  // what State reports
 
-	seen      map[types.MessageID]seenAddr // received messages' addresses, for receipts
-	seenOrder []types.MessageID            // seen's keys, oldest first
-	unread    []receipt                    // receipts asked for while disconnected
+	seen       map[types.MessageID]seenAddr // received messages' addresses, for receipts
+	seenOrder  []types.MessageID            // seen's keys, oldest first
+	unread     []receipt                    // receipts asked for while disconnected
+	typingIn   map[types.JID]bool           // chats the assistant types in (working presence)
+	offlineDue bool                         // a reply ended the last typing: go offline
 
 	people *people // who writes where, for mentions and quoted senders' names
 

@@ -130,6 +130,7 @@ func (c *Channel) onConnected() {
 		return
 	}
 	c.connected = true
+	c.conn.everConnected = true
 	c.lastSend = time.Time{}
 	pending := len(c.outbox)
 	c.mu.Unlock()
@@ -155,6 +156,9 @@ func (c *Channel) onLoggedOut(e *events.LoggedOut) {
 		reason = e.Reason.String()
 	}
 	c.log.Error(ErrLoggedOut.Error(), "reason", reason)
+	c.mu.Lock()
+	c.conn.loggedOut = true
+	c.mu.Unlock()
 	c.stopFatal(ErrLoggedOut)
 }
 

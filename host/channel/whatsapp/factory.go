@@ -36,6 +36,12 @@ func Factory(opts channel.Options) (channel.Channel, error) {
 	}
 	o := Options{Sink: opts.Sink, Log: opts.Log.Named("whatsapp"), AssistantName: opts.AssistantName, HasOwnNumber: opts.HasOwnNumber, Store: c}
 	if opts.Getenv != nil {
+		p, err := ParsePresence(opts.Getenv(EnvPresence), opts.HasOwnNumber)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		o.Presence = p
 		if v := opts.Getenv(EnvSendInterval); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {

@@ -2,11 +2,9 @@ package whatsapp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -17,8 +15,6 @@ import (
 var _ channel.Reader = (*Channel)(nil)
 
 const (
-	// presenceTimeout bounds the "available" presence sent on each connection.
-	presenceTimeout = 10 * time.Second
 	// maxSeen is how many received messages' original addresses are remembered for read
 	// receipts (a LID-addressed group wants its receipt addressed the same way).
 	maxSeen = 4096
@@ -35,23 +31,6 @@ type seenAddr struct{ chat, sender types.JID }
 type receipt struct {
 	ids          []types.MessageID
 	chat, sender types.JID
-}
-
-// announce sends presence "available" (whatsmeow: read receipts and typing need it, and
-// the server learns the push name from it). Before pairing synced the account's push
-// name whatsmeow refuses; the PushNameSetting that follows calls announce again.
-func (c *Channel) announce() {
-	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
-	defer cancel()
-	err := c.client.SendPresence(ctx, types.PresenceAvailable)
-	switch {
-	case errors.Is(err, whatsmeow.ErrNoPushName):
-		c.log.Debug("presence waits for the account's push name")
-	case err != nil:
-		c.log.Warn("sending presence available failed; read receipts and typing may not show", "err", err)
-	default:
-		c.log.Debug("presence available")
-	}
 }
 
 // remember notes where a received message came from, for its read receipt.
@@ -124,12 +103,23 @@ func (c *Channel) receiptLoop(ctx context.Context) {
 		}
 		c.mu.Lock()
 		if !c.connected || c.closed {
+			n := len(c.unread)
 			c.mu.Unlock()
+			if n > 0 {
+				c.log.Debug("read receipts wait for the connection", "count", n)
+			}
 			continue // the next Connected rings again
 		}
 		rs := c.unread
 		c.unread = nil
+		offline := c.takeOfflineDue()
 		c.mu.Unlock()
+		if offline {
+			c.sendPresence(types.PresenceUnavailable)
+		}
+		if len(rs) == 0 {
+			continue
+		}
 		send, cancel := context.WithTimeout(ctx, receiptTimeout)
 		if err := c.sendReceipts(send, rs); err != nil {
 			c.log.Debug("read receipts not sent", "err", err)

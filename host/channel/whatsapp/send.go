@@ -52,6 +52,7 @@ func (c *Channel) enqueue(jid, text string, q *channel.Quote) error {
 	c.outbox = append(c.outbox, outMsg{jid: to, text: text, quote: q})
 	c.mu.Unlock()
 	c.ring()
+	c.repliedIn(to) // working presence: the reply ends the work there (presence.go)
 	return nil
 }
 
@@ -64,6 +65,13 @@ func (c *Channel) SetTyping(ctx context.Context, jid string, on bool) error {
 	state := types.ChatPresencePaused
 	if on {
 		state = types.ChatPresenceComposing
+	}
+	before, after := c.typingPresence(to, on) // working mode: online while typing (presence.go)
+	if before != "" {
+		c.sendPresence(before)
+	}
+	if after != "" {
+		defer c.sendPresence(after)
 	}
 	if err := c.client.SendChatPresence(ctx, to, state, types.ChatPresenceMediaText); err != nil {
 		return fmt.Errorf("whatsapp typing %s in %s: %w", state, jid, err)

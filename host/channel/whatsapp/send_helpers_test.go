@@ -48,6 +48,7 @@ type sendFakeClient struct {
 	nextID      int
 
 	selfPresence []types.Presence // SendPresence calls
+	selfAt       []int            // len(presences) at each SendPresence: the order of the two
 	presenceErrs []error          // what the next SendPresence calls return, in order
 	reads        []string         // MarkRead calls (see receipts_test.go)
 	readCh       chan string      // each MarkRead call, when set
