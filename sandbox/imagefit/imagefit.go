@@ -132,10 +132,19 @@ func fitSize(w, h int, lim Limits) (int, int) {
 	return max(1, int(float64(w)*f)), max(1, int(float64(h)*f))
 }
 
-// scale resamples img to w×h.
+// scale shrinks img to w×h: halving steps while it is more than twice that (each a 2×2
+// average), then one bilinear step of at most half, whose samples cover the source, so
+// nothing aliases. CatmullRom, tried first, was ~16 times slower on a 4000×3000 photo (1.7 s
+// against 0.1 s for the scaling alone, on a loaded two-core machine).
 func scale(img image.Image, w, h int) image.Image {
+	b := img.Bounds()
+	for b.Dx() > 2*w && b.Dy() > 2*h {
+		half := image.NewRGBA(image.Rect(0, 0, max(w, b.Dx()/2), max(h, b.Dy()/2)))
+		xdraw.ApproxBiLinear.Scale(half, half.Bounds(), img, b, draw.Src, nil)
+		img, b = half, half.Bounds()
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
 	return dst
 }
 

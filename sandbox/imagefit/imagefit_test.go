@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -178,4 +179,22 @@ func FuzzFit(f *testing.F) {
 			t.Fatalf("result does not decode: %v", err)
 		}
 	})
+}
+
+// BenchmarkFit is a photo made ready for the model (decoded, scaled to ~1.15 MP and
+// re-encoded, as the runner does for every such photo): a camera's 4000×3000 JPEG, and the
+// 1600×1200 WhatsApp sends by default.
+func BenchmarkFit(b *testing.B) {
+	for _, size := range []image.Point{{4000, 3000}, {1600, 1200}} {
+		b.Run(fmt.Sprintf("%dx%d", size.X, size.Y), func(b *testing.B) {
+			data := jpegOf(b, picture(size.X, size.Y, 255))
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := Fit(data, Default); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
