@@ -24,13 +24,23 @@ func (d *Daemon) channelOptions() channel.Options {
 // and follows its fatal errors. It returns the channel replaced, if any. chanMu is held.
 func (d *Daemon) addChannel(ch channel.Channel) channel.Channel {
 	old := d.chans.Replace(ch)
+	if stop, ok := d.chanWatch[ch.Name()]; ok {
+		close(stop) // the replaced channel's fatal errors no longer stop the host
+		delete(d.chanWatch, ch.Name())
+	}
 	if f, ok := ch.(interface{ Fatal() <-chan error }); ok {
+		stop := make(chan struct{})
+		d.chanWatch[ch.Name()] = stop
 		go func() {
-			if err, ok := <-f.Fatal(); ok && err != nil {
-				select {
-				case d.fatalCh <- fmt.Errorf("%s: %w", ch.Name(), err):
-				default:
+			select {
+			case err, ok := <-f.Fatal():
+				if ok && err != nil {
+					select {
+					case d.fatalCh <- fmt.Errorf("%s: %w", ch.Name(), err):
+					default:
+					}
 				}
+			case <-stop:
 			}
 		}()
 	}

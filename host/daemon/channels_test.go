@@ -79,6 +79,9 @@ func TestConnectChannelWhileRunning(t *testing.T) {
 	if names != 1 {
 		t.Fatalf("%d channels named late, want 1", names)
 	}
+	// The replaced channel no longer speaks for the host: its late fatal error is not the
+	// reason the host stops.
+	first.fatal <- errors.New("stale session gone")
 	second.fatal <- errors.New("logged out")
 	select {
 	case err := <-h.runErr:

@@ -98,9 +98,12 @@ type Daemon struct {
 
 	outboxWake chan struct{} // buffered 1
 
-	chanMu   sync.Mutex // one channel connects at a time (startup, a reload after pairing)
-	fatalCh  chan error // buffered 1: the first channel that stopped for good
-	outboxMu sync.Mutex // one pass over the outbox at a time
+	chanMu  sync.Mutex // one channel connects at a time (startup, a reload after pairing)
+	fatalCh chan error // buffered 1: the first channel that stopped for good
+	// chanWatch stops, per channel name, the goroutine following that channel's fatal
+	// errors, when a new channel of the name replaces it. chanMu is held.
+	chanWatch map[string]chan struct{}
+	outboxMu  sync.Mutex // one pass over the outbox at a time
 
 	mu           sync.Mutex
 	chanFailures []ChannelStatus    // channels whose Connect failed, for status
@@ -151,6 +154,7 @@ func New(cfg Config) (*Daemon, error) {
 		answers:     newAnswers(cfg.Store),
 		outboxWake:  make(chan struct{}, 1),
 		fatalCh:     make(chan error, 1),
+		chanWatch:   map[string]chan struct{}{},
 		layout:      sandbox.Layout{ProjectRoot: cfg.Root, DataDir: filepath.Join(cfg.Root, "data"), Agent: cfg.Agents},
 	}
 	d.media = media.New(cfg.Agents, media.Limits{MaxFile: cfg.Settings.MediaMaxFile, MaxGroup: cfg.Settings.MediaMaxGroup},
