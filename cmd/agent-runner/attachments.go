@@ -42,6 +42,9 @@ const (
 type attachmentReader struct {
 	groupDir string // where runproto.GroupDir is, for this runner (tests use a temp dir)
 	logf     func(string, ...any)
+	// shown are the blocks made from files, by the hash of their data, so the session file
+	// can keep them by reference (mediarefs.go); nil keeps no record.
+	shown map[string]fileRef
 }
 
 // userBlocks makes a user turn's content from its text: the text, cut after each
@@ -113,18 +116,22 @@ func (r attachmentReader) block(a runproto.Attachment, shown int) (block *anthro
 		if !bytes.HasPrefix(data, []byte("%PDF-")) {
 			return notShown("it is not a PDF file")
 		}
-		doc := anthropic.NewBetaDocumentBlock(anthropic.BetaBase64PDFSourceParam{Data: base64.StdEncoding.EncodeToString(data)})
+		enc := base64.StdEncoding.EncodeToString(data)
+		doc := anthropic.NewBetaDocumentBlock(anthropic.BetaBase64PDFSourceParam{Data: enc})
 		if a.Name != "" {
 			doc.OfDocument.Title = anthropic.String(a.Name)
 		}
+		r.remember(fileRef{Path: a.Path, Kind: kind, Title: a.Name}, enc)
 		return &doc, "", true
 	}
 	fit, err := imagefit.Fit(data, imagefit.Default)
 	if err != nil {
 		return notShown(strings.TrimPrefix(err.Error(), "imagefit: "))
 	}
+	enc := base64.StdEncoding.EncodeToString(fit.Data)
 	img := anthropic.NewBetaImageBlock(anthropic.BetaBase64ImageSourceParam{
-		Data: base64.StdEncoding.EncodeToString(fit.Data), MediaType: anthropic.BetaBase64ImageSourceMediaType(fit.MediaType)})
+		Data: enc, MediaType: anthropic.BetaBase64ImageSourceMediaType(fit.MediaType)})
+	r.remember(fileRef{Path: a.Path, Kind: kind}, enc)
 	if fit.Resized {
 		note = fmt.Sprintf("[The %s %s is shown to you scaled to %d×%d; the file itself is unchanged.]", describe(kind), a.Path, fit.Width, fit.Height)
 	}

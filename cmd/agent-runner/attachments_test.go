@@ -314,3 +314,59 @@ func TestImageTokens(t *testing.T) {
 		t.Fatalf("a 3 MB image counted as %d tokens", n)
 	}
 }
+
+// TestSessionKeepsFilesByReference: the session file holds a reference, not the photo's
+// base64; a resumed conversation shows the model the same image again, or, when the file
+// changed since, a line saying so.
+func TestSessionKeepsFilesByReference(t *testing.T) {
+	api := &mockAPI{script: func(n int, body map[string]any) (int, string) { return textResp(fmt.Sprintf("answer %d", n)) }}
+	h := newHarness(t, api)
+	photo := testJPEG(t, 32, 32)
+	if err := os.MkdirAll(h.path("group/media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.path("group/media/a.jpg"), photo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(photo)
+	req := baseRequest()
+	req.Prompt = "<message>look " + element("image", "a.jpg") + "</message>"
+	h.start(req)
+	o := h.next()
+	h.dropClose()
+	h.exitCode()
+
+	files, _ := filepath.Glob(filepath.Join(h.home, ".nanoclaw", "sessions", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("session files %v", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(enc)) || !bytes.Contains(raw, []byte(`nanoclaw-file-ref:`)) {
+		t.Fatalf("the session file keeps the photo's bytes or no reference: %.600s", raw)
+	}
+
+	resume := func(prompt string) string {
+		req := baseRequest()
+		req.Prompt, req.SessionID = prompt, o.NewSessionID
+		h.start(req)
+		h.next()
+		h.dropClose()
+		h.exitCode()
+		reqs := api.requests()
+		b, _ := json.Marshal(reqs[len(reqs)-1])
+		return string(b)
+	}
+	if body := resume("again"); !strings.Contains(body, enc) {
+		t.Fatalf("the resumed conversation lacks the photo: %.800s", body)
+	}
+	if err := os.WriteFile(h.path("group/media/a.jpg"), testJPEG(t, 16, 16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := resume("and again")
+	if strings.Contains(body, enc) || !strings.Contains(body, "is no longer available: the file has changed since") || strings.Contains(body, `nanoclaw-file-ref`) {
+		t.Fatalf("a changed file: %.1500s", body)
+	}
+}

@@ -75,6 +75,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		logf("no run id: one turn, no follow-ups")
 	}
 
+	// Files named in the prompt (photos, PDFs) are read here, in the container, and given to
+	// the model after the element that names them (attachments.go); the session file keeps
+	// them by reference (mediarefs.go).
+	att := attachmentReader{groupDir: cfg.groupDir, logf: logf, shown: map[string]fileRef{}}
+
 	// Session: resume by id, or start fresh with a new id.
 	store := sessionStore{dir: cfg.sessionsDir}
 	var history []anthropic.BetaMessageParam
@@ -85,7 +90,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 			logf("cannot resume session %s (%v); starting a fresh session", req.SessionID, err)
 			_ = out.notice(unloadableSession(store, req.SessionID, logf))
 		} else {
-			sessionID, history = req.SessionID, msgs
+			sessionID, history = req.SessionID, att.expandRefs(msgs)
 			logf("resuming session %s (%d messages)", sessionID, len(history))
 		}
 	}
@@ -143,9 +148,6 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if len(history) > 0 {
 		persisted = sessionID
 	}
-	// Files named in the prompt (photos, PDFs) are read here, in the container, and given to
-	// the model after the element that names them (attachments.go).
-	att := attachmentReader{groupDir: cfg.groupDir, logf: logf}
 	msgs := appendUserBlocks(history, att.userBlocks(prompt))
 	for turn := 1; ; turn++ {
 		logf("turn %d: %d messages in history", turn, len(msgs))
@@ -154,7 +156,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		if err != nil {
 			return fail(err, persisted)
 		}
-		if serr := store.save(sessionID, msgs); serr != nil {
+		if serr := store.save(sessionID, att.withRefs(msgs)); serr != nil {
 			logf("saving session %s: %v", sessionID, serr)
 		} else {
 			persisted = sessionID

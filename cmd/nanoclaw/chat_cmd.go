@@ -17,10 +17,14 @@ func cmdChat(e env) *cobra.Command {
 		Use:   "chat",
 		Short: "Talk to the running host from this terminal (the local chat)",
 		Long: `Talk to the running host from this terminal, as a chat of the local channel. Each line
-you type is a message; the assistant's replies are printed. Pipe lines in for scripts.`,
+you type is a message; the assistant's replies are printed. Pipe lines in for scripts.
+A line "/file PATH [caption]" sends that file instead (quote a PATH with spaces): a photo
+reaches the model as an image, a PDF as a document, any other file as a path the agent
+can open.`,
 		Example: `  nanoclaw chat
   nanoclaw chat --chat local:work
-  echo "what is on my calendar?" | nanoclaw chat --replies 1`,
+  echo "what is on my calendar?" | nanoclaw chat --replies 1
+  echo '/file ~/receipt.jpg what did I spend?' | nanoclaw chat --replies 1`,
 		Args: cobra.NoArgs,
 	}
 	fs := c.Flags()

@@ -153,3 +153,23 @@ func FuzzCheckJID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckTrigger: an accepted trigger starts with @, has a word after it and is one line.
+func FuzzCheckTrigger(f *testing.F) {
+	for _, s := range []string{"@Andy", "Andy", "@", "@ a", "@a\nb", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, trigger string) {
+		err := CheckTrigger(trigger)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("unclassified refusal: %v", err)
+			}
+			return
+		}
+		word := strings.TrimPrefix(trigger, "@")
+		if !strings.HasPrefix(trigger, "@") || strings.TrimSpace(word) == "" || strings.ContainsAny(trigger, "\r\n") {
+			t.Fatalf("accepted %q", trigger)
+		}
+	})
+}

@@ -46,6 +46,7 @@ var (
 	ErrCorrupt   = errors.New("the image is corrupt or truncated")
 	ErrTooLarge  = errors.New("the image is too large to process")
 	ErrNoFit     = errors.New("the image could not be made small enough for the model")
+	ErrAnimated  = errors.New("it is an animated WebP (an animated sticker), which cannot be shown")
 	errEmptySize = errors.New("the image has no pixels")
 )
 
@@ -78,6 +79,9 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return Result{}, fmt.Errorf("%w: %w", ErrCorrupt, errEmptySize)
 	}
+	if format == "webp" && animatedWebP(data) {
+		return Result{}, ErrAnimated
+	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
 		return Result{}, fmt.Errorf("%w: %d×%d pixels", ErrTooLarge, cfg.Width, cfg.Height)
 	}
@@ -105,6 +109,13 @@ func Fit(data []byte, lim Limits) (res Result, err error) {
 	return Result{Data: out, MediaType: mediaType, Width: w, Height: h, Resized: true}, nil
 }
 
+// animatedWebP reports whether a WebP file's extended header (VP8X) says it is animated:
+// x/image/webp decodes still images only.
+func animatedWebP(data []byte) bool {
+	const animationBit = 1 << 1
+	return len(data) > 20 && string(data[12:16]) == "VP8X" && data[20]&animationBit != 0
+}
+
 // fitSize is w×h scaled down, proportions kept, to within MaxSide and MaxArea (a limit of
 // 0 is none); unchanged when it already is.
 func fitSize(w, h int, lim Limits) (int, int) {
@@ -121,10 +132,19 @@ func fitSize(w, h int, lim Limits) (int, int) {
 	return max(1, int(float64(w)*f)), max(1, int(float64(h)*f))
 }
 
-// scale resamples img to w×h.
+// scale shrinks img to w×h: halving steps while it is more than twice that (each a 2×2
+// average), then one bilinear step of at most half, whose samples cover the source, so
+// nothing aliases. CatmullRom, tried first, was ~16 times slower on a 4000×3000 photo (1.7 s
+// against 0.1 s for the scaling alone, on a loaded two-core machine).
 func scale(img image.Image, w, h int) image.Image {
+	b := img.Bounds()
+	for b.Dx() > 2*w && b.Dy() > 2*h {
+		half := image.NewRGBA(image.Rect(0, 0, max(w, b.Dx()/2), max(h, b.Dy()/2)))
+		xdraw.ApproxBiLinear.Scale(half, half.Bounds(), img, b, draw.Src, nil)
+		img, b = half, half.Bounds()
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
 	return dst
 }
 

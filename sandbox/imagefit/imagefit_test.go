@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -71,6 +72,17 @@ func pngHeader(w, h uint32) []byte {
 	return b.Bytes()
 }
 
+// animatedHeader is the start of an animated WebP: RIFF, VP8X with the animation flag, a
+// 512×512 canvas.
+func animatedHeader() []byte {
+	vp8x := []byte{0x02, 0, 0, 0, 0xff, 0x01, 0, 0xff, 0x01, 0}
+	b := []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00")
+	b = append(b, vp8x...)
+	b = append(b, []byte("ANIM\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00")...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
 // TestFit: what passes unchanged, what is scaled or re-encoded, and every refusal.
 func TestFit(t *testing.T) {
 	small := jpegOf(t, picture(200, 100, 255))
@@ -108,6 +120,7 @@ func TestFit(t *testing.T) {
 		{name: "empty", data: nil, lim: Default, err: ErrNotImage},
 		{name: "a huge canvas is never decoded", data: pngHeader(100000, 100000), lim: Default, err: ErrTooLarge},
 		{name: "a canvas without pixels", data: pngHeader(0, 10), lim: Default, err: ErrCorrupt},
+		{name: "an animated WebP", data: animatedHeader(), lim: Default, err: ErrAnimated},
 		{name: "a PNG header without its pixels", data: pngHeader(10, 10), lim: Default, err: ErrCorrupt},
 	}
 	for _, tt := range tests {
@@ -149,11 +162,12 @@ func FuzzFit(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("GIF89a\x01\x00\x01\x00"))
+	f.Add(animatedHeader())
 	lim := Limits{MaxBytes: 64 << 10, MaxSide: 64, MaxArea: 2000, MaxPixels: 1 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Fit(data, lim)
 		if err != nil {
-			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoFit) {
+			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoFit) && !errors.Is(err, ErrAnimated) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
@@ -165,4 +179,22 @@ func FuzzFit(f *testing.F) {
 			t.Fatalf("result does not decode: %v", err)
 		}
 	})
+}
+
+// BenchmarkFit is a photo made ready for the model (decoded, scaled to ~1.15 MP and
+// re-encoded, as the runner does for every such photo): a camera's 4000×3000 JPEG, and the
+// 1600×1200 WhatsApp sends by default.
+func BenchmarkFit(b *testing.B) {
+	for _, size := range []image.Point{{4000, 3000}, {1600, 1200}} {
+		b.Run(fmt.Sprintf("%dx%d", size.X, size.Y), func(b *testing.B) {
+			data := jpegOf(b, picture(size.X, size.Y, 255))
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := Fit(data, Default); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -95,10 +95,11 @@ type Channel struct {
 	fatal     chan error // logged out or replaced: the host must stop the channel loudly
 	conn      connState  // what State reports
 
-	seen      map[types.MessageID]seenAddr // received messages' addresses, for receipts
-	seenOrder []types.MessageID            // seen's keys, oldest first
-	unread    []receipt                    // receipts asked for while disconnected
-	typingIn  map[types.JID]bool           // chats the assistant types in (working presence)
+	seen       map[types.MessageID]seenAddr // received messages' addresses, for receipts
+	seenOrder  []types.MessageID            // seen's keys, oldest first
+	unread     []receipt                    // receipts asked for while disconnected
+	typingIn   map[types.JID]bool           // chats the assistant types in (working presence)
+	offlineDue bool                         // a reply ended the last typing: go offline
 
 	people *people // who writes where, for mentions and quoted senders' names
 

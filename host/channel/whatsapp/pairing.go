@@ -121,7 +121,7 @@ func pair(ctx context.Context, cli PairClient, opts PairOptions, connectDone cha
 			}
 		case err := <-connErr:
 			if err != nil {
-				return fmt.Errorf("connect to WhatsApp: %w", err)
+				return fmt.Errorf("cannot reach WhatsApp (%w): check this machine's network connection (and any firewall or proxy), then try again", err)
 			}
 			continue
 		case <-silence.C:

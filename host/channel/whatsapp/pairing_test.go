@@ -131,7 +131,7 @@ func TestPair(t *testing.T) {
 			errText: "pairing failed: err-scanned-without-multidevice", disconns: 1},
 		{name: "connection refused",
 			fake:    pairScript{connectErr: errors.New("dial tcp: connection refused")},
-			errText: "connect to WhatsApp: dial tcp: connection refused", disconns: 1},
+			errText: "cannot reach WhatsApp (dial tcp: connection refused): check this machine's network", disconns: 1},
 		{name: "a network that never answers",
 			fake: pairScript{hang: true}, opts: PairOptions{ConnectTimeout: 50 * time.Millisecond},
 			wantErr: ErrNoAnswer, errText: "waited 50ms", out: []string{"Connecting to WhatsApp…"}, tooLong: 5 * time.Second, disconns: 1},

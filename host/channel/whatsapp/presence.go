@@ -105,3 +105,24 @@ func (c *Channel) typingPresence(chat types.JID, on bool) (before, after types.P
 	}
 	return "", ""
 }
+
+// repliedIn ends a working-mode account's typing in chat once a reply is queued there (the
+// host keeps its typing on until the agent's container exits, idle for up to IDLE_TIMEOUT):
+// the last chat to stop makes the account offline again. The presence goes out from the
+// receipt goroutine, since Send must not wait for the network.
+func (c *Channel) repliedIn(chat types.JID) {
+	if _, after := c.typingPresence(chat, false); after != "" {
+		c.mu.Lock()
+		c.offlineDue = true
+		c.mu.Unlock()
+		c.ringReceipts()
+	}
+}
+
+// takeOfflineDue reports whether repliedIn asked to go offline and nothing is typing now.
+// c.mu is held.
+func (c *Channel) takeOfflineDue() bool {
+	due := c.offlineDue && len(c.typingIn) == 0
+	c.offlineDue = false
+	return due
+}

@@ -112,7 +112,14 @@ func (c *Channel) receiptLoop(ctx context.Context) {
 		}
 		rs := c.unread
 		c.unread = nil
+		offline := c.takeOfflineDue()
 		c.mu.Unlock()
+		if offline {
+			c.sendPresence(types.PresenceUnavailable)
+		}
+		if len(rs) == 0 {
+			continue
+		}
 		send, cancel := context.WithTimeout(ctx, receiptTimeout)
 		if err := c.sendReceipts(send, rs); err != nil {
 			c.log.Debug("read receipts not sent", "err", err)

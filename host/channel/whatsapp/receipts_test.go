@@ -116,12 +116,15 @@ func (s *syncLog) Write(p []byte) (int, error) {
 }
 
 // waitFor waits until the log holds sub.
-func (s *syncLog) waitFor(t testing.TB, sub string) {
+func (s *syncLog) waitFor(t testing.TB, sub string) { t.Helper(); s.waitCount(t, sub, 1) }
+
+// waitCount waits until the log holds sub n times.
+func (s *syncLog) waitCount(t testing.TB, sub string, n int) {
 	t.Helper()
 	deadline := time.After(sendWait)
 	for {
 		s.mu.Lock()
-		if strings.Contains(s.buf.String(), sub) {
+		if strings.Count(s.buf.String(), sub) >= n {
 			s.mu.Unlock()
 			return
 		}
@@ -320,5 +323,37 @@ func TestDisconnectClosesStore(t *testing.T) {
 	}
 	if n := st.n.Load(); n != 1 {
 		t.Fatalf("store closed %d times, want 1", n)
+	}
+}
+
+// TestReplyEndsWorkingPresence: on a shared number a reply queued in the last chat the
+// assistant typed in takes the account offline (the host keeps typing on until its
+// container exits, which may be long after); typing again goes online again.
+func TestReplyEndsWorkingPresence(t *testing.T) {
+	c, cli, f, _, logs := newDispatchChannel(t, "wa_replypresence_test")
+	cli.DangerousInternals().DispatchEvent(&events.Connected{})
+	ctx := context.Background()
+	for _, s := range []func() error{
+		func() error { return c.SetTyping(ctx, recvGroup, true) },
+		func() error { return c.SetTyping(ctx, recvAlicePN, true) },
+		func() error { return c.Send(ctx, recvGroup, "first answer") },
+	} {
+		if err := s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.next(t) // the reply went out; Alice's chat still types, so the account stays online
+	if err := c.Send(ctx, recvAlicePN, "second answer"); err != nil {
+		t.Fatal(err)
+	}
+	f.next(t)
+	logs.waitCount(t, "presence=unavailable", 2) // connect, then the last reply
+	if err := c.SetTyping(ctx, recvGroup, true); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.snapshot()
+	want := []types.Presence{types.PresenceUnavailable, types.PresenceAvailable, types.PresenceUnavailable, types.PresenceAvailable}
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("presences %v, want %v", p, want)
 	}
 }

@@ -52,6 +52,7 @@ func (c *Channel) enqueue(jid, text string, q *channel.Quote) error {
 	c.outbox = append(c.outbox, outMsg{jid: to, text: text, quote: q})
 	c.mu.Unlock()
 	c.ring()
+	c.repliedIn(to) // working presence: the reply ends the work there (presence.go)
 	return nil
 }
 

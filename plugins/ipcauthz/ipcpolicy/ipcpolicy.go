@@ -32,7 +32,9 @@ type Authorizer struct{ facts Facts }
 // New makes an Authorizer over f.
 func New(f Facts) *Authorizer { return &Authorizer{facts: f} }
 
-func deny(reason string) protocol.IPCVerdict { return protocol.IPCVerdict{Reason: reason} }
+func deny(reason string) protocol.IPCVerdict {
+	return protocol.IPCVerdict{Reason: protocol.CapReason(reason)}
+}
 func allow(reason string) protocol.IPCVerdict {
 	return protocol.IPCVerdict{Allow: true, Reason: reason}
 }

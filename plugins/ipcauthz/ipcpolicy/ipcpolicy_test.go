@@ -122,3 +122,26 @@ func TestValidFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestLongFieldDenyFitsTheVerdictCap: a deny quoting a long, escape-heavy field the agent
+// sent stays a deny under the host's 16 KiB verdict cap, never a fault.
+func TestLongFieldDenyFitsTheVerdictCap(t *testing.T) {
+	a := New(registered)
+	long := strings.Repeat(`\u0001`, 20000)
+	for _, c := range []struct{ name, dir, body string }{
+		{"unknown type", "messages", `{"type":"` + long + `"}`},
+		{"unknown task type", "tasks", `{"type":"` + long + `"}`},
+		{"message to a long JID", "messages", `{"type":"message","chatJid":"` + long + `","text":"x"}`},
+		{"register a long folder", "tasks", `{"type":"register_group","jid":"n@g.us","name":"N","folder":"` + long + `","trigger":"@A"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := a.Decide(&protocol.IPCRequest{Group: "family", Dir: c.dir, Request: []byte(c.body)})
+			if v.Allow || v.Reason == "" {
+				t.Fatalf("verdict %+v, want a deny with a reason", v)
+			}
+			if n := len(v.AppendJSON(nil)); n > 16<<10 {
+				t.Fatalf("verdict is %d bytes, over the host's 16 KiB cap", n)
+			}
+		})
+	}
+}

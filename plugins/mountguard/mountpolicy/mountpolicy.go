@@ -84,7 +84,7 @@ type Guard struct {
 func New(f Facts) *Guard { return &Guard{facts: f} }
 
 func deny(reason string) protocol.MountVerdict {
-	return protocol.MountVerdict{Allow: false, ReadOnly: true, Reason: reason}
+	return protocol.MountVerdict{Allow: false, ReadOnly: true, Reason: protocol.CapReason(reason)}
 }
 
 // Decide answers one mount request.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nanoclaw/nanoclaw-go/plugins/protocol"
 )
@@ -393,5 +394,31 @@ func TestAllowlistProblemReported(t *testing.T) {
 		if (s.problem == "") != (f.problem == "") || !strings.Contains(f.problem, s.problem) {
 			t.Fatalf("%s: problem %q, want %q", s.name, f.problem, s.problem)
 		}
+	}
+}
+
+// TestLongPathDenyFitsTheVerdictCap: a deny quoting an agent's long path of control
+// characters stays a deny the host can read (under its 16 KiB verdict cap), never a fault.
+func TestLongPathDenyFitsTheVerdictCap(t *testing.T) {
+	f := fixture(t)
+	g := New(f)
+	for _, c := range []struct{ name, host string }{
+		{"control characters", "\t" + strings.Repeat("\x01", 3838) + "\t"},
+		{"under home", "~/" + strings.Repeat("\x01", 3800)},
+		{"multibyte at the cut", "~/projects/" + strings.Repeat("é", 1900)},
+		{"missing under a root", "~/projects/" + strings.Repeat("a/", 1900)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := g.Decide(&protocol.MountRequest{Group: "family", HostPath: c.host, ContainerPath: "+", ReadOnly: true})
+			if v.Allow || v.Reason == "" {
+				t.Fatalf("verdict %+v, want a deny with a reason", v)
+			}
+			if n := len(v.AppendJSON(nil)); n > 16<<10 {
+				t.Fatalf("verdict is %d bytes, over the host's 16 KiB cap", n)
+			}
+			if !utf8.ValidString(v.Reason) {
+				t.Fatalf("reason is not valid UTF-8 after the cut")
+			}
+		})
 	}
 }
