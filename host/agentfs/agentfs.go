@@ -404,6 +404,28 @@ func (f *FS) WriteFile(folder, rel string, data []byte) error {
 	return nil
 }
 
+// RemoveFile removes groups/<folder>/<rel>, a file the host put there (a photo whose
+// message was deleted for everyone). A link at rel is removed itself, never what it points
+// to, and a link on the way cannot lead out of the group's folder (os.Root). A missing file
+// is no error. rel must be local (no "..", not absolute).
+func (f *FS) RemoveFile(folder, rel string) error {
+	if !ipcpolicy.ValidFolder(folder) {
+		return fmt.Errorf("%w: %q", ErrInvalidFolder, folder)
+	}
+	if !filepath.IsLocal(rel) || rel == "." {
+		return fmt.Errorf("agentfs: %q is not a path inside the group folder", rel)
+	}
+	r, err := f.openGroup(folder)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("agentfs: remove %s/%s: %w", folder, rel, err)
+	}
+	return nil
+}
+
 // Usage is how many bytes the regular files under groups/<folder>/<rel> hold (a media
 // folder's share of a cap). Links are not followed, and the walk stays inside the group's
 // folder; a missing directory holds nothing.

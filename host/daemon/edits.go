@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
@@ -36,21 +37,45 @@ func (d *Daemon) OnMessageEdit(ctx context.Context, chatJID, id, sender, content
 }
 
 // OnMessageRevoke marks a message deleted for everyone, and the copy a route plugin gave
-// another group: it leaves the history that later prompts include. It never starts a run.
+// another group: it leaves the history that later prompts include, and the files that came
+// with it leave the group folder they were kept in. It never starts a run.
 func (d *Daemon) OnMessageRevoke(ctx context.Context, chatJID, id, sender string) error {
 	now := store.Timestamp(d.now())
-	found, err := d.cfg.Store.DeleteMessage(ctx, chatJID, id, sender, now)
+	old, found, err := d.cfg.Store.DeleteMessage(ctx, chatJID, id, sender, now)
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	if !found {
 		return nil
 	}
-	if _, err := d.cfg.Store.DeleteMessage(ctx, "", routedID(chatJID, id), sender, now); err != nil {
+	if _, _, err := d.cfg.Store.DeleteMessage(ctx, "", routedID(chatJID, id), sender, now); err != nil {
 		return fmt.Errorf("revoke routed copy: %w", err)
 	}
+	d.removeFiles(old)
 	d.log.Info("a message was deleted for everyone; later prompts leave it out", "chat", chatJID, "id", id)
 	return nil
+}
+
+// removeFiles removes a deleted message's attachments from the group folder they were
+// saved in: the chat's group, or the one a route plugin delivered the message to. Best
+// effort: a file the agent already moved or removed is no matter.
+func (d *Daemon) removeFiles(m store.Message) {
+	folder, routed := strings.CutPrefix(m.HandledAs, "routed:")
+	if !routed {
+		g, ok := d.groups.ByJID(m.ChatJID)
+		if !ok {
+			return
+		}
+		folder = g.Folder
+	}
+	for _, a := range m.Attachments {
+		if a.Path == "" {
+			continue
+		}
+		if err := d.cfg.Agents.RemoveFile(folder, filepath.FromSlash(a.Path)); err != nil {
+			d.log.Warn("removing a deleted message's file", "group", folder, "path", a.Path, "error", err)
+		}
+	}
 }
 
 // markRead tells the chat's channel that msgs were taken into an agent's run, when it has

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -193,4 +195,46 @@ func contentsOf(ms []store.Message) []string {
 		out[i] = m.Content
 	}
 	return out
+}
+
+// A message deleted for everyone takes its files out of the group folder they were kept in:
+// its own group's, or the one a route plugin delivered it to.
+func TestRevokeRemovesFiles(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	const lobbyJID = "test:lobby"
+	h.register(store.Group{JID: lobbyJID, Name: "Lobby", Folder: "lobby", RequiresTrigger: true})
+	h.register(familyGroup)
+	h.start()
+	file := func(folder, name string) string { return filepath.Join(h.root, "groups", folder, "media", name) }
+	for _, p := range []string{file("family", "own.jpg"), file("family", "routed.jpg"), file("family", "kept.jpg")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("jpeg"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	with := func(m store.Message, path, handled string) store.Message {
+		m.Attachments = []store.Attachment{{Kind: "image", Path: "media/" + path}}
+		m.RouteAction, m.HandledAs = protocol.ActionStore, handled
+		return m
+	}
+	h.storeMessage(with(msg(famJID, "f1", "[image]", 0), "own.jpg", ""))
+	h.storeMessage(with(msg(lobbyJID, "l1", "[image]", 1), "routed.jpg", "routed:family"))
+	h.storeMessage(with(msg(famJID, "f2", "[image]", 2), "kept.jpg", ""))
+	for _, r := range [][2]string{{famJID, "f1"}, {lobbyJID, "l1"}} {
+		if err := h.d.OnMessageRevoke(h.ctx, r[0], r[1], "alice@test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{file("family", "own.jpg"), file("family", "routed.jpg")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(file("family", "kept.jpg")); err != nil {
+		t.Errorf("another message's file went too: %v", err)
+	}
+	h.drain()
 }

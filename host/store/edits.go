@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -27,22 +28,29 @@ WHERE id = ? AND (? = '' OR chat_jid = ?) AND sender = ? AND deleted_at IS NULL`
 }
 
 // DeleteMessage marks message id in chatJID ("" for whichever chat holds it, as for
-// EditMessage) deleted ("delete for everyone"): its text is
-// emptied and it is never pending or shown to an agent again; replies that quoted it lose
-// the quoted text too. sender, when not "", must be who sent it. found is false when no
-// such message is stored.
-func (s *Store) DeleteMessage(ctx context.Context, chatJID, id, sender, at string) (found bool, err error) {
-	const del = `UPDATE messages SET content = '', deleted_at = ?
+// EditMessage) deleted ("delete for everyone"): its text and attachments are emptied and it
+// is never pending or shown to an agent again; replies that quoted it lose the quoted text
+// too. sender, when not "", must be who sent it. It returns the message as it was (its
+// attachments name the files to remove, its HandledAs where a route plugin sent it); found
+// is false when no such message is stored.
+func (s *Store) DeleteMessage(ctx context.Context, chatJID, id, sender, at string) (old Message, found bool, err error) {
+	const sel = `SELECT chat_jid, handled_as, attachments FROM messages
+WHERE id = ? AND (? = '' OR chat_jid = ?) AND (? = '' OR sender = ?) AND deleted_at IS NULL`
+	const del = `UPDATE messages SET content = '', attachments = NULL, deleted_at = ?
 WHERE id = ? AND (? = '' OR chat_jid = ?) AND (? = '' OR sender = ?) AND deleted_at IS NULL`
 	const quotes = `UPDATE messages SET reply_to_message_content = NULL
 WHERE (? = '' OR chat_jid = ?) AND reply_to_message_id = ?`
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, del, at, id, chatJID, chatJID, sender, sender)
+		var chat, handled, attachments sql.NullString
+		err := tx.QueryRowContext(ctx, sel, id, chatJID, chatJID, sender, sender).Scan(&chat, &handled, &attachments)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
+		old = Message{ID: id, ChatJID: chat.String, HandledAs: handled.String, Attachments: decodeAttachments(attachments.String)}
+		if _, err := tx.ExecContext(ctx, del, at, id, chatJID, chatJID, sender, sender); err != nil {
 			return err
 		}
 		found = true
@@ -50,7 +58,7 @@ WHERE (? = '' OR chat_jid = ?) AND reply_to_message_id = ?`
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete message %q in %q: %w", id, chatJID, err)
+		return Message{}, false, fmt.Errorf("delete message %q in %q: %w", id, chatJID, err)
 	}
-	return found, nil
+	return old, found, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"reflect"
 	"testing"
 )
 
@@ -70,7 +71,7 @@ func TestEditsAndDeletes(t *testing.T) {
 				if o.edit {
 					found, err = s.EditMessage(ctx, g, o.id, o.sender, o.c, "2024-01-01T00:01:00.000Z")
 				} else {
-					found, err = s.DeleteMessage(ctx, g, o.id, o.sender, "2024-01-01T00:01:00.000Z")
+					_, found, err = s.DeleteMessage(ctx, g, o.id, o.sender, "2024-01-01T00:01:00.000Z")
 				}
 				if err != nil || found != o.found {
 					t.Fatalf("op %d %+v: found %v, err %v", i, o, found, err)
@@ -111,5 +112,31 @@ func TestEditsAndDeletes(t *testing.T) {
 				t.Errorf("quoted text gone, want %q", tc.wantQuote)
 			}
 		})
+	}
+}
+
+// TestDeleteMessageReturnsItsFiles: a deleted message's attachments (the files to remove)
+// and routing come back from DeleteMessage, and the row keeps neither text nor attachments.
+func TestDeleteMessageReturnsItsFiles(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustChat(t, s, g, "2024-01-01T00:00:00.000Z")
+	photo := []Attachment{{Kind: "image", Path: "media/20240101-p1.jpg", MIME: "image/jpeg"}}
+	mustMsg(t, s, Message{ID: "p1", ChatJID: g, Sender: "alice", Content: "[image]", Timestamp: "2024-01-01T00:00:01.000Z",
+		Attachments: photo, HandledAs: "routed:family"})
+	old, found, err := s.DeleteMessage(ctx, "", "p1", "alice", "2024-01-01T00:01:00.000Z")
+	if err != nil || !found {
+		t.Fatalf("delete: %v %v", found, err)
+	}
+	if old.ChatJID != g || old.HandledAs != "routed:family" || !reflect.DeepEqual(old.Attachments, photo) {
+		t.Fatalf("deleted message %+v", old)
+	}
+	var content string
+	var attachments *string
+	if err := s.r.QueryRowContext(ctx, `SELECT content, attachments FROM messages WHERE id = 'p1'`).Scan(&content, &attachments); err != nil {
+		t.Fatal(err)
+	}
+	if content != "" || attachments != nil {
+		t.Fatalf("row keeps %q, %v", content, attachments)
 	}
 }

@@ -79,7 +79,7 @@ func (c *Channel) onRevoke(ctx context.Context, e *events.Message, id string, ke
 		}
 		orig := c.normalizeJID(ctx, pj.ToNonAD(), types.EmptyJID).String()
 		if orig != sender {
-			if !e.Info.IsGroup || e.Info.Edit != types.EditAttributeAdminRevoke {
+			if !e.Info.IsGroup || e.Info.Edit != types.EditAttributeAdminRevoke || !c.mayAdminRevoke(ctx, e) {
 				c.log.Warn("revoke of someone else's message that is not an admin's; ignored", "chat", m.ChatJID, "id", id)
 				return
 			}
@@ -89,4 +89,27 @@ func (c *Channel) onRevoke(ctx context.Context, e *events.Message, id string, ke
 	if err := sink.OnMessageRevoke(ctx, m.ChatJID, id, sender); err != nil {
 		c.log.Error("storing a revoke", "chat", m.ChatJID, "id", id, "err", err)
 	}
+}
+
+// mayAdminRevoke checks an admin's revoke against the group's member list (the directory's,
+// cached as for mentions): the revoker must be an admin there. When the list cannot be had
+// (no directory, WhatsApp did not answer) WhatsApp's admin-revoke mark is trusted: at worst
+// a forged one hides a message from the agent.
+func (c *Channel) mayAdminRevoke(ctx context.Context, e *events.Message) bool {
+	parts := c.people.participants(ctx, e.Info.Chat.ToNonAD(), c.opts.Now())
+	if parts == nil {
+		return true
+	}
+	who := map[types.JID]bool{}
+	for _, j := range []types.JID{e.Info.Sender, e.Info.SenderAlt} {
+		if !j.IsEmpty() {
+			who[j.ToNonAD()] = true
+		}
+	}
+	for _, p := range parts {
+		if who[p.JID.ToNonAD()] || (!p.LID.IsEmpty() && who[p.LID.ToNonAD()]) || (!p.PhoneNumber.IsEmpty() && who[p.PhoneNumber.ToNonAD()]) {
+			return p.IsAdmin || p.IsSuperAdmin
+		}
+	}
+	return false
 }

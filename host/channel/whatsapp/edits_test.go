@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -199,4 +200,50 @@ func FuzzEditsAndRevokes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAdminRevokeCheckedAgainstMembers: an admin's revoke of someone else's message counts
+// only when the group's member list says the revoker is an admin; with no list to ask it is
+// taken on WhatsApp's word.
+func TestAdminRevokeCheckedAgainstMembers(t *testing.T) {
+	group := recvJID(t, recvGroup)
+	bob := recvJID(t, "15557654321@s.whatsapp.net")
+	bobLID := recvJID(t, "77777777777777@lid")
+	member := func(admin bool) []types.GroupParticipant {
+		return []types.GroupParticipant{
+			{JID: recvJID(t, recvAliceLID), PhoneNumber: recvJID(t, recvAlicePN)},
+			{JID: bobLID, PhoneNumber: bob, IsAdmin: admin},
+		}
+	}
+	tests := []struct {
+		name    string
+		dir     Directory
+		revoker types.JID
+		want    bool
+	}{
+		{"admin by phone number", &fakeDirectory{members: map[types.JID][]types.GroupParticipant{group: member(true)}}, bob, true},
+		{"admin by LID", &fakeDirectory{members: map[types.JID][]types.GroupParticipant{group: member(true)}}, bobLID, true},
+		{"not an admin", &fakeDirectory{members: map[types.JID][]types.GroupParticipant{group: member(false)}}, bob, false},
+		{"not a member", &fakeDirectory{members: map[types.JID][]types.GroupParticipant{group: member(true)[:1]}}, bob, false},
+		{"no list to ask", nil, bob, true},
+		{"WhatsApp did not answer", &fakeDirectory{err: errors.New("timeout")}, bob, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &recvSink{}
+			c := New(Options{Sink: sink, AssistantName: recvAssistant, Directory: tc.dir}, &recvFakeClient{}, newRecvIdentity(t))
+			id := "ORIG"
+			e := recvEvent(t, recvGroup, tc.revoker.String(), &waE2E.Message{ProtocolMessage: &waE2E.ProtocolMessage{
+				Type: waE2E.ProtocolMessage_REVOKE.Enum(), Key: &waCommon.MessageKey{ID: &id, Participant: recvStr(recvAlicePN)}}})
+			e.Info.Edit = types.EditAttributeAdminRevoke
+			c.onMessage(e)
+			var want []any
+			if tc.want {
+				want = []any{recvRevoke{recvGroup, "ORIG", recvAlicePN}}
+			}
+			if got := sink.got(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("sink calls %#v, want %#v", got, want)
+			}
+		})
+	}
 }
