@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -188,4 +189,59 @@ func (r attachmentReader) read(p string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("it is larger than %d MB", limit>>20)
 	}
 	return data, nil
+}
+
+// droppedMedia replaces an image or PDF the model API refused.
+const droppedMedia = "[An image or document here could not be read by the model API and was removed.]"
+
+// refusesMedia tells whether err is the API refusing an image or document it was sent
+// (unreadable, too large), as opposed to any other bad request.
+func refusesMedia(err error) bool {
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	msg := strings.ToLower(apiErr.RawJSON())
+	for _, s := range []string{"could not process image", "image exceeds", "image.source", "invalid image", "image format",
+		"document.source", "could not process pdf", "pdf", "unsupported image"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMedia reports whether any user turn of msgs holds an image or document block.
+func hasMedia(msgs []anthropic.BetaMessageParam) bool {
+	for _, m := range msgs {
+		for _, b := range m.Content {
+			if b.OfImage != nil || b.OfDocument != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// dropMedia is msgs with every image and document block replaced by a note. msgs is not
+// modified.
+func dropMedia(msgs []anthropic.BetaMessageParam) []anthropic.BetaMessageParam {
+	out := append([]anthropic.BetaMessageParam(nil), msgs...)
+	for i, m := range out {
+		var content []anthropic.BetaContentBlockParamUnion
+		for j, b := range m.Content {
+			if b.OfImage == nil && b.OfDocument == nil {
+				continue
+			}
+			if content == nil {
+				content = append([]anthropic.BetaContentBlockParamUnion(nil), m.Content...)
+			}
+			content[j] = anthropic.NewBetaTextBlock(droppedMedia)
+		}
+		if content != nil {
+			m.Content = content
+			out[i] = m
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -369,4 +370,37 @@ func TestSessionKeepsFilesByReference(t *testing.T) {
 	if strings.Contains(body, enc) || !strings.Contains(body, "is no longer available: the file has changed since") || strings.Contains(body, `nanoclaw-file-ref`) {
 		t.Fatalf("a changed file: %.1500s", body)
 	}
+}
+
+// TestRefusedImageIsDropped: an image the model API refuses is replaced by a note and the
+// turn is sent again, so one bad file never fails the conversation.
+func TestRefusedImageIsDropped(t *testing.T) {
+	api := &mockAPI{}
+	api.script = func(n int, body map[string]any) (int, string) {
+		raw, _ := json.Marshal(body)
+		if strings.Contains(string(raw), `"type":"image"`) {
+			return http.StatusBadRequest, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content.1.image.source.base64.data: Could not process image"}}`
+		}
+		return textResp("fine")
+	}
+	h := newHarness(t, api)
+	if err := os.MkdirAll(h.path("group/media"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.path("group/media/a.jpg"), testJPEG(t, 8, 8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := baseRequest()
+	req.Prompt = "<message>look " + element("image", "a.jpg") + "</message>"
+	h.start(req)
+	o := h.next()
+	if o.Status != "success" || o.Result == nil || *o.Result != "fine" {
+		t.Fatalf("output %+v", o)
+	}
+	reqs := api.requests()
+	if len(reqs) != 2 || !strings.Contains(strings.Join(userTexts(reqs[1]), "\n"), droppedMedia) {
+		t.Fatalf("%d requests; the second's user texts %q", len(reqs), userTexts(reqs[len(reqs)-1]))
+	}
+	h.dropClose()
+	h.exitCode()
 }

@@ -164,6 +164,11 @@ func (a *agent) mend(ctx context.Context, msgs []anthropic.BetaMessageParam, err
 		a.gauge.forget() // its usage was counted after the API's edits
 		a.logf("the model API refused server-side context management (%v); this run summarizes the conversation itself", err)
 		return a.fit(ctx, plainHistory(msgs), 0)
+	case refusesMedia(err) && hasMedia(msgs):
+		// An image or PDF the API cannot read would fail this turn and, kept in the
+		// session, every turn after it: the files go, the conversation goes on.
+		a.logf("the model API refused an image or document (%v); removing them from the conversation", err)
+		return dropMedia(msgs), nil
 	case classify(err) == runproto.ErrorContext && !*mended:
 		*mended = true
 		a.logf("the model API found the conversation too long (%v); summarizing it", err)
