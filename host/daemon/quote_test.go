@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nanoclaw/nanoclaw-go/host/channel"
+	"github.com/nanoclaw/nanoclaw-go/host/config"
 	"github.com/nanoclaw/nanoclaw-go/host/store"
 )
 
@@ -98,7 +100,8 @@ func TestReplyQuotesItsTrigger(t *testing.T) {
 // A follow-up piped to a running container is answered quoting the follow-up.
 func TestFollowUpReplyQuotesTheFollowUp(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, options{})
+	// The idle timeout cannot fire mid-test (see TestFollowUpInFlightUntilAnswered).
+	h := newHarness(t, options{settings: func(s *config.Settings) { s.IdleTimeout = time.Hour }})
 	h.register(mainGroup)
 	h.start()
 	h.message(msg(mainJID, "m1", "first", 0))
@@ -110,7 +113,6 @@ func TestFollowUpReplyQuotesTheFollowUp(t *testing.T) {
 	r.waitInputs(t, 1)
 	r.reply(t, "two", "")
 	h.ch.waitSends(t, mainJID, 2)
-	r.waitClose(t)
 	r.exit(0)
 	h.drain()
 	want := []string{"m1|alice@test|first", "m2|alice@test|and another thing"}
