@@ -228,7 +228,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	r, dir, _ := newTestRegistry(t)
 	ctx := context.Background()
 	builds := []string{probeBuild(t, "v1", ""), probeBuild(t, "v2", "")}
-	plugintest.Install(t, dir, "guard", builds[0], probeManifest("guard", protocol.KindIPC, 100))
+	// What is tested is the swap: a deadline or a wait for a free instance that a loaded
+	// machine (2 cores, the race detector, other packages' tests) stretches past 200 ms is
+	// not, so the deadline is the longest a manifest may ask and every goroutine has its own
+	// instance.
+	manifest := probeManifest("guard", protocol.KindIPC, 100)
+	manifest["limits"] = map[string]any{"deadlineMs": MaxDeadline.Milliseconds(), "instances": 4}
+	plugintest.Install(t, dir, "guard", builds[0], manifest)
 	if err := r.LoadFile(ctx, filepath.Join(dir, "guard.wasm")); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +262,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}()
 	}
 	for i := range 6 {
-		plugintest.Install(t, dir, "guard", builds[(i+1)%2], probeManifest("guard", protocol.KindIPC, 100))
+		plugintest.Install(t, dir, "guard", builds[(i+1)%2], manifest)
 		if err := r.LoadFile(ctx, filepath.Join(dir, "guard.wasm")); err != nil {
 			t.Fatal(err)
 		}
