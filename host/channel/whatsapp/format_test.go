@@ -184,3 +184,13 @@ func BenchmarkFormatText(b *testing.B) {
 		FormatText(reply)
 	}
 }
+
+// BenchmarkFormatTextHostile: 66 KB of emphasis openers that never close, in long lines, the
+// shape that was quadratic (380 ms); a few milliseconds per reply is the target.
+func BenchmarkFormatTextHostile(b *testing.B) {
+	reply := strings.Repeat(strings.Repeat("*a ", 1300)+"\n", 17)
+	b.SetBytes(int64(len(reply)))
+	for b.Loop() {
+		FormatText(reply)
+	}
+}
