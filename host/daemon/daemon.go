@@ -200,16 +200,26 @@ func (d *Daemon) getenv(k string) string {
 // shutdown): no new work, idle containers closed, working ones given the shutdown grace to
 // finish their turn with their sockets still serving, replies delivered, and whatever is
 // left unanswered marked so the next host answers it, exactly once.
+// stoppedOr is err, unless the host was asked to stop: a stop that lands while the daemon
+// is still starting (loading groups) is a stop, not a failure (it exited 1 with "context
+// canceled").
+func stoppedOr(parent context.Context, err error) error {
+	if parent.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	defer d.killRuns()
 	defer d.sockets.Close()
 	if err := d.groups.Load(ctx, d.cfg.Store); err != nil {
-		return err
+		return stoppedOr(parent, err)
 	}
 	if err := d.restoreInflight(ctx); err != nil {
-		return err
+		return stoppedOr(parent, err)
 	}
 	d.closeInterruptedTasks(ctx)
 	for _, g := range d.groups.All() {

@@ -800,3 +800,15 @@ func msg(jid, id, content string, i int) store.Message {
 }
 
 var errBoom = errors.New("engine is down")
+
+// A host stopped before it finished starting returns no error: a stop is not a failure.
+func TestStopWhileStarting(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	h.register(mainGroup)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.d.Run(ctx); err != nil {
+		t.Fatalf("Run with the stop already asked: %v, want nil", err)
+	}
+}
