@@ -254,6 +254,9 @@ type chatClient struct {
 	t      testing.TB
 	conn   net.Conn
 	frames chan map[string]any
+	// held keeps the assistant's messages that came while waiting for an ack: a follow-up
+	// piped to a running agent can be answered before the host's ack of it reaches us.
+	held []map[string]any
 }
 
 // dialChat joins a local chat, retrying until the host's socket answers.
@@ -308,6 +311,11 @@ func (c *chatClient) say(text string) {
 // expect waits for the next frame of a type, skipping typing frames and other clients' lines.
 func (c *chatClient) expect(typ string, within time.Duration) map[string]any {
 	c.t.Helper()
+	if typ == "message" && len(c.held) > 0 {
+		f := c.held[0]
+		c.held = c.held[1:]
+		return f
+	}
 	deadline := time.After(within)
 	for {
 		select {
@@ -317,6 +325,10 @@ func (c *chatClient) expect(typ string, within time.Duration) map[string]any {
 			}
 			if f["type"] == typ {
 				return f
+			}
+			if f["type"] == "message" {
+				c.held = append(c.held, f)
+				continue
 			}
 			if f["type"] == "error" || (f["type"] != "typing" && f["type"] != "said" && typ != "message") {
 				c.t.Fatalf("waiting for %s, got %v", typ, f)
@@ -338,6 +350,9 @@ func (c *chatClient) reply(within time.Duration) string {
 // noReply asserts that no message arrives within d.
 func (c *chatClient) noReply(d time.Duration) {
 	c.t.Helper()
+	if len(c.held) > 0 {
+		c.t.Fatalf("unexpected message %v", c.held[0])
+	}
 	deadline := time.After(d)
 	for {
 		select {
