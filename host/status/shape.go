@@ -3,8 +3,8 @@ package status
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 )

@@ -31,8 +31,8 @@ type Doc struct {
 	Channels      []Channel `json:"channels"`
 	Groups        []Group   `json:"groups"`
 	// Waiting are the chats held back by the container cap, next to run first.
-	Waiting []string `json:"waiting"`
-	Tasks   []Task   `json:"tasks"`
+	Waiting []string      `json:"waiting"`
+	Tasks   []Task        `json:"tasks"`
 	Plugins []plugin.Info `json:"plugins"`
 	// PolicyProblems are policy files the plugins found unusable (and fail closed on).
 	PolicyProblems []plugin.Problem `json:"policyProblems"`

@@ -26,7 +26,7 @@ const keyNanoClawImport = "nanoclaw_import"
 // (same key) are left as they are and not counted.
 type ImportReport struct {
 	// AlreadyImported says the file was imported before (the marker is set); nothing was read.
-	AlreadyImported bool
+	AlreadyImported                          bool
 	Chats, Messages, Groups, Tasks, TaskRuns int
 	// Sessions is how many NanoClaw agent sessions were left behind: they are Claude Code
 	// SDK sessions this runner cannot resume, so those groups start a fresh conversation

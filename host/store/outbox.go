@@ -11,10 +11,10 @@ import (
 // (the message it answers), and marked sent once the channel has taken it; so a crash
 // between the two sends it again rather than never.
 type Outgoing struct {
-	ID        int64
-	ChatJID   string
-	Text      string
-	Origin    string // what produced it: "reply", "task:<id>", "ipc:<folder>"
+	ID      int64
+	ChatJID string
+	Text    string
+	Origin  string // what produced it: "reply", "task:<id>", "ipc:<folder>"
 	// ReplyTo is the ID of the message (in the same chat) the text answers, which a channel
 	// that can quotes; "" for none.
 	ReplyTo   string
